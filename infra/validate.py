@@ -1,0 +1,455 @@
+"""Load and validate a province file, reporting every problem at once.
+
+Each problem names the file, the line, the path inside the file (for example
+``wan.sites[12].lan``), what is wrong and how to fix it.  Nothing downstream
+(Pulumi, the WAN rollout, the checks) runs on a file that has a problem:
+:func:`load_province` raises :class:`ProvinceError` instead of returning a
+partial model.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import yaml
+from pydantic import ValidationError
+
+from .model import LEVEL3_ZONES, ProvinceFile, Zone
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+    fix: str
+    line: int | None = None
+
+    def render(self, file: str) -> str:
+        where = f"{file}:{self.line}" if self.line else file
+        return f"{where}: {self.path or '(top level)'}: {self.message} -- fix: {self.fix}"
+
+
+class ProvinceError(Exception):
+    """A province file that does not validate; carries every problem."""
+
+    def __init__(self, file: str, problems: list[Problem]):
+        self.file = file
+        self.problems = problems
+        lines = [p.render(file) for p in problems]
+        super().__init__(f"{file}: {len(problems)} problem(s)\n" + "\n".join(lines))
+
+
+# --------------------------------------------------------------------------- YAML
+
+
+def _fmt_path(parts: Iterable[Any]) -> str:
+    out = ""
+    for p in parts:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        else:
+            out += ("." if out else "") + str(p)
+    return out
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _compose(text: str) -> tuple[Any, dict[str, int], list[Problem]]:
+    """Parse YAML, returning data, a path -> line map and duplicate-key problems."""
+    node = yaml.compose(text, Loader=_Loader)
+    lines: dict[str, int] = {}
+    problems: list[Problem] = []
+
+    def walk(n: yaml.Node, path: list[Any]) -> None:
+        lines.setdefault(_fmt_path(path), n.start_mark.line + 1)
+        if isinstance(n, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for k, v in n.value:
+                key = k.value
+                if key in seen:
+                    problems.append(
+                        Problem(
+                            _fmt_path([*path, key]),
+                            f"key '{key}' appears twice (first on line {seen[key]})",
+                            "keep one of them; YAML would silently drop the first",
+                            k.start_mark.line + 1,
+                        )
+                    )
+                seen[key] = k.start_mark.line + 1
+                walk(v, [*path, key])
+        elif isinstance(n, yaml.SequenceNode):
+            for i, v in enumerate(n.value):
+                walk(v, [*path, i])
+
+    if node is not None:
+        walk(node, [])
+    data = yaml.load(text, Loader=_Loader) if node is not None else None
+    return data, lines, problems
+
+
+# ------------------------------------------------------------------ structure
+
+_FIXES = {
+    "extra_forbidden": "remove it or correct its spelling (see stacks/README.md for the allowed keys)",
+    "missing": "add this field",
+    "string_pattern_mismatch": "use lower-case letters, digits and '-' (ids become host and namespace names)",
+    "greater_than_equal": "raise the value to the allowed minimum",
+    "less_than_equal": "lower the value to the allowed maximum",
+    "literal_error": "use one of the allowed values",
+    "enum": "use one of the allowed values",
+    "too_short": "add at least one entry",
+    "value_error": "write a valid value",
+}
+
+
+def _structural(data: Any) -> list[Problem]:
+    try:
+        ProvinceFile.model_validate(data)
+    except ValidationError as e:
+        out = []
+        for err in e.errors():
+            loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+            kind = err["type"]
+            msg = err["msg"]
+            if kind == "extra_forbidden":
+                msg = f"unknown key '{loc[-1]}'"
+            elif kind == "missing":
+                msg = f"required field '{loc[-1]}' is missing"
+            elif kind == "value_error" and "network" in msg.lower():
+                msg = f"not a valid network: {msg}"
+            if "input" in err and kind not in ("missing", "extra_forbidden"):
+                msg += f" (got {err['input']!r})"
+            out.append(Problem(_fmt_path(loc), msg, _FIXES.get(kind, "correct the value")))
+        return out
+    return []
+
+
+# ------------------------------------------------------------------ semantics
+
+
+def _items(data: Any, *keys: str) -> Iterator[tuple[int, dict]]:
+    cur = data
+    for k in keys:
+        cur = cur.get(k) if isinstance(cur, dict) else None
+    if isinstance(cur, list):
+        for i, item in enumerate(cur):
+            if isinstance(item, dict):
+                yield i, item
+
+
+def _net(v: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(v, strict=True) if isinstance(v, str) else None
+    except ValueError:
+        return None
+
+
+def _addr(v: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(v) if isinstance(v, str) else None
+    except ValueError:
+        return None
+
+
+def _duplicates(problems: list[Problem], entries: list[tuple[str, Any]], what: str) -> set:
+    seen: dict[Any, str] = {}
+    ids = set()
+    for path, value in entries:
+        if value is None:
+            continue
+        if value in seen:
+            problems.append(
+                Problem(path, f"duplicate {what} '{value}' (also at {seen[value]})", f"give each {what} a unique value")
+            )
+        else:
+            seen[value] = path
+        ids.add(value)
+    return ids
+
+
+def _semantic(d: Any) -> list[Problem]:
+    if not isinstance(d, dict):
+        return [Problem("", "the file is not a mapping", "start from stacks/province-lab.yaml")]
+    P: list[Problem] = []
+
+    # ids ----------------------------------------------------------------
+    seg_entries = [(f"datacenter.segments[{i}].id", s.get("id")) for i, s in _items(d, "datacenter", "segments")]
+    segments = _duplicates(P, seg_entries, "segment id")
+    clusters = _duplicates(
+        P, [(f"datacenter.clusters[{i}].id", c.get("id")) for i, c in _items(d, "datacenter", "clusters")], "cluster id"
+    )
+    classes = _duplicates(
+        P,
+        [(f"datacenter.storage_classes[{i}].name", c.get("name")) for i, c in _items(d, "datacenter", "storage_classes")],
+        "storage class",
+    )
+    platforms = _duplicates(P, [(f"platforms[{i}].id", p.get("id")) for i, p in _items(d, "platforms")], "platform id")
+    nationals = _duplicates(
+        P, [(f"national_endpoints[{i}].id", n.get("id")) for i, n in _items(d, "national_endpoints")], "national endpoint id"
+    )
+    tiers = _duplicates(P, [(f"wan.tiers[{i}].id", t.get("id")) for i, t in _items(d, "wan", "tiers")], "tier id")
+    sites = _duplicates(P, [(f"wan.sites[{i}].id", s.get("id")) for i, s in _items(d, "wan", "sites")], "site id")
+    _duplicates(P, [(f"datacenter.segments[{i}].vlan", s.get("vlan")) for i, s in _items(d, "datacenter", "segments")], "VLAN")
+    for ci, c in _items(d, "datacenter", "clusters"):
+        _duplicates(P, [(f"datacenter.clusters[{ci}].node_pools[{i}].name", n.get("name")) for i, n in _items(c, "node_pools")], "node pool name")
+    if platforms & sites:
+        for i, s in _items(d, "wan", "sites"):
+            if s.get("id") in platforms:
+                P.append(Problem(f"wan.sites[{i}].id", f"site id '{s['id']}' is also a platform id", "rename the site"))
+
+    # references ----------------------------------------------------------
+    def ref(path: str, value: Any, known: set, what: str, where: str) -> None:
+        if isinstance(value, str) and value not in known:
+            hint = ", ".join(sorted(map(str, known))[:12]) or "none defined"
+            P.append(Problem(path, f"{what} '{value}' does not exist", f"use one of the ids in {where}: {hint}"))
+
+    for ci, c in _items(d, "datacenter", "clusters"):
+        for ni, n in _items(c, "node_pools"):
+            ref(f"datacenter.clusters[{ci}].node_pools[{ni}].segment", n.get("segment"), segments, "segment", "datacenter.segments")
+    backup = (d.get("datacenter") or {}).get("backup") if isinstance(d.get("datacenter"), dict) else None
+    if isinstance(backup, dict):
+        ref("datacenter.backup.target_cluster", backup.get("target_cluster"), clusters, "cluster", "datacenter.clusters")
+    defaults = [c for _, c in _items(d, "datacenter", "storage_classes") if c.get("default") is True]
+    if classes and len(defaults) != 1:
+        P.append(
+            Problem("datacenter.storage_classes", f"{len(defaults)} storage classes are marked default", "mark exactly one with 'default: true'")
+        )
+
+    graph: dict[str, list[str]] = {}
+    for pi, p in _items(d, "platforms"):
+        base = f"platforms[{pi}]"
+        ref(f"{base}.cluster", p.get("cluster"), clusters, "cluster", "datacenter.clusters")
+        ref(f"{base}.segment", p.get("segment"), segments, "segment", "datacenter.segments")
+        for vi, v in _items(p, "storage"):
+            ref(f"{base}.storage[{vi}].storage_class", v.get("storage_class"), classes, "storage class", "datacenter.storage_classes")
+        deps = p.get("depends_on") or []
+        for di, dep in enumerate(deps if isinstance(deps, list) else []):
+            ref(f"{base}.depends_on[{di}]", dep, platforms, "platform", "platforms")
+            if dep == p.get("id"):
+                P.append(Problem(f"{base}.depends_on[{di}]", "a platform cannot depend on itself", "remove this entry"))
+        for ni, nat in enumerate(p.get("national") or []):
+            ref(f"{base}.national[{ni}]", nat, nationals, "national endpoint", "national_endpoints")
+        if isinstance(p.get("id"), str) and isinstance(deps, list):
+            graph[p["id"]] = [x for x in deps if isinstance(x, str) and x in platforms and x != p["id"]]
+        slo = p.get("slo")
+        if isinstance(slo, dict):
+            for key in ("availability", "latency_target"):
+                v = slo.get(key)
+                if isinstance(v, (int, float)) and not (50.0 <= v < 100.0):
+                    P.append(
+                        Problem(
+                            f"{base}.slo.{key}",
+                            f"target {v}% is out of range",
+                            "use a percentage at least 50 and below 100 (100% leaves no error budget), e.g. 99.9",
+                        )
+                    )
+        ports = [x.get("port") for _, x in _items(p, "ports")]
+        _duplicates(P, [(f"{base}.ports[{i}].port", v) for i, v in enumerate(ports)], "port")
+        lvl = p.get("security_level")
+        prov_lvl = (d.get("province") or {}).get("security_level") if isinstance(d.get("province"), dict) else None
+        if isinstance(lvl, int) and isinstance(prov_lvl, int) and lvl > prov_lvl:
+            P.append(
+                Problem(
+                    f"{base}.security_level",
+                    f"level {lvl} is above the province's level {prov_lvl}: the data center's zones and controls are built for level {prov_lvl}",
+                    f"raise province.security_level to {lvl} or lower this platform's level",
+                )
+            )
+
+    # cycles ---------------------------------------------------------------
+    for cycle in _cycles(graph):
+        pi = next((i for i, p in _items(d, "platforms") if p.get("id") == cycle[0]), None)
+        P.append(
+            Problem(
+                f"platforms[{pi}].depends_on",
+                "dependency cycle: " + " -> ".join(cycle + [cycle[0]]),
+                "break the cycle: one of these platforms must not call the other (use LGSP as the bus)",
+            )
+        )
+
+    # WAN ------------------------------------------------------------------
+    for si, s in _items(d, "wan", "sites"):
+        base = f"wan.sites[{si}]"
+        ref(f"{base}.tier", s.get("tier"), tiers, "tier", "wan.tiers")
+        ref(f"{base}.parent", s.get("parent"), sites, "site", "wan.sites")
+        if s.get("parent") is not None and s.get("parent") == s.get("id"):
+            P.append(Problem(f"{base}.parent", "a site cannot be its own parent", "remove 'parent' or name another site"))
+        for ri, r in enumerate(s.get("reach") or []):
+            ref(f"{base}.reach[{ri}]", r, platforms, "platform", "platforms")
+    parent_of = {s.get("id"): s.get("parent") for _, s in _items(d, "wan", "sites") if isinstance(s.get("id"), str)}
+    for si, s in _items(d, "wan", "sites"):
+        seen, cur = set(), s.get("id")
+        while isinstance(cur, str) and cur in parent_of and cur not in seen:
+            seen.add(cur)
+            cur = parent_of[cur]
+        if isinstance(cur, str) and cur in seen and cur == s.get("id"):
+            P.append(Problem(f"wan.sites[{si}].parent", "parent chain loops back to this site", "fix the 'parent' links"))
+
+    # address plan ---------------------------------------------------------
+    wan = d.get("wan") if isinstance(d.get("wan"), dict) else {}
+    ranges: list[tuple[str, Any]] = []
+    ranges += [(f"datacenter.segments[{i}].cidr", _net(s.get("cidr"))) for i, s in _items(d, "datacenter", "segments")]
+    ranges += [(f"wan.sites[{i}].lan", _net(s.get("lan"))) for i, s in _items(d, "wan", "sites")]
+    ranges += [(f"national_endpoints[{i}].cidr", _net(n.get("cidr"))) for i, n in _items(d, "national_endpoints")]
+    ranges += [("wan.tunnel_pool", _net(wan.get("tunnel_pool"))), ("wan.underlay", _net(wan.get("underlay")))]
+    ranges = [(p, n) for p, n in ranges if n is not None]
+    # sort by start so overlap detection is O(n log n) even for large provinces
+    ranges.sort(key=lambda r: (r[1].version, int(r[1].network_address), -r[1].prefixlen))
+    active: list[tuple[str, Any]] = []
+    for path, net in ranges:
+        active = [(p, n) for p, n in active if n.version == net.version and int(n.broadcast_address) >= int(net.network_address)]
+        for other_path, other in active:
+            P.append(
+                Problem(
+                    path,
+                    f"{net} overlaps {other_path} ({other})",
+                    "give each segment, site LAN, national endpoint and pool its own range",
+                )
+            )
+        active.append((path, net))
+
+    tunnel_pool = _net(wan.get("tunnel_pool"))
+    underlay = _net(wan.get("underlay"))
+    hub = wan.get("hub") if isinstance(wan.get("hub"), dict) else {}
+    tunnel_addrs = [("wan.hub.tunnel_address", hub.get("tunnel_address"))]
+    wan_addrs = [("wan.hub.wan_address", hub.get("wan_address"))]
+    for si, s in _items(d, "wan", "sites"):
+        tunnel_addrs.append((f"wan.sites[{si}].tunnel_address", s.get("tunnel_address")))
+        wan_addrs.append((f"wan.sites[{si}].wan_address", s.get("wan_address")))
+    _duplicates(P, tunnel_addrs, "tunnel address")
+    _duplicates(P, wan_addrs, "WAN address")
+    for pool, pool_path, entries in ((tunnel_pool, "wan.tunnel_pool", tunnel_addrs), (underlay, "wan.underlay", wan_addrs)):
+        if pool is None:
+            continue
+        for path, value in entries:
+            a = _addr(value)
+            if a is not None and a not in pool:
+                P.append(Problem(path, f"{a} is outside {pool_path} ({pool})", f"pick an address inside {pool}"))
+            elif a is not None and a in (pool.network_address, pool.broadcast_address) and pool.prefixlen < 31:
+                P.append(Problem(path, f"{a} is the network or broadcast address of {pool}", "pick a host address"))
+
+    # security level zones -------------------------------------------------
+    prov = d.get("province") if isinstance(d.get("province"), dict) else {}
+    level = prov.get("security_level")
+    levels = [level] + [p.get("security_level") for _, p in _items(d, "platforms")]
+    top = max((x for x in levels if isinstance(x, int)), default=None)
+    zones = {s.get("zone") for _, s in _items(d, "datacenter", "segments")}
+    if isinstance(top, int) and top >= 3:
+        needed = [z.value for z in LEVEL3_ZONES]
+        if prov.get("has_wireless"):
+            needed.append(Zone.wireless.value)
+        missing = [z for z in needed if z not in zones]
+        if missing:
+            P.append(
+                Problem(
+                    "datacenter.segments",
+                    f"security level {top} requires the network zones {', '.join(needed)}; missing: {', '.join(missing)}",
+                    "add a segment with 'zone: <name>' for each missing zone (TCVN 11930:2017, level 3 network design)",
+                )
+            )
+    mgmt = [i for i, s in _items(d, "datacenter", "segments") if s.get("zone") == "management"]
+    if len(mgmt) > 1:
+        P.append(Problem("datacenter.segments", "more than one management segment", "keep one management zone"))
+    return P
+
+
+def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Each elementary cycle once (Tarjan SCCs; the report shows one path per SCC)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[list[str]] = []
+    counter = [0]
+
+    def strong(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, []):
+            if w not in index:
+                strong(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                # walk the cycle in graph order starting from the smallest id
+                start = min(comp)
+                path, cur, members = [start], start, set(comp)
+                while True:
+                    nxt = next(x for x in graph[cur] if x in members)
+                    if nxt == start or nxt in path:
+                        break
+                    path.append(nxt)
+                    cur = nxt
+                out.append(path)
+
+    for v in sorted(graph):
+        if v not in index:
+            strong(v)
+    return out
+
+
+# ------------------------------------------------------------------ entry points
+
+
+def check_text(text: str) -> tuple[ProvinceFile | None, list[Problem]]:
+    """Validate YAML text: the model if valid, and every problem found."""
+    try:
+        data, lines, problems = _compose(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        return None, [
+            Problem("", f"not valid YAML: {getattr(e, 'problem', e)}", "fix the YAML syntax", mark.line + 1 if mark else None)
+        ]
+    problems = problems + _structural(data) + _semantic(data)
+    # de-duplicate (a bad CIDR may be reported structurally and skipped semantically, but be safe)
+    uniq: dict[tuple[str, str], Problem] = {}
+    for p in problems:
+        line = p.line or _line_for(lines, p.path)
+        uniq.setdefault((p.path, p.message), Problem(p.path, p.message, p.fix, line))
+    problems = sorted(uniq.values(), key=lambda p: (p.line or 0, p.path))
+    if problems:
+        return None, problems
+    return ProvinceFile.model_validate(data), []
+
+
+def _line_for(lines: dict[str, int], path: str) -> int | None:
+    cur = path
+    while True:
+        if cur in lines:
+            return lines[cur]
+        if not cur:
+            return None
+        cut = max(cur.rfind("."), cur.rfind("["))
+        cur = cur[: max(cut, 0)]
+
+
+def load_province(path: str | Path) -> ProvinceFile:
+    """Load a province file or raise :class:`ProvinceError` with every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProvinceError(str(path), [Problem("", "file not found", "check the path (province files live in stacks/)")])
+    except UnicodeDecodeError as e:
+        raise ProvinceError(str(path), [Problem("", f"not UTF-8: {e}", "save the file as UTF-8")])
+    model, problems = check_text(text)
+    if problems:
+        raise ProvinceError(str(path), problems)
+    assert model is not None
+    return model
