@@ -171,6 +171,7 @@ class Platform(Strict):
     cluster: Id
     segment: Id
     replicas: int = Field(ge=1, le=100)
+    address: str = Field(description="service address of the platform's front end, inside its segment")
     image: str
     resources: Resources
     ports: list[Port] = Field(min_length=1)
@@ -179,6 +180,8 @@ class Platform(Strict):
     national: list[Id] = Field(default_factory=list)
     slo: SLO
     security_level: SecurityLevel
+
+    _v_address = field_validator("address")(_address)
 
     @property
     def namespace(self) -> str:

@@ -248,6 +248,10 @@ def _semantic(d: Any) -> list[Problem]:
                             "use a percentage at least 50 and below 100 (100% leaves no error budget), e.g. 99.9",
                         )
                     )
+        seg = next((x for _, x in _items(d, "datacenter", "segments") if x.get("id") == p.get("segment")), None)
+        addr, segnet = _addr(p.get("address")), _net(seg.get("cidr")) if seg else None
+        if addr is not None and segnet is not None and (addr not in segnet or addr in (segnet.network_address, segnet.broadcast_address)):
+            P.append(Problem(f"{base}.address", f"{addr} is not a host address of its segment {seg.get('id')} ({segnet})", f"pick an address inside {segnet}"))
         ports = [x.get("port") for _, x in _items(p, "ports")]
         _duplicates(P, [(f"{base}.ports[{i}].port", v) for i, v in enumerate(ports)], "port")
         lvl = p.get("security_level")
@@ -321,6 +325,7 @@ def _semantic(d: Any) -> list[Problem]:
     for si, s in _items(d, "wan", "sites"):
         tunnel_addrs.append((f"wan.sites[{si}].tunnel_address", s.get("tunnel_address")))
         wan_addrs.append((f"wan.sites[{si}].wan_address", s.get("wan_address")))
+    _duplicates(P, [(f"platforms[{i}].address", p.get("address")) for i, p in _items(d, "platforms")], "platform address")
     _duplicates(P, tunnel_addrs, "tunnel address")
     _duplicates(P, wan_addrs, "WAN address")
     for pool, pool_path, entries in ((tunnel_pool, "wan.tunnel_pool", tunnel_addrs), (underlay, "wan.underlay", wan_addrs)):
