@@ -51,12 +51,18 @@ AUDIT_STANDARDS = ("TCVN 11930:2017", "TCVN 14423:2026")
 
 
 def _network(value: str) -> str:
-    ipaddress.ip_network(value, strict=True)
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError as e:
+        raise ValueError(f"not a valid network ({e})") from None
     return value
 
 
 def _address(value: str) -> str:
-    ipaddress.ip_address(value)
+    try:
+        ipaddress.ip_address(value)
+    except ValueError as e:
+        raise ValueError(f"not a valid IP address ({e})") from None
     return value
 
 

@@ -120,11 +120,16 @@ def _structural(data: Any) -> list[Problem]:
                 msg = f"unknown key '{loc[-1]}'"
             elif kind == "missing":
                 msg = f"required field '{loc[-1]}' is missing"
-            elif kind == "value_error" and "network" in msg.lower():
-                msg = f"not a valid network: {msg}"
+            elif kind == "value_error":
+                msg = msg.removeprefix("Value error, ")
             if "input" in err and kind not in ("missing", "extra_forbidden"):
                 msg += f" (got {err['input']!r})"
-            out.append(Problem(_fmt_path(loc), msg, _FIXES.get(kind, "correct the value")))
+            fix = _FIXES.get(kind, "correct the value")
+            if "network" in msg:
+                fix = "write the network address with its prefix, host bits zero, e.g. 10.30.2.0/24"
+            elif "IP address" in msg:
+                fix = "write a single address, e.g. 10.200.1.7"
+            out.append(Problem(_fmt_path(loc), msg, fix))
         return out
     return []
 
