@@ -1,0 +1,138 @@
+"""The one result schema every control produces.
+
+A result says which control ran on which target, the verdict, why, and what
+evidence was kept.  Statuses:
+
+- ``pass``: the control's requirement holds on the target;
+- ``fail``: it does not (the evidence says what was found);
+- ``error``: the control could not decide (host unreachable, Prometheus down,
+  a series missing...).  ``reason`` says why.  An error is never a pass;
+- ``skipped``: the control does not apply here (wrong level, not selected);
+  ``reason`` says why.
+
+Results are written as JSON (``write_results``): a document with the run's
+metadata, a summary and one entry per result.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Iterable
+
+SCHEMA_VERSION = 1
+
+
+class Status(str, Enum):
+    passed = "pass"
+    failed = "fail"
+    error = "error"
+    skipped = "skipped"
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class Result:
+    control: str
+    target: str
+    status: Status
+    evidence: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""
+    time: str = field(default_factory=now_iso)
+    duration_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)
+        if self.status in (Status.error, Status.skipped) and not self.reason:
+            raise ValueError(f"{self.control} on {self.target}: status {self.status.value} needs a reason")
+
+    # constructors that read well in control code
+    @classmethod
+    def ok(cls, control: str, target: str, evidence: dict | None = None, reason: str = "") -> "Result":
+        return cls(control, target, Status.passed, evidence or {}, reason)
+
+    @classmethod
+    def fail(cls, control: str, target: str, evidence: dict | None = None, reason: str = "") -> "Result":
+        return cls(control, target, Status.failed, evidence or {}, reason)
+
+    @classmethod
+    def err(cls, control: str, target: str, reason: str, evidence: dict | None = None) -> "Result":
+        return cls(control, target, Status.error, evidence or {}, reason)
+
+    @classmethod
+    def skip(cls, control: str, target: str, reason: str) -> "Result":
+        return cls(control, target, Status.skipped, {}, reason)
+
+    @classmethod
+    def verdict(cls, control: str, target: str, good: bool, evidence: dict, reason_fail: str = "", reason_pass: str = "") -> "Result":
+        return cls(control, target, Status.passed if good else Status.failed, evidence, reason_pass if good else reason_fail)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["status"] = self.status.value
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Result":
+        return cls(
+            control=d["control"],
+            target=d["target"],
+            status=Status(d["status"]),
+            evidence=d.get("evidence") or {},
+            reason=d.get("reason", ""),
+            time=d.get("time") or now_iso(),
+            duration_s=float(d.get("duration_s", 0.0)),
+        )
+
+
+def summarize(results: Iterable[Result]) -> dict[str, int]:
+    counts = {s.value: 0 for s in Status}
+    for r in results:
+        counts[r.status.value] += 1
+    counts["total"] = sum(counts[s.value] for s in Status)
+    return counts
+
+
+def any_failed(results: Iterable[Result]) -> bool:
+    return any(r.status in (Status.failed, Status.error) for r in results)
+
+
+def document(results: list[Result], meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA_VERSION,
+        "generated": now_iso(),
+        **(meta or {}),
+        "summary": summarize(results),
+        "results": [r.to_dict() for r in results],
+    }
+
+
+def write_results(results: list[Result], path: Path, meta: dict[str, Any] | None = None, timestamped: bool = True) -> list[Path]:
+    """Write the JSON document to ``path`` (atomically) and, if asked, a timestamped copy beside it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = document(results, meta)
+    text = json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=False) + "\n"
+    written = []
+    targets = [path]
+    if timestamped:
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        targets.append(path.with_name(f"{path.stem}-{stamp}{path.suffix}" if path.stem != "latest" else f"{stamp}{path.suffix}"))
+    for t in targets:
+        tmp = t.with_suffix(t.suffix + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, t)
+        written.append(t)
+    return written
+
+
+def read_results(path: Path) -> list[Result]:
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    return [Result.from_dict(d) for d in doc["results"]]

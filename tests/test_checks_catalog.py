@@ -1,0 +1,96 @@
+"""The control catalog and the result schema."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from checks.catalog import UNCONFIRMED_14423, Catalog, catalog, load_catalog
+from checks.result import Result, Status, read_results, summarize, write_results
+
+
+def test_catalog_loads_and_is_big_enough():
+    c = catalog()
+    host = [x for x in c.controls if {"endpoint", "gateway"} & set(x.applies_to)]
+    cluster = c.for_kind("cluster")
+    assert len(host) >= 25
+    assert len(cluster) >= 10
+    assert c.for_kind("platform") and c.for_kind("wan_link")
+
+
+def test_every_control_references_every_standard():
+    for c in catalog().controls:
+        r = c.references
+        assert r.tcvn_11930_2017 and r.tcvn_14423_2026, c.id
+        assert r.cis and r.nist_800_53, c.id
+        lines = c.reference_lines()
+        assert any(line.startswith("TCVN 11930:2017") for line in lines)
+        assert any(line.startswith("TCVN 14423:2026") for line in lines)
+        assert any(line.startswith("NIST SP 800-53") for line in lines)
+        # no clause number is claimed unless confirmed
+        for t in (r.tcvn_11930_2017, r.tcvn_14423_2026):
+            assert (t.clause is None) == (not t.confirmed), c.id
+            if not t.confirmed:
+                assert "clause unconfirmed" in t.render("X")
+
+
+def test_tcvn_14423_defaults_to_explicitly_unconfirmed():
+    c = catalog().get("DCOPS-SSH-001")
+    assert c.references.tcvn_14423_2026.note == UNCONFIRMED_14423
+    # the province's audit standard comes first
+    assert c.reference_lines("TCVN 14423:2026")[0].startswith("TCVN 14423:2026")
+
+
+def test_level3_core_requirements_are_covered():
+    """Level 3's technical requirements each have at least one control at level 3."""
+    c = catalog()
+    at3 = [x for x in c.controls if x.applies_at(3)]
+    fams = {x.family for x in at3}
+    # zones/firewalls, admin over SSH only from management, time sync, central logs, encryption, at rest
+    assert {"FW", "SSH", "NTP", "LOG", "WG", "K8S"} <= fams
+    ids = {x.id for x in at3}
+    assert {"DCOPS-FW-004", "DCOPS-SSH-006", "DCOPS-K8S-007", "DCOPS-LOG-001", "DCOPS-NTP-001"} <= ids
+
+
+def test_catalog_rejects_bad_entries(tmp_path):
+    good = catalog().model_dump()
+    bad = json.loads(json.dumps(good))
+    bad["controls"][0]["references"]["tcvn_11930_2017"] = {"clause": "7.1.2", "group": "x"}  # clause without confirmation
+    with pytest.raises(Exception, match="clause"):
+        Catalog.model_validate(bad)
+    bad = json.loads(json.dumps(good))
+    bad["controls"][1]["id"] = bad["controls"][0]["id"]
+    with pytest.raises(Exception, match="duplicate"):
+        Catalog.model_validate(bad)
+    bad = json.loads(json.dumps(good))
+    bad["controls"][0]["references"]["nist_800_53"] = ["XX-1"]
+    with pytest.raises(Exception, match="NIST"):
+        Catalog.model_validate(bad)
+    bad = json.loads(json.dumps(good))
+    bad["controls"][0]["severity"] = "urgent"
+    with pytest.raises(Exception):
+        Catalog.model_validate(bad)
+    # the shipped file itself round-trips
+    assert load_catalog().ids() == catalog().ids()
+
+
+def test_result_schema_roundtrip(tmp_path):
+    rs = [
+        Result.ok("DCOPS-SSH-001", "so-tc", {"permitrootlogin": "no"}),
+        Result.fail("DCOPS-SSH-002", "so-tc", {"passwordauthentication": "yes"}, "password logins are allowed"),
+        Result.err("DCOPS-SLA-001", "dvc", "Prometheus unreachable"),
+        Result.skip("DCOPS-SSH-005", "so-tc", "level 2 site"),
+    ]
+    with pytest.raises(ValueError):
+        Result("DCOPS-SLA-001", "dvc", Status.error)  # an error needs a reason
+    with pytest.raises(ValueError):
+        Result("DCOPS-SLA-001", "dvc", "maybe")  # only the four statuses
+    paths = write_results(rs, tmp_path / "latest.json", {"lab": "t"})
+    assert len(paths) == 2 and all(p.exists() for p in paths)
+    doc = json.loads(paths[0].read_text())
+    assert doc["summary"] == {"pass": 1, "fail": 1, "error": 1, "skipped": 1, "total": 4}
+    assert set(doc["results"][0]) >= {"control", "target", "status", "evidence", "reason", "time"}
+    back = read_results(paths[1])
+    assert [r.status for r in back] == [Status.passed, Status.failed, Status.error, Status.skipped]
+    assert summarize(back)["total"] == 4

@@ -1,0 +1,261 @@
+"""The generated Prometheus configuration: promtool accepts it, and
+`promtool test rules` unit tests show which burn-rate alerts fire when.
+
+Every test renders the files from the lab province into a temp dir and runs
+Debian's promtool (scripts/install-system installs it).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.render import prometheus as P
+from infra.validate import load_province
+
+REPO = Path(__file__).resolve().parent.parent
+PROVINCE = REPO / "stacks" / "province-lab.yaml"
+
+
+def promtool() -> str:
+    p = shutil.which("promtool")
+    if not p:
+        pytest.fail("promtool is not installed: run scripts/install-system (Debian package 'prometheus')")
+    return p
+
+
+@pytest.fixture(scope="module")
+def pf():
+    return load_province(PROVINCE)
+
+
+@pytest.fixture()
+def rendered(pf, tmp_path):
+    return P.render(pf, tmp_path)
+
+
+def test_promtool_check_rules_and_config(rendered):
+    r = subprocess.run([promtool(), "check", "rules", str(rendered["recording"]), str(rendered["alerts"])], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run([promtool(), "check", "config", str(rendered["prometheus"])], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_scrape_config_covers_every_platform_and_site(pf):
+    cfg = P.scrape_config(pf)
+    jobs = {j["job_name"]: j for j in cfg["scrape_configs"]}
+    plat = {sc["labels"]["platform"]: sc["targets"][0] for sc in jobs[P.JOB_PLATFORM]["static_configs"]}
+    assert plat == {p.id: f"http://{p.address}:{p.ports[0].port}/healthz" for p in pf.platforms}
+    sites = {sc["labels"]["site"]: sc["targets"][0] for sc in jobs[P.JOB_SITE]["static_configs"]}
+    assert sites == {s.id: s.tunnel_address for s in pf.wan.sites}
+    nodes = {sc["labels"]["site"]: sc["targets"][0] for sc in jobs[P.JOB_NODE]["static_configs"]}
+    assert nodes == {s.id: f"{s.tunnel_address}:9100" for s in pf.wan.sites}
+    assert jobs[P.JOB_PLATFORM]["params"] == {"module": ["http_2xx"]}
+    assert jobs[P.JOB_SITE]["params"] == {"module": ["icmp"]}
+
+
+def test_recording_rules_have_every_window(pf):
+    names = {r["record"] for g in P.recording_rules(pf)["groups"] for r in g["rules"]}
+    for w in (*P.SHORT_WINDOWS, "3d"):
+        for kind, sli in (("platform", "availability"), ("platform", "latency"), ("site", "availability")):
+            assert P.rec(kind, sli, w) in names
+
+
+def test_alert_thresholds_follow_each_slo(pf):
+    rules = [r for g in P.alert_rules(pf)["groups"] for r in g["rules"] if r["alert"] == "DcopsPlatformAvailabilityBurn"]
+    for p in pf.platforms:
+        mine = [r for r in rules if r["labels"]["platform"] == p.id]
+        assert len(mine) == 3
+        for r in mine:
+            factor = float(r["labels"]["burn_rate"])
+            assert f"> {P._num(factor * (1 - p.slo.availability / 100))}" in r["expr"]
+    got = {(r["labels"]["severity"], r["labels"]["burn_rate"], r["labels"]["long_window"], r["labels"]["short_window"]) for r in rules}
+    assert got == {("page", "14.4", "1h", "5m"), ("page", "6", "6h", "30m"), ("ticket", "1", "3d", "6h")}
+
+
+# ----------------------------------------------------------------- promtool test rules
+
+
+def _series(values: list[float]) -> str:
+    return " ".join(P._num(v) for v in values)
+
+
+def _expected(pf, alert: str, which: list[tuple[str, str]], ident: dict[str, str], extra: dict[str, str] | None = None) -> list[dict]:
+    """exp_alerts for the rendered rules named ``alert`` whose (severity, long window) is in ``which``."""
+    out = []
+    for g in P.alert_rules(pf)["groups"]:
+        for r in g["rules"]:
+            if r["alert"] != alert or (r["labels"]["severity"], r["labels"]["long_window"]) not in which:
+                continue
+            if any(r["labels"].get(k, v) != v for k, v in ident.items()):
+                continue
+            labels = {**r["labels"], **ident, **(extra or {})}
+            ann = {k: v.replace("{{ $labels.site }}", labels.get("site", "")) for k, v in r["annotations"].items()}
+            out.append({"exp_labels": labels, "exp_annotations": ann})
+    assert out, f"no rendered rule {alert} for {which} {ident}"
+    return out
+
+
+PAGE_1H, PAGE_6H, TICKET = ("page", "1h"), ("page", "6h"), ("ticket", "3d")
+
+
+def _run_promtool_test(rendered, tests: list[dict]) -> None:
+    doc = {
+        "rule_files": [str(rendered["recording"]), str(rendered["alerts"])],
+        "evaluation_interval": "1m",
+        "tests": tests,
+    }
+    f = rendered["recording"].parent.parent / "tests.yml"
+    f.write_text(yaml.safe_dump(doc, sort_keys=False, width=100000), encoding="utf-8")
+    r = subprocess.run([promtool(), "test", "rules", str(f)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "SUCCESS" in r.stdout
+
+
+def _platform(pid: str, values: list[float], metric: str = "probe_success") -> dict:
+    return {"series": f'{metric}{{job="{P.JOB_PLATFORM}",platform="{pid}",instance="http://x/healthz"}}', "values": _series(values)}
+
+
+def test_fast_burn_pages_then_short_window_resets(pf, rendered):
+    """dvc (99.9%): 60 good minutes then a 20-minute outage. All three windows
+    fire at the end of the outage; 6 minutes after recovery the 14.4x page has
+    reset (its 5m short window is clean) while the 6x page and the ticket hold."""
+    dvc = [1.0] * 60 + [0.0] * 20 + [1.0] * 20
+    healthy = [1.0] * 100
+    others = [_platform(p.id, healthy) for p in pf.platforms if p.id != "dvc"]
+    _run_promtool_test(
+        rendered,
+        [
+            {
+                "interval": "1m",
+                "input_series": [_platform("dvc", dvc), *others],
+                "alert_rule_test": [
+                    {"eval_time": "50m", "alertname": "DcopsPlatformAvailabilityBurn", "exp_alerts": []},
+                    {
+                        "eval_time": "79m",
+                        "alertname": "DcopsPlatformAvailabilityBurn",
+                        "exp_alerts": _expected(pf, "DcopsPlatformAvailabilityBurn", [PAGE_1H, PAGE_6H, TICKET], {"platform": "dvc"}),
+                    },
+                    {
+                        "eval_time": "86m",
+                        "alertname": "DcopsPlatformAvailabilityBurn",
+                        "exp_alerts": _expected(pf, "DcopsPlatformAvailabilityBurn", [PAGE_6H, TICKET], {"platform": "dvc"}),
+                    },
+                    {"eval_time": "79m", "alertname": "DcopsPlatformLatencyBurn", "exp_alerts": []},
+                ],
+            }
+        ],
+    )
+
+
+def test_slow_burn_tickets_without_paging(pf, rendered):
+    """ioc (99.0%): one failed probe in 25 (4% errors) for 8 hours burns the
+    budget at 4x: above 1x (ticket) but below 6x and 14.4x (no page)."""
+    n = 8 * 60
+    ioc = [0.0 if i % 25 == 24 else 1.0 for i in range(n)]
+    _run_promtool_test(
+        rendered,
+        [
+            {
+                "interval": "1m",
+                "input_series": [_platform("ioc", ioc)],
+                "alert_rule_test": [
+                    {
+                        "eval_time": f"{n - 1}m",
+                        "alertname": "DcopsPlatformAvailabilityBurn",
+                        "exp_alerts": _expected(pf, "DcopsPlatformAvailabilityBurn", [TICKET], {"platform": "ioc"}),
+                    }
+                ],
+            }
+        ],
+    )
+
+
+def test_latency_burn_is_separate_from_availability(pf, rendered):
+    """motcua answers every probe, but takes 1.5 s (threshold 0.8 s) for 20 minutes."""
+    ok = [1.0] * 80
+    dur = [0.1] * 60 + [1.5] * 20
+    _run_promtool_test(
+        rendered,
+        [
+            {
+                "interval": "1m",
+                "input_series": [_platform("motcua", ok), _platform("motcua", dur, "probe_duration_seconds")],
+                "alert_rule_test": [
+                    {"eval_time": "79m", "alertname": "DcopsPlatformAvailabilityBurn", "exp_alerts": []},
+                    {
+                        "eval_time": "79m",
+                        "alertname": "DcopsPlatformLatencyBurn",
+                        "exp_alerts": _expected(pf, "DcopsPlatformLatencyBurn", [PAGE_1H, PAGE_6H, TICKET], {"platform": "motcua"}),
+                    },
+                ],
+                "promql_expr_test": [
+                    {"expr": P.rec("platform", "latency", "5m"), "eval_time": "79m", "exp_samples": [{"labels": P.rec("platform", "latency", "5m") + '{platform="motcua"}', "value": 0}]},
+                    {"expr": P.rec("platform", "latency", "5m"), "eval_time": "50m", "exp_samples": [{"labels": P.rec("platform", "latency", "5m") + '{platform="motcua"}', "value": 1}]},
+                ],
+            }
+        ],
+    )
+
+
+def test_site_link_burn(pf, rendered):
+    s = pf.site_by_id["so-tc"]
+    vals = [1.0] * 60 + [0.0] * 20
+    _run_promtool_test(
+        rendered,
+        [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": f'probe_success{{job="{P.JOB_SITE}",site="so-tc",tier="{s.tier}",instance="{s.tunnel_address}"}}', "values": _series(vals)},
+                    {"series": f'probe_success{{job="{P.JOB_SITE}",site="so-xd",tier="department",instance="x"}}', "values": _series([1.0] * 80)},
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "79m",
+                        "alertname": "DcopsSiteLinkBurn",
+                        "exp_alerts": _expected(pf, "DcopsSiteLinkBurn", [PAGE_1H, PAGE_6H, TICKET], {}, {"site": "so-tc", "tier": s.tier}),
+                    }
+                ],
+                "promql_expr_test": [
+                    # the SLI itself: 20 bad of the 61 samples in [18m, 79m]
+                    {
+                        "expr": f'{P.rec("site", "availability", "1h")}{{site="so-tc"}}',
+                        "eval_time": "79m",
+                        "exp_samples": [{"labels": f'{P.rec("site", "availability", "1h")}{{site="so-tc",tier="{s.tier}"}}', "value": 41 / 61}],
+                    }
+                ],
+            }
+        ],
+    )
+
+
+def test_missing_probe_series_alerts(pf, rendered):
+    """No probe result for a platform for 10 minutes is itself an alert (its SLA cannot be computed)."""
+    present = [_platform(p.id, [1.0] * 30) for p in pf.platforms if p.id != "lris"]
+    _run_promtool_test(
+        rendered,
+        [
+            {
+                "interval": "1m",
+                "input_series": present,
+                "alert_rule_test": [
+                    {
+                        "eval_time": "20m",
+                        "alertname": "DcopsProbeSeriesMissing",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"severity": "ticket", "platform": "lris", "job": P.JOB_PLATFORM},
+                                "exp_annotations": {"summary": "No probe results for platform lris: its SLA cannot be computed"},
+                            }
+                        ],
+                    },
+                    {"eval_time": "20m", "alertname": "DcopsPlatformAvailabilityBurn", "exp_alerts": []},
+                ],
+            }
+        ],
+    )
