@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from .validate import ProvinceError, load_province
+from .lab.cli import lab_app, provision_app
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ENV = 0, 1, 2, 3
 
@@ -81,6 +82,10 @@ def version() -> None:
     from . import __version__
 
     out.print(f"dcops {__version__}")
+
+
+app.add_typer(lab_app, name="lab")
+app.add_typer(provision_app, name="provision")
 
 
 def main() -> None:  # pragma: no cover

@@ -1,0 +1,392 @@
+"""``dcops lab up | status | down | env | kubeconfig | provision`` and ``dcops provision``.
+
+The lab is a real, local copy of the data center on one machine: per cluster
+of the province file a Kubernetes control plane (etcd, kube-apiserver,
+controller manager, scheduler, kwok with fake nodes) on 127.0.0.1, the WAN's
+hosts in network namespaces (when ``infra/lab/hosts.py`` is present), and a
+Pulumi file backend with a generated passphrase.  Everything lives in
+``~/.cache/dcops/labs/<name>/`` and is recorded in its ``state.json``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..paths import ToolMissing, lab_dir, lab_name, lab_root
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ENV = 0, 1, 2, 3
+DEFAULT_PROVINCE = Path("stacks/province-lab.yaml")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+lab_app = typer.Typer(
+    help=(
+        "Run the lab: a real Kubernetes control plane per cluster of the province file (etcd, "
+        "kube-apiserver, controller manager, scheduler, kwok fake nodes) on 127.0.0.1, the WAN hosts in "
+        "network namespaces, and a local Pulumi backend.\n\n"
+        "Typical: `dcops lab up`, `dcops provision`, `dcops lab status`, `dcops lab down`. "
+        "Lab name: --name, else $DCOPS_LAB, else 'dcops'; two labs with different names run side by side."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+NameOpt = typer.Option(None, "--name", "-n", help="lab name (1-8 lower-case letters/digits); default $DCOPS_LAB or 'dcops'")
+
+
+def _name_or_exit(name: str | None) -> str:
+    try:
+        return lab_name(name)
+    except ValueError as e:
+        err.print(f"error: {e}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _hosts_module(skip: bool = False):
+    """``infra.lab.hosts`` if it exists (written by the WAN-hosts part), else None."""
+    if skip or importlib.util.find_spec(f"{__package__}.hosts") is None:
+        return None
+    return importlib.import_module(f"{__package__}.hosts")
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+
+    def __call__(self, msg: str) -> None:
+        out.print(f"[{time.monotonic() - self.t0:6.1f}s] {msg}", markup=False)
+
+
+def _process_table(st, title: str) -> Table:
+    from .state import pid_alive
+
+    t = Table(title=title, title_justify="left")
+    for col in ("cluster", "component", "pid", "port", "state"):
+        t.add_column(col)
+    for p in st.data["processes"]:
+        comp = p["name"].split("/", 1)[-1]
+        port = ",".join(str(v) for v in (p.get("ports") or {}).values()) or "-"
+        alive = pid_alive(p["pid"], p.get("start_time"))
+        t.add_row(p.get("cluster") or p["component"], comp, str(p["pid"]), port, "running" if alive else "DEAD")
+    return t
+
+
+# --------------------------------------------------------------------------- up
+
+
+@lab_app.command()
+def up(
+    province: Path = typer.Option(DEFAULT_PROVINCE, "--province", "-p", help="province file (validated first)"),
+    name: Optional[str] = NameOpt,
+    no_hosts: bool = typer.Option(False, "--no-hosts", help="start only the Kubernetes part, not the WAN hosts"),
+    site: list[str] = typer.Option([], "--site", help="WAN sites to start (repeat; default all)"),
+) -> None:
+    """Start the lab: a Kubernetes control plane per cluster, the WAN hosts, the Pulumi backend.
+
+    Validates the province file first (a bad file: exit 2, nothing started).
+    Per cluster of datacenter.clusters it starts etcd, kube-apiserver (TLS,
+    RBAC, NodeRestriction and PodSecurity admission, Secrets encrypted at
+    rest), kube-controller-manager, kube-scheduler and kwok on free 127.0.0.1
+    ports, registers a fake node per node-pool member (labels, taints, CPU and
+    memory of the model), writes the admin kubeconfig to
+    ~/.cache/dcops/labs/<name>/k8s/<cluster>/kubeconfig and waits until the API
+    is ready and every node is Ready.  It also makes the lab's Pulumi
+    passphrase (0600, never printed).
+
+    If the lab already runs it says so and exits 0.  Exit 3 when a tool is
+    missing (run scripts/install-tools) or a component fails to start (its log
+    tail is printed and everything started is stopped again).
+    """
+    from ..cli import province_or_exit
+    from .. import pulumi_env
+    from . import controlplane as cp
+    from .state import LabBusy, LabState, lab_lock
+
+    n = _name_or_exit(name)
+    model = province_or_exit(province)
+    try:
+        cp.check_tools()
+    except ToolMissing as e:
+        err.print(f"error: {e}", markup=False)
+        raise typer.Exit(EXIT_ENV)
+    hosts = _hosts_module(no_hosts)
+
+    try:
+        with lab_lock(n):
+            st = LabState.load(n)
+            alive = st.alive()
+            if alive:
+                out.print(
+                    f"lab '{n}' is already running ({len(alive)} processes, {lab_dir(n)}); nothing started. "
+                    f"See `dcops lab status --name {n}`; `dcops lab down --name {n}` stops it.",
+                    markup=False,
+                )
+                raise typer.Exit(EXIT_OK)
+            if not st.is_empty():
+                out.print(f"lab '{n}' has a stale record (its processes are gone): cleaning it up first", markup=False)
+                _down(n, hosts_too=True, quiet=True)
+            clock = _Clock()
+            clock(f"lab '{n}': starting from {province} in {lab_dir(n)}")
+            try:
+                pulumi_env.ensure_passphrase(n)
+                LabState.load(n).set("province", str(province.resolve()))
+                cp.up(model, n, progress=clock)
+                if hosts is not None:
+                    clock("WAN hosts: starting (infra.lab.hosts)")
+                    hosts.up(model, n, sites=list(site) or None)
+            except (cp.LabError, ToolMissing, OSError, RuntimeError) as e:
+                err.print(f"error: lab '{n}' did not come up: {e}", markup=False)
+                err.print("stopping what was started...", markup=False)
+                _down(n, hosts_too=True, quiet=True)
+                raise typer.Exit(EXIT_ENV)
+            except BaseException:
+                _down(n, hosts_too=True, quiet=True)
+                raise
+            st = LabState.load(n)
+            out.print(_process_table(st, f"lab '{n}' is up ({time.monotonic() - clock.t0:.1f}s)"))
+            for c in cp.clusters_of(st):
+                out.print(f"  {c}: export KUBECONFIG={cp.kubeconfig_path(n, c)}", markup=False)
+            out.print(f"  pulumi: eval \"$(dcops lab env --name {n})\"; or `dcops provision --name {n}`", markup=False)
+    except LabBusy as e:
+        out.print(f"{e} (a `lab up` or `lab down` is in progress); nothing started.", markup=False)
+        raise typer.Exit(EXIT_OK)
+
+
+# --------------------------------------------------------------------------- status
+
+
+@lab_app.command()
+def status(
+    name: Optional[str] = NameOpt,
+    no_hosts: bool = typer.Option(False, "--no-hosts", help="do not ask the WAN-hosts part"),
+) -> None:
+    """Show what the lab runs: every recorded process (alive or DEAD), ports, API health, nodes Ready.
+
+    Exit 0 when everything recorded runs and every API is ready, 1 when
+    something is dead or unhealthy, 3 when the lab is not running.
+    """
+    from . import controlplane as cp
+    from .state import LabState
+
+    n = _name_or_exit(name)
+    st = LabState.load(n)
+    if st.is_empty():
+        out.print(f"lab '{n}' is not running (no record in {lab_dir(n)}); start it with `dcops lab up --name {n}`",
+                  markup=False)
+        raise typer.Exit(EXIT_ENV)
+    out.print(_process_table(st, f"lab '{n}' ({lab_dir(n)})"))
+    bad = len(st.processes()) - len(st.alive())
+    for c in cp.clusters_of(st):
+        h = cp.cluster_health(n, c)
+        ok = h["api"] and h["nodes"] and h["ready"] == h["nodes"]
+        bad += 0 if ok else 1
+        out.print(
+            f"{c}: API {'ready' if h['api'] else 'NOT ready (' + h['detail'] + ')'}, "
+            f"nodes Ready {h['ready']}/{h['nodes']}, kubeconfig {cp.kubeconfig_path(n, c)}",
+            markup=False,
+        )
+    hosts = _hosts_module(no_hosts)
+    if hosts is not None:
+        try:
+            res = hosts.status(n)
+            if res not in (None, True):
+                out.print(res if isinstance(res, str) else repr(res), markup=False)
+            if res is False:
+                bad += 1
+        except Exception as e:  # the hosts part's own failure must not hide ours
+            err.print(f"WAN hosts: status failed: {e}", markup=False)
+            bad += 1
+    raise typer.Exit(EXIT_OK if bad == 0 else EXIT_FAILED)
+
+
+# --------------------------------------------------------------------------- down
+
+
+def _down(n: str, hosts_too: bool = True, quiet: bool = False, timeout: float = 15.0) -> int:
+    """Stop everything recorded for lab ``n`` and remove its directory. Returns the number of problems."""
+    from . import controlplane as cp
+    from .state import LabState
+
+    say = (lambda m: None) if quiet else (lambda m: out.print(m, markup=False))
+    problems = 0
+    st = LabState.load(n)
+    # 1. The Kubernetes part first (it depends on nothing else).
+    left = cp.stop_processes(list(reversed(st.processes(cp.COMPONENT))), timeout=timeout, progress=say)
+    for p in st.processes(cp.COMPONENT):
+        say(f"stopped {p['name']} (pid {p['pid']})" if p not in left else f"could NOT stop {p['name']} (pid {p['pid']})")
+    problems += len(left)
+    # 2. The WAN hosts (namespaces, links, mounts, their processes).
+    hosts = _hosts_module(not hosts_too)
+    if hosts is not None:
+        try:
+            hosts.down(n)
+            say("WAN hosts: down")
+        except Exception as e:
+            err.print(f"WAN hosts: down failed: {e}", markup=False)
+            problems += 1
+    # 3. Any other recorded process (whoever recorded it).
+    st = LabState.load(n)
+    rest = [p for p in reversed(st.processes()) if p["component"] != cp.COMPONENT]
+    left2 = cp.stop_processes(rest, timeout=timeout, progress=say)
+    problems += len(left2)
+    # 4. Files: the whole lab directory, unless something is still alive or the
+    #    hosts part failed (keep the record so a second `down` can finish).
+    d = lab_dir(n)
+    if problems == 0:
+        root = lab_root().resolve()
+        if d.exists() and d.resolve().parent == root:
+            shutil.rmtree(d)
+            say(f"removed {d}")
+    else:
+        err.print(f"lab '{n}': {problems} problem(s); kept {d} so that `dcops lab down --name {n}` can retry",
+                  markup=False)
+    return problems
+
+
+@lab_app.command()
+def down(
+    name: Optional[str] = NameOpt,
+    timeout: float = typer.Option(15.0, help="seconds to wait after SIGTERM before SIGKILL"),
+) -> None:
+    """Stop everything the lab started and remove everything it made.
+
+    Processes are ended by the PIDs recorded in the lab's state (SIGTERM, then
+    SIGKILL after --timeout; a PID reused by another program is never
+    signalled, nothing is ever killed by name).  The WAN hosts part removes its
+    namespaces, links and mounts.  Then the lab directory (certificates,
+    kubeconfigs, etcd data, logs, Pulumi state and passphrase) is deleted.
+    Safe to run twice: a lab that is not running is left as it is (exit 0).
+    Exit 1 if something could not be stopped (the record is kept to retry).
+    """
+    from .state import LabBusy, LabState, lab_lock
+
+    n = _name_or_exit(name)
+    if not lab_dir(n).exists():
+        out.print(f"lab '{n}' is not running; nothing to do", markup=False)
+        raise typer.Exit(EXIT_OK)
+    try:
+        with lab_lock(n, wait=120):
+            if LabState.load(n).is_empty() and not any(
+                p for p in lab_dir(n).iterdir() if p.name not in (".lab.lock", ".state.lock")
+            ):
+                shutil.rmtree(lab_dir(n), ignore_errors=True)
+                out.print(f"lab '{n}' is not running; nothing to do", markup=False)
+                raise typer.Exit(EXIT_OK)
+            t0 = time.monotonic()
+            problems = _down(n)
+    except LabBusy as e:
+        err.print(f"{e}; try again when it has finished", markup=False)
+        raise typer.Exit(EXIT_ENV)
+    if problems:
+        raise typer.Exit(EXIT_FAILED)
+    out.print(f"lab '{n}' is down ({time.monotonic() - t0:.1f}s)", markup=False)
+
+
+# --------------------------------------------------------------------------- helpers for people
+
+
+@lab_app.command()
+def kubeconfig(
+    cluster: str = typer.Argument(..., help="cluster id from the province file, e.g. primary"),
+    name: Optional[str] = NameOpt,
+) -> None:
+    """Print the path of a lab cluster's admin kubeconfig (use: export KUBECONFIG=$(dcops lab kubeconfig primary))."""
+    from . import controlplane as cp
+
+    n = _name_or_exit(name)
+    p = cp.kubeconfig_path(n, cluster)
+    if not p.exists():
+        err.print(f"lab '{n}' has no cluster '{cluster}' running (no {p})", markup=False)
+        raise typer.Exit(EXIT_ENV)
+    out.print(str(p), markup=False)
+
+
+@lab_app.command("env")
+def env_cmd(name: Optional[str] = NameOpt) -> None:
+    """Print shell exports to run `pulumi` by hand against the lab: eval "$(dcops lab env)".
+
+    Sets the lab's file backend, the passphrase FILE (the passphrase itself is
+    never printed), PULUMI_HOME, no update checks or plugin downloads, PATH
+    with the tools first, and DCOPS_LAB.  Use `--stack lab --config-file
+    <lab dir>/Pulumi.lab.yaml` (as `dcops provision` does).
+    """
+    from .. import pulumi_env
+
+    n = _name_or_exit(name)
+    out.print(pulumi_env.shell_exports(n), markup=False)
+
+
+# --------------------------------------------------------------------------- provision
+
+
+def _provision(name: str | None, preview: bool, destroy: bool, refresh: bool, province: Path | None) -> None:
+    from .. import pulumi_env
+    from ..cli import province_or_exit
+    from .state import LabState
+
+    n = _name_or_exit(name)
+    if sum((preview, destroy, refresh)) > 1:
+        err.print("error: choose at most one of --preview, --destroy, --refresh", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    if province is not None:
+        province_or_exit(province)
+    if not LabState.load(n).alive():
+        err.print(f"lab '{n}' is not running: start it with `dcops lab up --name {n}`", markup=False)
+        raise typer.Exit(EXIT_ENV)
+    action = "preview" if preview else "destroy" if destroy else "refresh" if refresh else "up"
+    clock = _Clock()
+    clock(f"pulumi {action} of stack '{pulumi_env.STACK}' against lab '{n}'")
+    try:
+        pulumi_env.provision(n, action, province=province,
+                             on_line=lambda s: out.print(s, markup=False, highlight=False))
+    except ToolMissing as e:
+        err.print(f"error: {e}", markup=False)
+        raise typer.Exit(EXIT_ENV)
+    except pulumi_env.PulumiError as e:
+        err.print(f"error: pulumi {action} failed (exit {e.code})", markup=False)
+        raise typer.Exit(EXIT_FAILED)
+    clock(f"pulumi {action}: done")
+
+
+@lab_app.command("provision")
+def lab_provision(
+    name: Optional[str] = NameOpt,
+    preview: bool = typer.Option(False, "--preview", help="show what would change, change nothing"),
+    destroy: bool = typer.Option(False, "--destroy", help="delete every object of the stack"),
+    refresh: bool = typer.Option(False, "--refresh", help="read the real state back into Pulumi's state"),
+    province: Optional[Path] = typer.Option(None, "--province", "-p", help="province file for the stack"),
+) -> None:
+    """Run the Pulumi program against the lab (same as `dcops provision`); see `dcops provision --help`."""
+    _provision(name, preview, destroy, refresh, province)
+
+
+provision_app = typer.Typer(rich_markup_mode=None)
+
+
+@provision_app.callback(invoke_without_command=True)
+def provision(
+    name: Optional[str] = NameOpt,
+    preview: bool = typer.Option(False, "--preview", help="show what would change, change nothing"),
+    destroy: bool = typer.Option(False, "--destroy", help="delete every object of the stack"),
+    refresh: bool = typer.Option(False, "--refresh", help="read the real state back into Pulumi's state"),
+    province: Optional[Path] = typer.Option(None, "--province", "-p", help="province file for the stack"),
+) -> None:
+    """Run the Pulumi program (Pulumi.yaml) against the lab: `pulumi up` of stack 'lab'.
+
+    Uses the lab's file backend and passphrase (see `dcops lab env`); creates
+    the stack on first use.  --preview shows what would change, --refresh
+    reads the real state back, --destroy deletes every object of the stack.
+    --province points the stack at another province file.  Exit 1 when pulumi
+    fails, 3 when the lab is not running or a tool is missing.
+    """
+    _provision(name, preview, destroy, refresh, province)

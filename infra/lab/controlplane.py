@@ -1,0 +1,858 @@
+"""A real Kubernetes control plane per cluster of the province file, on loopback.
+
+For every cluster in ``datacenter.clusters`` the lab runs, as detached
+processes of the host (own session, logs in the lab directory, PIDs recorded in
+the lab's ``state.json``):
+
+- ``etcd`` (TLS with client certificates, own data directory);
+- ``kube-apiserver`` (TLS, RBAC + Node authorization, NodeRestriction and
+  PodSecurity admission on top of the defaults, Secrets encrypted at rest with
+  secretbox, service-account keys, audit log);
+- ``kube-controller-manager`` (all controllers) and ``kube-scheduler``;
+- ``kwok``, which makes the fake nodes Ready and the pods on them Running.
+
+Every port is picked free on 127.0.0.1 at start and recorded.  Fake Node
+objects are registered for every node pool (count, labels, taints, capacity of
+the model).  The admin kubeconfig of a cluster is
+``<lab dir>/k8s/<cluster>/kubeconfig`` (0600).
+
+Layout of ``<lab dir>/k8s/<cluster>/``: ``pki/`` (CA, certificates, keys,
+encryption config; 0700), ``etcd/`` (data), ``logs/<component>.log``,
+``*.kubeconfig`` of the components, ``kubeconfig`` (admin).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from ..model import Cluster, ProvinceFile
+from ..paths import REPO, lab_dir, tool
+from . import pki
+from .state import LabState, pid_alive
+
+COMPONENT = "k8s"
+TOOLS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+SERVICE_CIDR = "10.96.0.0/16"
+SERVICE_IP = "10.96.0.1"
+POD_CIDR = "10.244.0.1/16"  # kwok's fake pod addresses; nothing is ever sent to them
+READY_TIMEOUT = float(os.environ.get("DCOPS_LAB_TIMEOUT", "180"))
+
+Progress = Callable[[str], None]
+
+# Keep Popen handles so Python does not warn about still-running children.
+_children: list[subprocess.Popen] = []
+
+
+class LabError(RuntimeError):
+    """Starting or checking the lab failed; the message says what and where to look."""
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def k8s_dir(name: str, cluster: str) -> Path:
+    return lab_dir(name) / "k8s" / cluster
+
+
+def kubeconfig_path(name: str, cluster: str) -> Path:
+    """The admin kubeconfig of a lab cluster (exists while the lab runs)."""
+    return k8s_dir(name, cluster) / "kubeconfig"
+
+
+# --------------------------------------------------------------------------- API client
+
+
+class Api:
+    """A minimal JSON client for a lab API server (admin client certificate)."""
+
+    def __init__(self, server: str, ca: Path, cert: Path, key: Path, timeout: float = 10.0):
+        self.server = server.rstrip("/")
+        self.timeout = timeout
+        ctx = ssl.create_default_context(cafile=str(ca))
+        ctx.load_cert_chain(str(cert), str(key))
+        self.ctx = ctx
+
+    @classmethod
+    def for_cluster(cls, name: str, cluster: str) -> "Api":
+        st = LabState.load(name)
+        port = st.get(f"k8s.{cluster}.apiserver_port")
+        if not port:
+            raise LabError(f"lab '{name}' has no API server for cluster '{cluster}' (is the lab up?)")
+        d = k8s_dir(name, cluster) / "pki"
+        return cls(f"https://127.0.0.1:{port}", d / "ca.crt", d / "client-admin.crt", d / "client-admin.key")
+
+    def request(
+        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
+    ) -> tuple[int, Any]:
+        data = None
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            headers["Content-Type"] = content_type
+        req = urllib.request.Request(self.server + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, context=self.ctx, timeout=self.timeout) as r:
+                raw = r.read()
+                status = r.status
+        except urllib.error.HTTPError as e:
+            raw, status = e.read(), e.code
+        try:
+            return status, json.loads(raw) if raw else None
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
+    def get(self, path: str) -> Any:
+        status, obj = self.request("GET", path)
+        if status != 200:
+            raise LabError(f"GET {path}: HTTP {status}: {_msg(obj)}")
+        return obj
+
+    def apply(self, path: str, obj: dict[str, Any]) -> Any:
+        """Create ``obj`` under collection ``path``; if it exists, leave it (idempotent)."""
+        status, out = self.request("POST", path, obj)
+        if status in (200, 201, 202, 409):
+            return out
+        raise LabError(f"POST {path} ({obj['metadata']['name']}): HTTP {status}: {_msg(out)}")
+
+    def healthy(self, check: str = "readyz") -> tuple[bool, str]:
+        try:
+            status, body = self.request("GET", f"/{check}")
+        except (OSError, ssl.SSLError) as e:
+            return False, str(e)
+        return status == 200, (body if isinstance(body, str) else json.dumps(body)).strip()[:200]
+
+
+def _msg(obj: Any) -> str:
+    if isinstance(obj, dict):
+        return obj.get("message", json.dumps(obj)[:300])
+    return str(obj)[:300]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def free_port(taken: set[int]) -> int:
+    """A TCP port free on 127.0.0.1 right now (and not already handed out)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in taken:
+            taken.add(port)
+            return port
+    raise LabError("no free port on 127.0.0.1")
+
+
+def spawn(cmd: list[str], log: Path, cwd: Path) -> int:
+    """Start ``cmd`` detached (own session, stdin closed, output to ``log``); return its PID."""
+    log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG",)}
+    try:
+        p = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=fd,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
+    finally:
+        os.close(fd)
+    _children.append(p)
+    return p.pid
+
+
+def log_tail(path: Path | str | None, lines: int = 15) -> str:
+    if not path:
+        return ""
+    try:
+        text = Path(path).read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return ""
+    return "\n".join("    " + line[:300] for line in text[-lines:])
+
+
+def wait_for(
+    what: str, check: Callable[[], tuple[bool, str]], procs: Iterable[dict[str, Any]], timeout: float
+) -> None:
+    """Poll ``check`` until it passes; fail early if one of ``procs`` dies."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        ok, last = check()
+        if ok:
+            return
+        for p in procs:
+            if not pid_alive(p["pid"], p.get("start_time")):
+                raise LabError(f"{p['name']} (pid {p['pid']}) exited while waiting for {what}; log {p['log']}:\n"
+                               + log_tail(p["log"]))
+        if time.monotonic() > deadline:
+            logs = "\n".join(f"  {p['name']}: {p['log']}\n{log_tail(p['log'], 8)}" for p in procs)
+            raise LabError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last})\n{logs}")
+        time.sleep(0.5)
+
+
+def node_pool_nodes(model: ProvinceFile, cluster: Cluster) -> list[dict[str, Any]]:
+    """Node manifests for every node pool of ``cluster``, ready to POST.
+
+    Uses ``infra.render.k8s.node_pool_nodes(model, cluster_id)`` when that module
+    provides it (so the Pulumi program and the lab agree on names and labels),
+    else names nodes ``<cluster>-<pool>-<n>`` with the pool's labels and taints.
+    Always adds what kwok and a real scheduler need: the ``kwok.x-k8s.io/node:
+    fake`` annotation and capacity (cpu, memory, pods) from the model.
+    """
+    rendered: list[Any] | None = None
+    try:
+        from ..render import k8s as render  # type: ignore[attr-defined]
+
+        fn = getattr(render, "node_pool_nodes", None)
+        if fn is not None:
+            rendered = list(fn(model, cluster.id))
+    except ImportError:
+        rendered = None
+
+    pools = {p.name: p for p in cluster.node_pools}
+    out: list[dict[str, Any]] = []
+    if rendered and all(isinstance(n, dict) for n in rendered):
+        for n in rendered:
+            md = n.get("metadata", {})
+            labels = md.get("labels", {})
+            pool = pools.get(labels.get("dcops.gov.vn/pool", "")) or next(
+                (p for p in cluster.node_pools if md.get("name", "").startswith(f"{cluster.id}-{p.name}-")), None
+            )
+            out.append(_node(md["name"], pool, labels, n.get("spec", {}).get("taints"), md.get("annotations")))
+        return out
+    names = rendered if rendered and all(isinstance(n, str) for n in rendered) else None
+    i = 0
+    for pool in cluster.node_pools:
+        for k in range(1, pool.count + 1):
+            name = names[i] if names and i < len(names) else f"{cluster.id}-{pool.name}-{k}"
+            i += 1
+            out.append(_node(name, pool, None, None, None))
+    return out
+
+
+def _node(name: str, pool, labels, taints, annotations) -> dict[str, Any]:
+    lab = {
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "type": "kwok",
+    }
+    if pool is not None:
+        lab.update({"dcops.gov.vn/pool": pool.name, "dcops.gov.vn/segment": pool.segment})
+        lab.update(pool.labels)
+    lab.update(labels or {})
+    if taints is None:
+        taints = [t.model_dump(exclude_defaults=False) for t in pool.taints] if pool is not None else []
+    cpu = str(pool.cpu) if pool else "4"
+    mem = f"{pool.memory_gib}Gi" if pool else "16Gi"
+    cap = {"cpu": cpu, "memory": mem, "pods": "110", "ephemeral-storage": "100Gi"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "labels": lab,
+            "annotations": {**(annotations or {}), "kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+        },
+        "spec": {"taints": taints} if taints else {},
+        "status": {
+            "capacity": cap,
+            "allocatable": cap,
+            "nodeInfo": {
+                "architecture": "amd64",
+                "operatingSystem": "linux",
+                "kubeletVersion": "fake",
+                "kubeProxyVersion": "fake",
+                "osImage": "kwok fake node",
+                "containerRuntimeVersion": "kwok",
+                "kernelVersion": "",
+                "machineID": "",
+                "systemUUID": "",
+                "bootID": "",
+            },
+        },
+    }
+
+
+KWOK_RBAC: list[tuple[str, dict[str, Any]]] = [
+    (
+        "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": "dcops:kwok", "labels": {"app.kubernetes.io/managed-by": "dcops-lab"}},
+            "rules": [
+                {"apiGroups": [""], "resources": ["nodes", "nodes/status", "pods", "pods/status"],
+                 "verbs": ["get", "list", "watch", "update", "patch", "delete"]},
+                {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch", "update"]},
+                {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch", "update"]},
+                {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                 "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+            ],
+        },
+    ),
+    (
+        "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "dcops:kwok", "labels": {"app.kubernetes.io/managed-by": "dcops-lab"}},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "dcops:kwok"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "dcops:kwok"}],
+        },
+    ),
+]
+
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: None
+    nonResourceURLs: ["/healthz*", "/readyz*", "/livez*", "/version"]
+  - level: None
+    users: ["system:kube-scheduler", "system:kube-controller-manager", "dcops:kwok"]
+    verbs: ["get", "list", "watch"]
+  - level: Metadata
+"""
+
+KWOK_CONFIG = """\
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokConfiguration
+options: {}
+"""
+
+
+# --------------------------------------------------------------------------- the control plane
+
+
+@dataclass
+class ClusterRun:
+    """Everything about one cluster's control plane while starting it."""
+
+    name: str  # lab
+    cluster: Cluster
+    dir: Path
+    ports: dict[str, int] = field(default_factory=dict)
+    procs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pki: pki.ClusterPKI | None = None
+
+    @property
+    def id(self) -> str:
+        return self.cluster.id
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.ports['apiserver']}"
+
+    def api(self) -> Api:
+        assert self.pki
+        a = self.pki.clients["admin"]
+        return Api(self.server, self.pki.ca.cert, a.cert, a.key, timeout=5.0)
+
+
+def check_tools() -> dict[str, Path]:
+    """Paths of every tool the control plane needs (raises ToolMissing on the first missing)."""
+    return {t: tool(t) for t in TOOLS}
+
+
+def up(model: ProvinceFile, name: str, progress: Progress = print) -> list[dict[str, Any]]:
+    """Start a control plane per cluster of ``model``; return the process records.
+
+    The caller holds the lab lock and has checked that nothing runs.  On
+    failure, raises :class:`LabError` (what was started stays recorded in the
+    state, so ``down`` removes it).
+    """
+    tools = check_tools()
+    st = LabState.load(name)
+    taken: set[int] = set()
+    runs = [ClusterRun(name, c, k8s_dir(name, c.id)) for c in model.datacenter.clusters]
+
+    for r in runs:
+        r.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        st.add_resource("dir", str(r.dir), component=COMPONENT, cluster=r.id)
+        for comp in ("etcd_client", "etcd_peer", "apiserver", "controller_manager", "scheduler", "kwok"):
+            r.ports[comp] = free_port(taken)
+        r.pki = pki.make_cluster_pki(r.dir / "pki", f"dcops-{name}-{r.id}-ca", SERVICE_IP)
+        _write_configs(r)
+        st.set(f"k8s.{r.id}.ports", r.ports)
+        progress(f"{r.id}: certificates, keys and encryption config in {r.dir / 'pki'}")
+
+    def start(r: ClusterRun, comp: str, cmd: list[str], port: int | None, cwd: Path | None = None) -> None:
+        log = r.dir / "logs" / f"{comp}.log"
+        pid = spawn(cmd, log, cwd or r.dir)
+        rec = st.add_process(
+            COMPONENT, f"{r.id}/{comp}", pid, cluster=r.id, ports={comp: port} if port else {}, dir=r.dir,
+            log=log, cmd=cmd,
+        )
+        r.procs[comp] = rec
+        progress(f"{r.id}: {comp} started (pid {pid}" + (f", 127.0.0.1:{port})" if port else ")"))
+
+    # 1. etcd everywhere, then wait.
+    for r in runs:
+        start(r, "etcd", _etcd_cmd(tools["etcd"], r), r.ports["etcd_client"])
+    for r in runs:
+        wait_for(f"{r.id} etcd health", lambda r=r: _etcd_healthy(r), [r.procs["etcd"]], READY_TIMEOUT)
+        progress(f"{r.id}: etcd healthy")
+
+    # 2. API servers, then /readyz.
+    for r in runs:
+        start(r, "kube-apiserver", _apiserver_cmd(tools["kube-apiserver"], r), r.ports["apiserver"])
+        st.set(f"k8s.{r.id}.apiserver_port", r.ports["apiserver"])
+        st.set(f"k8s.{r.id}.server", r.server)
+        st.set(f"k8s.{r.id}.kubeconfig", str(r.dir / "kubeconfig"))
+    for r in runs:
+        api = r.api()
+        wait_for(f"{r.id} kube-apiserver /readyz", api.healthy, [r.procs["kube-apiserver"], r.procs["etcd"]],
+                 READY_TIMEOUT)
+        progress(f"{r.id}: kube-apiserver ready ({r.server}/readyz ok)")
+
+    # 3. RBAC for kwok, then the controllers, the scheduler and kwok.
+    for r in runs:
+        api = r.api()
+        for path, obj in KWOK_RBAC:
+            api.apply(path, obj)
+        start(r, "kube-controller-manager", _kcm_cmd(tools["kube-controller-manager"], r),
+              r.ports["controller_manager"])
+        start(r, "kube-scheduler", _sched_cmd(tools["kube-scheduler"], r), r.ports["scheduler"])
+        start(r, "kwok", _kwok_cmd(tools["kwok"], r), r.ports["kwok"])
+        start(r, "volume-provisioner", _provisioner_cmd(r), None, cwd=REPO)
+
+    # 4. Fake nodes per node pool, then wait for them to be Ready.
+    for r in runs:
+        api = r.api()
+        nodes = node_pool_nodes(model, r.cluster)
+        for n in nodes:
+            api.apply("/api/v1/nodes", n)
+        progress(f"{r.id}: registered {len(nodes)} fake nodes "
+                 f"({', '.join(f'{p.name}×{p.count}' for p in r.cluster.node_pools)})")
+    for r in runs:
+        api = r.api()
+        want = {n["metadata"]["name"] for n in node_pool_nodes(model, r.cluster)}
+        wait_for(f"{r.id} nodes Ready", lambda api=api, want=want: _nodes_ready(api, want),
+                 list(r.procs.values()), READY_TIMEOUT)
+        wait_for(f"{r.id} controllers healthy",
+                 lambda r=r: _components_healthy(r), list(r.procs.values()), READY_TIMEOUT)
+        progress(f"{r.id}: {len(want)} nodes Ready; controller-manager, scheduler and kwok healthy")
+    return [p for r in runs for p in r.procs.values()]
+
+
+def _write_configs(r: ClusterRun) -> None:
+    assert r.pki
+    p = r.pki
+    for comp, client in (("controller-manager", "controller-manager"), ("scheduler", "scheduler"),
+                         ("kwok", "kwok")):
+        pki.write_private(
+            r.dir / f"{comp}.kubeconfig",
+            pki.kubeconfig(r.server, p.ca.cert, p.clients[client], f"{r.name}-{r.id}", comp),
+        )
+    pki.write_private(
+        r.dir / "kubeconfig",
+        pki.kubeconfig(r.server, p.ca.cert, p.clients["admin"], f"{r.name}-{r.id}", f"{r.name}-{r.id}-admin"),
+    )
+    pki.write_private(r.dir / "audit-policy.yaml", AUDIT_POLICY)
+    pki.write_private(r.dir / "kwok.yaml", KWOK_CONFIG)
+
+
+def _etcd_cmd(binary: Path, r: ClusterRun) -> list[str]:
+    p = r.pki
+    assert p
+    client, peer = f"https://127.0.0.1:{r.ports['etcd_client']}", f"https://127.0.0.1:{r.ports['etcd_peer']}"
+    member = f"{r.name}-{r.id}"
+    return [
+        str(binary),
+        f"--name={member}",
+        f"--data-dir={r.dir / 'etcd'}",
+        f"--listen-client-urls={client}",
+        f"--advertise-client-urls={client}",
+        f"--listen-peer-urls={peer}",
+        f"--initial-advertise-peer-urls={peer}",
+        f"--initial-cluster={member}={peer}",
+        "--initial-cluster-state=new",
+        f"--initial-cluster-token={member}",
+        f"--cert-file={p.etcd.cert}",
+        f"--key-file={p.etcd.key}",
+        f"--trusted-ca-file={p.ca.cert}",
+        "--client-cert-auth=true",
+        f"--peer-cert-file={p.etcd.cert}",
+        f"--peer-key-file={p.etcd.key}",
+        f"--peer-trusted-ca-file={p.ca.cert}",
+        "--peer-client-cert-auth=true",
+        # The lab's data is thrown away at `lab down`: skip fsync for speed on small machines.
+        "--unsafe-no-fsync=true",
+        "--log-level=warn",
+    ]
+
+
+def _apiserver_cmd(binary: Path, r: ClusterRun) -> list[str]:
+    p = r.pki
+    assert p
+    return [
+        str(binary),
+        "--bind-address=127.0.0.1",
+        "--advertise-address=127.0.0.1",
+        f"--secure-port={r.ports['apiserver']}",
+        f"--cert-dir={r.dir / 'pki'}",
+        f"--tls-cert-file={p.apiserver.cert}",
+        f"--tls-private-key-file={p.apiserver.key}",
+        "--tls-min-version=VersionTLS12",
+        f"--client-ca-file={p.ca.cert}",
+        "--anonymous-auth=false",
+        f"--etcd-servers=https://127.0.0.1:{r.ports['etcd_client']}",
+        f"--etcd-cafile={p.ca.cert}",
+        f"--etcd-certfile={p.apiserver_etcd_client.cert}",
+        f"--etcd-keyfile={p.apiserver_etcd_client.key}",
+        "--authorization-mode=Node,RBAC",
+        # On top of the default plugins (NamespaceLifecycle, LimitRanger, ServiceAccount, ...).
+        "--enable-admission-plugins=NodeRestriction,PodSecurity",
+        # Privileged containers are allowed by the server, so that Pod Security
+        # admission (namespace labels) is what rejects them, as in production.
+        "--allow-privileged=true",
+        f"--encryption-provider-config={p.encryption_config}",
+        "--encryption-provider-config-automatic-reload=false",
+        f"--service-account-key-file={p.sa_pub}",
+        f"--service-account-signing-key-file={p.sa_key}",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        # The `kubernetes` Service would need a non-loopback endpoint: leave it without one.
+        "--endpoint-reconciler-type=none",
+        f"--audit-policy-file={r.dir / 'audit-policy.yaml'}",
+        f"--audit-log-path={r.dir / 'logs' / 'audit.log'}",
+        "--audit-log-maxsize=50",
+        "--audit-log-maxbackup=1",
+        "--profiling=false",
+        "--v=1",
+    ]
+
+
+def _delegated(r: ClusterRun, comp: str) -> list[str]:
+    kc = r.dir / f"{comp}.kubeconfig"
+    return [
+        f"--kubeconfig={kc}",
+        f"--authentication-kubeconfig={kc}",
+        f"--authorization-kubeconfig={kc}",
+        "--bind-address=127.0.0.1",
+        f"--cert-dir={r.dir / 'pki' / comp}",
+        "--leader-elect=false",
+        "--profiling=false",
+    ]
+
+
+def _kcm_cmd(binary: Path, r: ClusterRun) -> list[str]:
+    p = r.pki
+    assert p
+    return [
+        str(binary),
+        *_delegated(r, "controller-manager"),
+        f"--secure-port={r.ports['controller_manager']}",
+        f"--service-account-private-key-file={p.sa_key}",
+        f"--root-ca-file={p.ca.cert}",
+        f"--cluster-signing-cert-file={p.ca.cert}",
+        f"--cluster-signing-key-file={p.ca.key}",
+        "--use-service-account-credentials=true",
+        "--controllers=*",
+        f"--cluster-name={r.name}-{r.id}",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        "--v=1",
+    ]
+
+
+def _sched_cmd(binary: Path, r: ClusterRun) -> list[str]:
+    return [str(binary), *_delegated(r, "scheduler"), f"--secure-port={r.ports['scheduler']}", "--v=1"]
+
+
+def _kwok_cmd(binary: Path, r: ClusterRun) -> list[str]:
+    return [
+        str(binary),
+        f"--kubeconfig={r.dir / 'kwok.kubeconfig'}",
+        f"--config={r.dir / 'kwok.yaml'}",
+        "--manage-all-nodes=true",
+        f"--server-address=127.0.0.1:{r.ports['kwok']}",
+        f"--cidr={POD_CIDR}",
+        "--node-ip=127.0.0.1",
+        "--node-lease-duration-seconds=40",
+    ]
+
+
+def _etcd_healthy(r: ClusterRun) -> tuple[bool, str]:
+    assert r.pki
+    try:
+        out = etcd_request(r.pki, r.ports["etcd_client"], "GET", "/health")
+    except (OSError, ssl.SSLError, ValueError) as e:
+        return False, str(e)
+    return str(out.get("health")) == "true", json.dumps(out)
+
+
+def etcd_request(p: pki.ClusterPKI, port: int, method: str, path: str, body: Any = None) -> Any:
+    """Call etcd's HTTP API (v3 JSON gateway) over loopback with the API server's client certificate."""
+    ctx = ssl.create_default_context(cafile=str(p.ca.cert))
+    ctx.load_cert_chain(str(p.apiserver_etcd_client.cert), str(p.apiserver_etcd_client.key))
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"https://127.0.0.1:{port}{path}", data=data, method=method)
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=5) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return json.loads(e.read() or b"{}")
+
+
+def etcd_get(name: str, cluster: str, key: str) -> bytes | None:
+    """The raw value stored in a lab cluster's etcd under ``key`` (for checks of encryption at rest)."""
+    st = LabState.load(name)
+    ports = st.get(f"k8s.{cluster}.ports") or {}
+    d = k8s_dir(name, cluster) / "pki"
+    p = pki.ClusterPKI(d, pki.Pair(d / "ca.crt", d / "ca.key"), None, None,  # type: ignore[arg-type]
+                       pki.Pair(d / "apiserver-etcd-client.crt", d / "apiserver-etcd-client.key"), {},
+                       d / "sa.key", d / "sa.pub", d / "encryption-config.yaml")
+    out = etcd_request(p, ports["etcd_client"], "POST", "/v3/kv/range",
+                       {"key": base64.b64encode(key.encode()).decode()})
+    kvs = out.get("kvs") or []
+    return base64.b64decode(kvs[0]["value"]) if kvs else None
+
+
+def _nodes_ready(api: Api, want: set[str]) -> tuple[bool, str]:
+    try:
+        status, obj = api.request("GET", "/api/v1/nodes")
+    except (OSError, ssl.SSLError) as e:
+        return False, str(e)
+    if status != 200:
+        return False, f"HTTP {status}"
+    ready = {
+        n["metadata"]["name"]
+        for n in obj.get("items", [])
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in n.get("status", {}).get("conditions") or [])
+    }
+    missing = sorted(want - ready)
+    return not missing, f"not Ready yet: {', '.join(missing[:5])}" if missing else "all Ready"
+
+
+def _local_healthz(port: int) -> tuple[bool, str]:
+    """/healthz of a component's secure port on loopback (always-allowed path; self-signed cert)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the component's own self-signed serving cert, on 127.0.0.1
+    try:
+        with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", context=ctx, timeout=3) as r:
+            return r.status == 200, r.read().decode()[:100]
+    except urllib.error.HTTPError as e:
+        return False, f"HTTP {e.code}"
+    except OSError as e:
+        return False, str(e)
+
+
+def _http_healthz(port: int) -> tuple[bool, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=3) as r:
+            return r.status == 200, r.read().decode()[:100]
+    except urllib.error.HTTPError as e:
+        return False, f"HTTP {e.code}"
+    except OSError as e:
+        return False, str(e)
+
+
+def _components_healthy(r: ClusterRun) -> tuple[bool, str]:
+    bad = []
+    for comp, port, fn in (
+        ("kube-controller-manager", r.ports["controller_manager"], _local_healthz),
+        ("kube-scheduler", r.ports["scheduler"], _local_healthz),
+        ("kwok", r.ports["kwok"], _http_healthz),
+    ):
+        ok, msg = fn(port)
+        if not ok:
+            bad.append(f"{comp}: {msg}")
+    return not bad, "; ".join(bad) or "ok"
+
+
+# --------------------------------------------------------------------------- fake volume provisioner
+
+LAB_MANAGED = {"app.kubernetes.io/managed-by": "dcops-lab"}
+PROVISIONER_ANNOT = "volume.kubernetes.io/storage-provisioner"
+SELECTED_NODE_ANNOT = "volume.kubernetes.io/selected-node"
+
+
+def provision_volumes_once(api: Api) -> list[str]:
+    """One pass of the lab's volume provisioner; returns what it did.
+
+    Plays the external CSI provisioner of every StorageClass: for each Pending
+    PVC that the PV controller handed to an external provisioner (annotation
+    ``volume.kubernetes.io/storage-provisioner``; for WaitForFirstConsumer
+    classes once the scheduler picked a node), create a PV pre-bound to it
+    (CSI source with the class's driver, capacity and access modes of the
+    claim, the class's reclaim policy); the controller manager then binds them.
+    A CSIDriver object (attachRequired false) is registered per driver so no
+    attachment is waited for.  Released PVs it made with policy Delete are
+    deleted, as a real provisioner would.
+    """
+    did: list[str] = []
+    classes = {c["metadata"]["name"]: c for c in api.get("/apis/storage.k8s.io/v1/storageclasses").get("items", [])}
+    drivers = {d["metadata"]["name"] for d in api.get("/apis/storage.k8s.io/v1/csidrivers").get("items", [])}
+    for pvc in api.get("/api/v1/persistentvolumeclaims").get("items", []):
+        md, spec = pvc["metadata"], pvc["spec"]
+        ann = md.get("annotations") or {}
+        if pvc.get("status", {}).get("phase") != "Pending" or spec.get("volumeName"):
+            continue
+        driver = ann.get(PROVISIONER_ANNOT) or ann.get("volume.beta.kubernetes.io/storage-provisioner")
+        sc = classes.get(spec.get("storageClassName") or "")
+        if not driver or not sc or sc.get("provisioner") != driver:
+            continue
+        node = ann.get(SELECTED_NODE_ANNOT)
+        if sc.get("volumeBindingMode") == "WaitForFirstConsumer" and not node:
+            continue
+        if driver not in drivers:
+            api.apply("/apis/storage.k8s.io/v1/csidrivers", {
+                "apiVersion": "storage.k8s.io/v1", "kind": "CSIDriver",
+                "metadata": {"name": driver, "labels": dict(LAB_MANAGED)},
+                "spec": {"attachRequired": False, "podInfoOnMount": False,
+                         "volumeLifecycleModes": ["Persistent"]},
+            })
+            drivers.add(driver)
+            did.append(f"CSIDriver {driver}")
+        pv: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {
+                "name": f"pvc-{md['uid']}",
+                "labels": dict(LAB_MANAGED),
+                "annotations": {"pv.kubernetes.io/provisioned-by": driver},
+            },
+            "spec": {
+                "capacity": {"storage": spec["resources"]["requests"]["storage"]},
+                "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
+                "persistentVolumeReclaimPolicy": sc.get("reclaimPolicy", "Delete"),
+                "storageClassName": sc["metadata"]["name"],
+                "volumeMode": spec.get("volumeMode", "Filesystem"),
+                "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": md["namespace"],
+                             "name": md["name"], "uid": md["uid"]},
+                "csi": {"driver": driver, "volumeHandle": f"lab-{md['uid']}", "fsType": "ext4"},
+            },
+        }
+        if node:
+            pv["spec"]["nodeAffinity"] = {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}}
+        api.apply("/api/v1/persistentvolumes", pv)
+        did.append(f"PV {pv['metadata']['name']} for {md['namespace']}/{md['name']}")
+    for pv in api.get("/api/v1/persistentvolumes?labelSelector=app.kubernetes.io%2Fmanaged-by%3Ddcops-lab").get(
+        "items", []
+    ):
+        if pv.get("status", {}).get("phase") == "Released" and pv["spec"].get("persistentVolumeReclaimPolicy") == "Delete":
+            api.request("DELETE", f"/api/v1/persistentvolumes/{pv['metadata']['name']}")
+            did.append(f"deleted released PV {pv['metadata']['name']}")
+    return did
+
+
+def run_provisioner(name: str, cluster: str, interval: float = 1.0) -> None:  # pragma: no cover - a process
+    """Loop of the volume provisioner process (``python -m infra.lab.controlplane provisioner``)."""
+    import signal
+
+    stop = False
+
+    def _term(*_: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _term)
+    api = Api.for_cluster(name, cluster)
+    while not stop:
+        try:
+            for line in provision_volumes_once(api):
+                print(time.strftime("%H:%M:%S"), line, flush=True)
+        except (LabError, OSError, ssl.SSLError, KeyError, ValueError) as e:
+            print(time.strftime("%H:%M:%S"), "error:", e, flush=True)
+        time.sleep(interval)
+
+
+def _provisioner_cmd(r: ClusterRun) -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "infra.lab.controlplane", "provisioner", r.name, r.id]
+
+
+# --------------------------------------------------------------------------- status and down
+
+
+def cluster_health(name: str, cluster: str) -> dict[str, Any]:
+    """API health and node readiness of one lab cluster (for ``lab status``)."""
+    try:
+        api = Api.for_cluster(name, cluster)
+        api.timeout = 3.0
+    except (LabError, OSError, ssl.SSLError) as e:
+        return {"api": False, "detail": str(e), "nodes": 0, "ready": 0}
+    ok, detail = api.healthy()
+    nodes = ready = 0
+    if ok:
+        try:
+            items = api.get("/api/v1/nodes").get("items", [])
+            nodes = len(items)
+            ready = sum(
+                1 for n in items
+                if any(c["type"] == "Ready" and c["status"] == "True" for c in n.get("status", {}).get("conditions") or [])
+            )
+        except (LabError, OSError) as e:
+            detail = str(e)
+    return {"api": ok, "detail": detail, "nodes": nodes, "ready": ready}
+
+
+def clusters_of(st: LabState) -> list[str]:
+    seen: list[str] = []
+    for p in st.processes(COMPONENT):
+        c = p.get("cluster")
+        if c and c not in seen:
+            seen.append(c)
+    return seen
+
+
+def stop_processes(procs: list[dict[str, Any]], timeout: float = 15.0, progress: Progress = print) -> list[dict]:
+    """SIGTERM every recorded process (that is still the same process), then SIGKILL after ``timeout``.
+
+    Returns the records of processes that were still alive at the end (should be none).
+    """
+    import signal
+
+    live = [p for p in procs if pid_alive(p["pid"], p.get("start_time"))]
+    for p in live:
+        try:
+            os.kill(p["pid"], signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        live = [p for p in live if pid_alive(p["pid"], p.get("start_time"))]
+        if not live:
+            break
+        time.sleep(0.2)
+    for p in live:
+        progress(f"{p['name']} (pid {p['pid']}) did not stop after SIGTERM within {timeout:.0f}s: SIGKILL")
+        try:
+            os.kill(p["pid"], signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 5
+    while live and time.monotonic() < deadline:
+        live = [p for p in live if pid_alive(p["pid"], p.get("start_time"))]
+        time.sleep(0.1)
+    return live
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    if len(sys.argv) == 4 and sys.argv[1] == "provisioner":
+        run_provisioner(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit("usage: python -m infra.lab.controlplane provisioner LAB CLUSTER")

@@ -1,0 +1,281 @@
+"""Running the ``pulumi`` CLI against a lab: environment, stack, and actions.
+
+A lab has its own Pulumi file backend and passphrase secrets provider, both in
+the lab directory, so nothing leaves the machine and two labs never share
+state::
+
+    <lab dir>/pulumi-state/    PULUMI_BACKEND_URL=file://...
+    <lab dir>/passphrase       PULUMI_CONFIG_PASSPHRASE_FILE (0600, made by `lab up`, never printed)
+    <lab dir>/pulumi-home/     PULUMI_HOME (workspace settings, no plugin is ever downloaded)
+    <lab dir>/Pulumi.lab.yaml  the lab stack's config (`--config-file`): a copy of the
+                               repository's stack config plus the lab's encryption salt,
+                               so the repository's files are never rewritten
+
+Use it from Python::
+
+    from infra.pulumi_env import lab_env, pulumi, provision
+    provision("dcops", "up")                      # stack select/init `lab`, then `pulumi up`
+    pulumi(["stack", "output", "--json"], "dcops", capture=True)
+
+or from a shell: ``eval "$(dcops lab env)"`` then plain ``pulumi up``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .paths import REPO, lab_dir, lab_name, tool, tools_bin
+
+STACK = "lab"
+ACTIONS = ("up", "preview", "refresh", "destroy")
+
+
+class PulumiError(RuntimeError):
+    """A pulumi command failed; carries the exit code and the tail of its output."""
+
+    def __init__(self, args: Sequence[str], code: int, output: str):
+        self.code = code
+        self.output = output
+        tail = "\n".join(output.strip().splitlines()[-25:])
+        super().__init__(f"`pulumi {' '.join(args)}` exited {code}\n{tail}")
+
+
+# --------------------------------------------------------------------------- files
+
+
+def passphrase_path(name: str | None = None) -> Path:
+    return lab_dir(name) / "passphrase"
+
+
+def state_dir(name: str | None = None) -> Path:
+    return lab_dir(name) / "pulumi-state"
+
+
+def home_dir(name: str | None = None) -> Path:
+    return lab_dir(name) / "pulumi-home"
+
+
+def config_file(name: str | None = None) -> Path:
+    return lab_dir(name) / f"Pulumi.{STACK}.yaml"
+
+
+def ensure_passphrase(name: str | None = None) -> Path:
+    """Make the lab's Pulumi passphrase (0600) if it has none. Never prints it."""
+    p = passphrase_path(name)
+    p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not p.exists():
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    os.chmod(p, 0o600)
+    return p
+
+
+def _project_file() -> Path:
+    return REPO / "Pulumi.yaml"
+
+
+def repo_stack_config() -> Path | None:
+    """The repository's config for the ``lab`` stack (``stackConfigDir`` of Pulumi.yaml honoured)."""
+    proj = _project_file()
+    base = REPO
+    if proj.exists():
+        import yaml
+
+        doc = yaml.safe_load(proj.read_text()) or {}
+        if doc.get("stackConfigDir"):
+            base = REPO / doc["stackConfigDir"]
+    p = base / f"Pulumi.{STACK}.yaml"
+    return p if p.exists() else None
+
+
+def ensure_config_file(name: str | None = None) -> Path:
+    """The lab's stack config file: seeded from the repository's one (without any salt)."""
+    dst = config_file(name)
+    if not dst.exists():
+        src = repo_stack_config()
+        text = src.read_text() if src else "config: {}\n"
+        text = re.sub(r"(?m)^(encryptionsalt|encryptedkey|secretsprovider):.*\n", "", text)
+        dst.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+    return dst
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def lab_env(name: str | None = None, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for running ``pulumi`` against lab ``name``.
+
+    Starts from ``base`` (default: this process's environment) minus anything
+    that would point Pulumi elsewhere (another backend, an access token, a
+    literal passphrase), then sets the lab's backend, passphrase file, home,
+    update-check and plugin-download switches, PATH (tools first, then this
+    Python's venv so the language host finds the pinned SDK) and ``DCOPS_LAB``.
+    """
+    n = lab_name(name)
+    env = dict(os.environ if base is None else base)
+    for k in ("PULUMI_ACCESS_TOKEN", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_BACKEND_URL", "PULUMI_HOME", "KUBECONFIG"):
+        env.pop(k, None)
+    venv_bin = Path(sys.executable).parent
+    path = [str(tools_bin()), str(venv_bin)] + [p for p in env.get("PATH", "").split(os.pathsep) if p]
+    env.update(
+        {
+            "PULUMI_BACKEND_URL": f"file://{state_dir(n)}",
+            "PULUMI_CONFIG_PASSPHRASE_FILE": str(passphrase_path(n)),
+            "PULUMI_HOME": str(home_dir(n)),
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
+            "PULUMI_SELF_MANAGED_STATE_NO_LEGACY_WARNING": "true",
+            "PATH": os.pathsep.join(dict.fromkeys(path)),
+            "DCOPS_LAB": n,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    if "VIRTUAL_ENV" not in env and (venv_bin.parent / "pyvenv.cfg").exists():
+        env["VIRTUAL_ENV"] = str(venv_bin.parent)
+    return env
+
+
+def shell_exports(name: str | None = None) -> str:
+    """``export`` lines for a shell (values only, never the passphrase itself)."""
+    import shlex
+
+    env = lab_env(name, base={"PATH": os.environ.get("PATH", "")})
+    keys = (
+        "PULUMI_BACKEND_URL",
+        "PULUMI_CONFIG_PASSPHRASE_FILE",
+        "PULUMI_HOME",
+        "PULUMI_SKIP_UPDATE_CHECK",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION",
+        "PATH",
+        "DCOPS_LAB",
+    )
+    return "\n".join(f"export {k}={shlex.quote(env[k])}" for k in keys)
+
+
+# --------------------------------------------------------------------------- running pulumi
+
+
+def pulumi(
+    args: Sequence[str],
+    name: str | None = None,
+    *,
+    cwd: Path = REPO,
+    capture: bool = False,
+    check: bool = True,
+    on_line: Callable[[str], None] | None = None,
+    env_extra: dict[str, str] | None = None,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess:
+    """Run ``pulumi ARGS`` with the lab environment.
+
+    ``capture``: return stdout in ``.stdout`` (stderr in ``.stderr``).  Else the
+    merged output is passed line by line to ``on_line`` (default: printed) and
+    also kept in ``.stdout``.  ``check``: raise :class:`PulumiError` on a
+    non-zero exit.
+    """
+    exe = str(tool("pulumi"))
+    env = lab_env(name)
+    env.update(env_extra or {})
+    home_dir(name).mkdir(parents=True, exist_ok=True, mode=0o700)
+    state_dir(name).mkdir(parents=True, exist_ok=True, mode=0o700)
+    cmd = [exe, *args]
+    if capture:
+        cp = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+                            stdin=subprocess.DEVNULL)
+        if check and cp.returncode != 0:
+            raise PulumiError(args, cp.returncode, cp.stdout + cp.stderr)
+        return cp
+    emit = on_line or (lambda s: print(s, flush=True))
+    lines: list[str] = []
+    with subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          stdin=subprocess.DEVNULL, bufsize=1) as p:
+        assert p.stdout
+        for line in p.stdout:
+            line = line.rstrip("\n")
+            lines.append(line)
+            emit(line)
+        code = p.wait(timeout=timeout)
+    out = "\n".join(lines)
+    if check and code != 0:
+        raise PulumiError(args, code, out)
+    return subprocess.CompletedProcess(cmd, code, out, "")
+
+
+def stack_args(name: str | None = None) -> list[str]:
+    """``--stack lab --config-file <lab dir>/Pulumi.lab.yaml`` for every stack command."""
+    return ["--stack", STACK, "--config-file", str(ensure_config_file(name))]
+
+
+def ensure_stack(name: str | None = None, province: Path | str | None = None) -> None:
+    """Create the ``lab`` stack in the lab's backend (passphrase secrets) if it is not there.
+
+    ``province``: set the stack's province file (config ``dcops:province``).
+    """
+    if not passphrase_path(name).exists():
+        raise PulumiError(["stack", "init"], 3, f"lab '{lab_name(name)}' has no passphrase: run `dcops lab up` first")
+    cp = pulumi(["stack", "ls", "--json"], name, capture=True)
+    import json
+
+    stacks = {s["name"] for s in json.loads(cp.stdout or "[]")}
+    if STACK not in stacks:
+        pulumi(["stack", "init", STACK, "--secrets-provider", "passphrase", "--non-interactive",
+                "--config-file", str(ensure_config_file(name))], name, capture=True)
+    if province is not None:
+        set_config("dcops:province", str(Path(province).resolve()), name)
+
+
+def set_config(key: str, value: str, name: str | None = None, secret: bool = False) -> None:
+    args = ["config", "set", key, value, *stack_args(name), "--non-interactive"]
+    if secret:
+        args.append("--secret")
+    pulumi(args, name, capture=True)
+
+
+def action_args(action: str, *, json_out: bool = False, extra: Sequence[str] = ()) -> list[str]:
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+    args = [action, "--non-interactive"]
+    if action in ("up", "refresh", "destroy"):
+        args += ["--yes", "--skip-preview"]
+    if json_out and action in ("preview",):
+        args.append("--json")
+    return args + list(extra)
+
+
+def provision(
+    name: str | None = None,
+    action: str = "up",
+    *,
+    province: Path | str | None = None,
+    extra: Sequence[str] = (),
+    on_line: Callable[[str], None] | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess:
+    """``pulumi <action>`` of the ``lab`` stack against lab ``name`` (stack made if missing)."""
+    ensure_stack(name, province)
+    return pulumi([*action_args(action, extra=extra), *stack_args(name)], name, on_line=on_line, check=check)
+
+
+def cancel(name: str | None = None) -> None:
+    """``pulumi cancel``: for the file backend this clears a lock left by a killed update."""
+    pulumi(["cancel", "--yes", *stack_args(name)[:2]], name, capture=True, check=False)
+
+
+def remove_lab_files(name: str | None = None) -> None:
+    """Remove the lab's Pulumi files (state, home, config, passphrase); `lab down` removes the whole lab dir."""
+    for p in (state_dir(name), home_dir(name)):
+        shutil.rmtree(p, ignore_errors=True)
+    for p in (config_file(name), passphrase_path(name)):
+        p.unlink(missing_ok=True)
