@@ -1,0 +1,701 @@
+"""The Kubernetes objects of the data integration center, rendered from the model.
+
+This is the ONE place that turns a :class:`~infra.model.ProvinceFile` into
+Kubernetes objects (plain ``dict``s: ``apiVersion``/``kind``/``metadata``/...).
+The Pulumi program applies exactly these objects; benchmarks ``kubectl apply
+--server-side`` them; checks compare the live clusters with them.  Change an
+object here and every consumer changes with it.
+
+Entry points::
+
+    render_province(model)            -> {cluster id: ClusterObjects}
+    render_cluster(model, cluster_id) -> ClusterObjects
+    node_pool_nodes(model, cluster_id) -> [Node manifest without status]  (the lab creates them)
+    object_key(obj)                   -> "Kind/namespace/name" or "Kind/name"
+
+Objects per cluster (see :class:`ClusterObjects`):
+
+- cluster-wide: one StorageClass per ``datacenter.storage_classes`` entry and the
+  read-only ``dcops-auditor`` ClusterRole (get/list/watch everything but Secrets);
+- per platform on the cluster (namespace = platform id): Namespace (segment,
+  zone, security level, platform, Pod Security ``restricted``), its
+  NetworkPolicies (default deny; DNS; scraping from the management segment; one
+  allow per dependency edge in each direction; national endpoints; the WAN sites
+  that may reach it), ServiceAccount, Role ``platform-operator`` + bindings,
+  ResourceQuota, LimitRange, PersistentVolumeClaims, Service and Deployment;
+- per segment: a view grouping the namespaces and NetworkPolicies of the
+  platforms that sit in it (the ``NetworkSegment`` Pulumi component).
+
+Quantities are rendered in the API server's canonical form (``"1"`` not
+``"1000m"``, ``"1Gi"`` not ``"1024Mi"``) so the live object reads back equal.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from ..model import Cluster, Platform, ProvinceFile, StorageClass
+
+Obj = dict[str, Any]
+
+# --------------------------------------------------------------------- constants
+
+DOMAIN = "dcops.gov.vn"
+LABEL_SEGMENT = f"{DOMAIN}/segment"
+LABEL_ZONE = f"{DOMAIN}/zone"
+LABEL_LEVEL = f"{DOMAIN}/security-level"
+LABEL_PLATFORM = f"{DOMAIN}/platform"
+LABEL_CLUSTER = f"{DOMAIN}/cluster"
+LABEL_POOL = f"{DOMAIN}/pool"
+LABEL_NAME = "app.kubernetes.io/name"
+ANNOT_NAME = f"{DOMAIN}/name"
+ANNOT_NAME_EN = f"{DOMAIN}/name-en"
+ANNOT_ADDRESS = f"{DOMAIN}/address"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "dcops"}
+NS_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
+PSA_LEVEL = "restricted"
+
+AUDITOR_ROLE = "dcops-auditor"
+AUDITORS_GROUP = "dcops:auditors"
+OPERATOR_ROLE = "platform-operator"
+
+
+def operators_group(platform_id: str) -> str:
+    return f"dcops:{platform_id}:operators"
+
+
+# Deployment rollout and quota budget: a rolling update adds SURGE_PODS pods at a
+# time (maxUnavailable 0 keeps the SLO during a rollout); the quota allows the
+# replicas, the surge and QUOTA_HEADROOM_PCT percent of the replicas on top.
+SURGE_PODS = 1
+QUOTA_HEADROOM_PCT = 50
+RUN_AS_UID = 10001
+TMP_SIZE = "256Mi"
+
+# Storage backends -> CSI provisioner, access mode, binding mode, expansion.
+PROVISIONERS = {
+    "ceph-rbd": "rbd.csi.ceph.com",
+    "nfs": "nfs.csi.k8s.io",
+    "local-path": "rancher.io/local-path",
+    "san-iscsi": "iscsi.csi.k8s.io",
+}
+ACCESS_MODES = {"ceph-rbd": "ReadWriteOnce", "nfs": "ReadWriteMany", "local-path": "ReadWriteOnce", "san-iscsi": "ReadWriteOnce"}
+BINDING_MODES = {"local-path": "WaitForFirstConsumer"}  # others: Immediate
+EXPANDABLE = {"ceph-rbd", "nfs"}
+
+# The auditors' ClusterRole: every API group read-only; the core group is listed
+# resource by resource so that Secrets are NOT readable (RBAC only adds).
+AUDITOR_CORE_RESOURCES = [
+    "bindings", "componentstatuses", "configmaps", "endpoints", "events", "limitranges", "namespaces",
+    "namespaces/status", "nodes", "nodes/status", "persistentvolumeclaims", "persistentvolumeclaims/status",
+    "persistentvolumes", "persistentvolumes/status", "pods", "pods/log", "pods/status", "podtemplates",
+    "replicationcontrollers", "replicationcontrollers/status", "resourcequotas", "resourcequotas/status",
+    "serviceaccounts", "services", "services/status",
+]
+AUDITOR_GROUPS = [
+    "admissionregistration.k8s.io", "apiextensions.k8s.io", "apiregistration.k8s.io", "apps", "authentication.k8s.io",
+    "authorization.k8s.io", "autoscaling", "batch", "certificates.k8s.io", "coordination.k8s.io",
+    "discovery.k8s.io", "events.k8s.io", "flowcontrol.apiserver.k8s.io", "networking.k8s.io", "node.k8s.io",
+    "policy", "rbac.authorization.k8s.io", "resource.k8s.io", "scheduling.k8s.io", "storage.k8s.io",
+]
+READ = ["get", "list", "watch"]
+ALL = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]
+
+
+class RenderError(ValueError):
+    """The model is valid but cannot be rendered (lists every problem)."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(f"{len(problems)} problem(s) rendering Kubernetes objects:\n" + "\n".join(problems))
+
+
+# --------------------------------------------------------------------- quantities
+
+
+def cpu_qty(millicores: int) -> str:
+    """Canonical CPU quantity: 500 -> "500m", 1000 -> "1"."""
+    return str(millicores // 1000) if millicores % 1000 == 0 else f"{millicores}m"
+
+
+def _binary_qty(value: int, units: list[tuple[str, int]]) -> str:
+    if value == 0:
+        return "0"
+    for unit, factor in units:
+        if value % factor == 0:
+            return f"{value // factor}{unit}"
+    raise AssertionError("unreachable")
+
+
+def mem_qty(mib: int) -> str:
+    """Canonical memory quantity from MiB: 512 -> "512Mi", 1024 -> "1Gi"."""
+    return _binary_qty(mib, [("Ti", 1 << 20), ("Gi", 1 << 10), ("Mi", 1)])
+
+
+def storage_qty(gib: int) -> str:
+    """Canonical storage quantity from GiB: 20 -> "20Gi", 1024 -> "1Ti"."""
+    return _binary_qty(gib, [("Pi", 1 << 20), ("Ti", 1 << 10), ("Gi", 1)])
+
+
+def pod_budget(p: Platform) -> int:
+    """Pods the quota allows: replicas + rollout surge + headroom."""
+    return p.replicas + SURGE_PODS + math.ceil(p.replicas * QUOTA_HEADROOM_PCT / 100)
+
+
+# --------------------------------------------------------------------- result types
+
+
+@dataclass(frozen=True)
+class PlatformObjects:
+    """Everything one platform has in its namespace (namespace = platform id)."""
+
+    platform: str
+    cluster: str
+    segment: str
+    namespace: Obj
+    network_policies: list[Obj]
+    service_account: Obj
+    operator_role: Obj
+    operator_binding: Obj
+    auditor_binding: Obj
+    limit_range: Obj
+    resource_quota: Obj
+    pvcs: list[Obj]
+    service: Obj
+    deployment: Obj
+
+    @property
+    def namespace_name(self) -> str:
+        return self.namespace["metadata"]["name"]
+
+    def workload_objects(self) -> list[Obj]:
+        """The Platform component's objects, in apply order (no namespace, policies, PVCs)."""
+        return [
+            self.service_account, self.operator_role, self.operator_binding, self.auditor_binding,
+            self.limit_range, self.resource_quota, self.service, self.deployment,
+        ]
+
+    def objects(self) -> list[Obj]:
+        """Every object of the platform, in apply order."""
+        return [
+            self.namespace, *self.network_policies,
+            self.service_account, self.operator_role, self.operator_binding, self.auditor_binding,
+            self.limit_range, *self.pvcs, self.resource_quota, self.service, self.deployment,
+        ]
+
+
+@dataclass(frozen=True)
+class SegmentObjects:
+    """The namespaces and NetworkPolicies of the platforms in one segment of one cluster."""
+
+    cluster: str
+    segment: str
+    zone: str
+    cidr: str
+    platforms: list[str]
+    namespaces: list[Obj]
+    network_policies: dict[str, list[Obj]]  # platform id -> its policies
+
+    def objects(self) -> list[Obj]:
+        return [*self.namespaces, *(p for pid in self.platforms for p in self.network_policies[pid])]
+
+
+@dataclass(frozen=True)
+class ClusterObjects:
+    """All objects of one cluster, grouped per concept."""
+
+    cluster: str
+    kubernetes_version: str
+    storage_classes: list[Obj]
+    auditor_cluster_role: Obj
+    platforms: dict[str, PlatformObjects] = field(default_factory=dict)
+    segments: dict[str, SegmentObjects] = field(default_factory=dict)
+
+    def cluster_scoped(self) -> list[Obj]:
+        return [*self.storage_classes, self.auditor_cluster_role]
+
+    def pvcs(self) -> list[Obj]:
+        return [c for p in self.platforms.values() for c in p.pvcs]
+
+    def objects(self) -> list[Obj]:
+        """Every object, in a safe apply order: cluster-scoped, namespaces, then the rest."""
+        out = self.cluster_scoped()
+        out += [p.namespace for p in self.platforms.values()]
+        for p in self.platforms.values():
+            out += [o for o in p.objects() if o is not p.namespace]
+        return out
+
+
+def object_key(obj: Obj) -> str:
+    """``Kind/namespace/name`` (namespaced) or ``Kind/name`` (cluster-scoped)."""
+    md = obj["metadata"]
+    ns = md.get("namespace")
+    return f"{obj['kind']}/{ns}/{md['name']}" if ns else f"{obj['kind']}/{md['name']}"
+
+
+# --------------------------------------------------------------------- helpers
+
+
+def _meta(name: str, namespace: str | None = None, labels: dict | None = None, annotations: dict | None = None) -> Obj:
+    md: Obj = {"name": name}
+    if namespace:
+        md["namespace"] = namespace
+    md["labels"] = {**MANAGED_BY, **(labels or {})}
+    if annotations:
+        md["annotations"] = dict(annotations)
+    return md
+
+
+def _ports(p: Platform) -> list[Obj]:
+    return [{"protocol": x.protocol, "port": x.port} for x in p.ports]
+
+
+def _pools_in(cluster: Cluster, segment: str):
+    return [n for n in cluster.node_pools if n.segment == segment]
+
+
+def _toleration(t) -> Obj:
+    if t.value == "":
+        return {"key": t.key, "operator": "Exists", "effect": t.effect}
+    return {"key": t.key, "operator": "Equal", "value": t.value, "effect": t.effect}
+
+
+# --------------------------------------------------------------------- cluster-wide
+
+
+def storage_class(sc: StorageClass) -> Obj:
+    obj: Obj = {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": _meta(
+            sc.name,
+            labels={f"{DOMAIN}/backend": sc.backend},
+            annotations={"storageclass.kubernetes.io/is-default-class": "true" if sc.default else "false"},
+        ),
+        "provisioner": PROVISIONERS[sc.backend],
+        "parameters": {"replication": str(sc.replication)},
+        "reclaimPolicy": sc.reclaim_policy,
+        "volumeBindingMode": BINDING_MODES.get(sc.backend, "Immediate"),
+        "allowVolumeExpansion": sc.backend in EXPANDABLE,
+    }
+    return obj
+
+
+def auditor_cluster_role() -> Obj:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": _meta(AUDITOR_ROLE),
+        "rules": [
+            {"apiGroups": [""], "resources": list(AUDITOR_CORE_RESOURCES), "verbs": list(READ)},
+            {"apiGroups": list(AUDITOR_GROUPS), "resources": ["*"], "verbs": list(READ)},
+        ],
+    }
+
+
+def node_pool_nodes(model: ProvinceFile, cluster_id: str) -> list[Obj]:
+    """The Node objects of a cluster's node pools (names, labels, taints; no status).
+
+    Names are ``<cluster>-<pool>-<n>`` (n from 1).  Labels: the pool's own labels,
+    ``dcops.gov.vn/pool``, ``dcops.gov.vn/segment`` (what Deployments select on),
+    ``dcops.gov.vn/cluster`` and ``kubernetes.io/hostname``; taints as the model
+    says.  The lab creates these (kwok adds status); Pulumi never manages Nodes.
+    """
+    cluster = model.cluster_by_id[cluster_id]
+    seg = model.segment_by_id
+    out: list[Obj] = []
+    for pool in cluster.node_pools:
+        for n in range(1, pool.count + 1):
+            name = f"{cluster.id}-{pool.name}-{n}"
+            labels = {
+                **pool.labels,
+                LABEL_POOL: pool.name,
+                LABEL_SEGMENT: pool.segment,
+                LABEL_ZONE: seg[pool.segment].zone.value,
+                LABEL_CLUSTER: cluster.id,
+                "kubernetes.io/hostname": name,
+            }
+            node: Obj = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels}, "spec": {}}
+            if pool.taints:
+                node["spec"]["taints"] = [
+                    {"key": t.key, "value": t.value, "effect": t.effect} if t.value else {"key": t.key, "effect": t.effect}
+                    for t in pool.taints
+                ]
+            out.append(node)
+    return out
+
+
+# --------------------------------------------------------------------- network policies
+
+
+def _policy(ns: str, name: str, ingress: list[Obj] | None = None, egress: list[Obj] | None = None,
+            deny_all: bool = False) -> Obj:
+    spec: Obj = {"podSelector": {}}
+    types = []
+    if deny_all or ingress is not None:
+        types.append("Ingress")
+    if deny_all or egress is not None:
+        types.append("Egress")
+    spec["policyTypes"] = types
+    if ingress is not None:
+        spec["ingress"] = ingress
+    if egress is not None:
+        spec["egress"] = egress
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta(name, ns, {LABEL_PLATFORM: ns}),
+        "spec": spec,
+    }
+
+
+def _ns_peer(ns: str) -> Obj:
+    return {"namespaceSelector": {"matchLabels": {NS_NAME_LABEL: ns}}}
+
+
+def _ip_peer(cidr: str) -> Obj:
+    return {"ipBlock": {"cidr": cidr}}
+
+
+def network_policies(model: ProvinceFile, p: Platform) -> list[Obj]:
+    """The NetworkPolicies of platform ``p``'s namespace.
+
+    ``default-deny`` (all ingress and egress); ``allow-dns``; ``allow-mgmt-scrape``;
+    ``allow-to-<B>`` for each B that p depends on (egress on B's ports) and
+    ``allow-from-<A>`` for each A that depends on p (ingress on p's ports), by
+    namespace on the same cluster or by the other platform's segment CIDR across
+    clusters; ``allow-national-<id>`` per national endpoint; ``allow-sites`` from
+    the LANs of the WAN sites that may reach p.  Nothing else.
+    """
+    ns = p.namespace
+    seg = model.segment_by_id
+    out = [
+        _policy(ns, "default-deny", deny_all=True),
+        _policy(ns, "allow-dns", egress=[{
+            "to": [{
+                "namespaceSelector": {"matchLabels": {NS_NAME_LABEL: "kube-system"}},
+                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            }],
+            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+        }]),
+        _policy(ns, "allow-mgmt-scrape", ingress=[{
+            "from": [_ip_peer(model.management_segment().cidr)],
+            "ports": _ports(p),
+        }]),
+    ]
+    for dep_id in p.depends_on:
+        b = model.platform_by_id[dep_id]
+        peer = _ns_peer(b.namespace) if b.cluster == p.cluster else _ip_peer(seg[b.segment].cidr)
+        out.append(_policy(ns, f"allow-to-{b.id}", egress=[{"to": [peer], "ports": _ports(b)}]))
+    for a in model.dependents_of(p.id):
+        peer = _ns_peer(a.namespace) if a.cluster == p.cluster else _ip_peer(seg[a.segment].cidr)
+        out.append(_policy(ns, f"allow-from-{a.id}", ingress=[{"from": [peer], "ports": _ports(p)}]))
+    for nat_id in p.national:
+        nat = model.national_by_id[nat_id]
+        out.append(_policy(ns, f"allow-national-{nat.id}", egress=[{
+            "to": [_ip_peer(nat.cidr)],
+            "ports": [{"protocol": "TCP", "port": port} for port in nat.ports],
+        }]))
+    sites = model.sites_reaching(p.id)
+    if sites:
+        out.append(_policy(ns, "allow-sites", ingress=[{
+            "from": [_ip_peer(s.lan) for s in sites],
+            "ports": _ports(p),
+        }]))
+    return out
+
+
+# --------------------------------------------------------------------- platform
+
+
+def _namespace(model: ProvinceFile, p: Platform, cluster: Cluster) -> Obj:
+    seg = model.segment_by_id[p.segment]
+    psa_version = f"v{cluster.kubernetes_version}"
+    labels = {
+        LABEL_SEGMENT: seg.id,
+        LABEL_ZONE: seg.zone.value,
+        LABEL_LEVEL: str(p.security_level),
+        LABEL_PLATFORM: p.id,
+        LABEL_CLUSTER: cluster.id,
+    }
+    for mode in ("enforce", "audit", "warn"):
+        labels[f"pod-security.kubernetes.io/{mode}"] = PSA_LEVEL
+        labels[f"pod-security.kubernetes.io/{mode}-version"] = psa_version
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": _meta(p.namespace, labels=labels, annotations={ANNOT_NAME: p.name, ANNOT_NAME_EN: p.name_en}),
+    }
+
+
+def _rbac(p: Platform) -> tuple[Obj, Obj, Obj]:
+    ns = p.namespace
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": _meta(OPERATOR_ROLE, ns, {LABEL_PLATFORM: p.id}),
+        # Manage the platform's workloads; NOT its isolation (NetworkPolicies,
+        # quotas, limits, RBAC) which comes from the province model.
+        "rules": [
+            {"apiGroups": ["apps"], "resources": ["deployments", "deployments/scale", "replicasets", "statefulsets"],
+             "verbs": list(ALL)},
+            {"apiGroups": [""], "resources": ["configmaps", "secrets", "services", "persistentvolumeclaims"],
+             "verbs": list(ALL)},
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "delete"]},
+            {"apiGroups": [""], "resources": ["pods/log", "events", "serviceaccounts", "endpoints"], "verbs": list(READ)},
+            {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": list(ALL)},
+            {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": list(ALL)},
+        ],
+    }
+    ops = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _meta("platform-operators", ns, {LABEL_PLATFORM: p.id}),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": OPERATOR_ROLE},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": operators_group(p.id)}],
+    }
+    aud = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _meta("dcops-auditors", ns, {LABEL_PLATFORM: p.id}),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": AUDITOR_ROLE},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": AUDITORS_GROUP}],
+    }
+    return role, ops, aud
+
+
+def _quota(model: ProvinceFile, p: Platform) -> Obj:
+    pods = pod_budget(p)
+    hard = {
+        "pods": str(pods),
+        "requests.cpu": cpu_qty(pods * p.resources.cpu_millicores),
+        "limits.cpu": cpu_qty(pods * p.resources.cpu_millicores),
+        "requests.memory": mem_qty(pods * p.resources.memory_mib),
+        "limits.memory": mem_qty(pods * p.resources.memory_mib),
+        "persistentvolumeclaims": str(len(p.storage)),
+        "requests.storage": storage_qty(sum(v.size_gib for v in p.storage)),
+        "services": "1",
+        "services.nodeports": "0",
+        "services.loadbalancers": "0",
+    }
+    per_class: dict[str, list[int]] = {}
+    for v in p.storage:
+        per_class.setdefault(v.storage_class, []).append(v.size_gib)
+    for sc, sizes in sorted(per_class.items()):
+        hard[f"{sc}.storageclass.storage.k8s.io/persistentvolumeclaims"] = str(len(sizes))
+        hard[f"{sc}.storageclass.storage.k8s.io/requests.storage"] = storage_qty(sum(sizes))
+    return {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": _meta("platform-quota", p.namespace, {LABEL_PLATFORM: p.id}),
+        "spec": {"hard": hard},
+    }
+
+
+def _resources(p: Platform) -> Obj:
+    r = {"cpu": cpu_qty(p.resources.cpu_millicores), "memory": mem_qty(p.resources.memory_mib)}
+    return {"requests": dict(r), "limits": dict(r)}
+
+
+def _limit_range(p: Platform) -> Obj:
+    r = _resources(p)
+    return {
+        "apiVersion": "v1",
+        "kind": "LimitRange",
+        "metadata": _meta("platform-limits", p.namespace, {LABEL_PLATFORM: p.id}),
+        "spec": {"limits": [{"type": "Container", "default": r["limits"], "defaultRequest": r["requests"]}]},
+    }
+
+
+def _pvcs(model: ProvinceFile, p: Platform) -> list[Obj]:
+    classes = {c.name: c for c in model.datacenter.storage_classes}
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": _meta(v.name, p.namespace, {LABEL_PLATFORM: p.id}),
+            "spec": {
+                "accessModes": [ACCESS_MODES[classes[v.storage_class].backend]],
+                "storageClassName": v.storage_class,
+                "resources": {"requests": {"storage": storage_qty(v.size_gib)}},
+            },
+        }
+        for v in p.storage
+    ]
+
+
+def _pod_labels(p: Platform) -> dict[str, str]:
+    return {LABEL_NAME: p.id, "app.kubernetes.io/part-of": "dcops", LABEL_PLATFORM: p.id}
+
+
+def _service(p: Platform) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(p.id, p.namespace, {LABEL_PLATFORM: p.id}, {ANNOT_ADDRESS: p.address}),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {LABEL_NAME: p.id},
+            "ports": [{"name": x.name, "protocol": x.protocol, "port": x.port, "targetPort": x.name} for x in p.ports],
+        },
+    }
+
+
+def _deployment(model: ProvinceFile, p: Platform, cluster: Cluster) -> Obj:
+    pools = _pools_in(cluster, p.segment)
+    tolerations: list[Obj] = []
+    for pool in pools:
+        for t in pool.taints:
+            tol = _toleration(t)
+            if tol not in tolerations:
+                tolerations.append(tol)
+    mounts = [{"name": "tmp", "mountPath": "/tmp"}]
+    volumes: list[Obj] = [{"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE}}]
+    for v in p.storage:
+        mounts.append({"name": f"pvc-{v.name}", "mountPath": v.mount_path})
+        volumes.append({"name": f"pvc-{v.name}", "persistentVolumeClaim": {"claimName": v.name}})
+    first = p.ports[0]
+    container: Obj = {
+        "name": p.id,
+        "image": p.image,
+        "imagePullPolicy": "IfNotPresent",
+        "ports": [{"name": x.name, "containerPort": x.port, "protocol": x.protocol} for x in p.ports],
+        "resources": _resources(p),
+        "securityContext": {
+            "runAsNonRoot": True,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": mounts,
+    }
+    if first.protocol == "TCP":
+        container["readinessProbe"] = {"tcpSocket": {"port": first.name}, "periodSeconds": 10}
+    pod_spec: Obj = {
+        "serviceAccountName": p.id,
+        "automountServiceAccountToken": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS_UID,
+            "runAsGroup": RUN_AS_UID,
+            "fsGroup": RUN_AS_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "nodeSelector": {LABEL_SEGMENT: p.segment},
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if tolerations:
+        pod_spec["tolerations"] = tolerations
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(p.id, p.namespace, {LABEL_PLATFORM: p.id, LABEL_NAME: p.id}),
+        "spec": {
+            "replicas": p.replicas,
+            "selector": {"matchLabels": {LABEL_NAME: p.id}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": SURGE_PODS, "maxUnavailable": 0}},
+            "template": {"metadata": {"labels": _pod_labels(p)}, "spec": pod_spec},
+        },
+    }
+
+
+def render_platform(model: ProvinceFile, platform_id: str) -> PlatformObjects:
+    p = model.platform_by_id[platform_id]
+    cluster = model.cluster_by_id[p.cluster]
+    role, ops, aud = _rbac(p)
+    return PlatformObjects(
+        platform=p.id,
+        cluster=cluster.id,
+        segment=p.segment,
+        namespace=_namespace(model, p, cluster),
+        network_policies=network_policies(model, p),
+        service_account={
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": _meta(p.id, p.namespace, {LABEL_PLATFORM: p.id}),
+            "automountServiceAccountToken": False,
+        },
+        operator_role=role,
+        operator_binding=ops,
+        auditor_binding=aud,
+        limit_range=_limit_range(p),
+        resource_quota=_quota(model, p),
+        pvcs=_pvcs(model, p),
+        service=_service(p),
+        deployment=_deployment(model, p, cluster),
+    )
+
+
+# --------------------------------------------------------------------- cluster / province
+
+
+def render_problems(model: ProvinceFile) -> list[str]:
+    """What keeps a valid model from rendering (each names the platform and the fix)."""
+    problems: list[str] = []
+    for i, p in enumerate(model.platforms):
+        cluster = model.cluster_by_id[p.cluster]
+        if not _pools_in(cluster, p.segment):
+            problems.append(
+                f"platforms[{i}] ({p.id}): cluster '{cluster.id}' has no node pool in segment '{p.segment}', so its "
+                f"pods could not be scheduled -- fix: add a node pool with 'segment: {p.segment}' to cluster "
+                f"'{cluster.id}' or move the platform"
+            )
+        seen: dict[str, str] = {}
+        for v in p.storage:
+            if v.mount_path in seen:
+                problems.append(
+                    f"platforms[{i}].storage ({p.id}): volumes '{seen[v.mount_path]}' and '{v.name}' both mount at "
+                    f"{v.mount_path} -- fix: give one of them its own 'mount_path'"
+                )
+            seen.setdefault(v.mount_path, v.name)
+    return problems
+
+
+def render_cluster(model: ProvinceFile, cluster_id: str) -> ClusterObjects:
+    """Every object of one cluster.  Raises :class:`RenderError` listing every problem."""
+    problems = render_problems(model)
+    if problems:
+        raise RenderError(problems)
+    cluster = model.cluster_by_id[cluster_id]
+    platforms = {p.id: render_platform(model, p.id) for p in model.platforms_on(cluster_id)}
+    segments: dict[str, SegmentObjects] = {}
+    for seg in model.datacenter.segments:
+        members = [pid for pid, po in platforms.items() if po.segment == seg.id]
+        if not members:
+            continue
+        segments[seg.id] = SegmentObjects(
+            cluster=cluster_id,
+            segment=seg.id,
+            zone=seg.zone.value,
+            cidr=seg.cidr,
+            platforms=members,
+            namespaces=[platforms[m].namespace for m in members],
+            network_policies={m: platforms[m].network_policies for m in members},
+        )
+    return ClusterObjects(
+        cluster=cluster_id,
+        kubernetes_version=cluster.kubernetes_version,
+        storage_classes=[storage_class(sc) for sc in model.datacenter.storage_classes],
+        auditor_cluster_role=auditor_cluster_role(),
+        platforms=platforms,
+        segments=segments,
+    )
+
+
+def render_province(model: ProvinceFile) -> dict[str, ClusterObjects]:
+    """Every cluster's objects; raises :class:`RenderError` before returning anything partial."""
+    problems = render_problems(model)
+    if problems:
+        raise RenderError(problems)
+    return {c.id: render_cluster(model, c.id) for c in model.datacenter.clusters}
+
+
+def iter_objects(model: ProvinceFile) -> Iterator[tuple[str, Obj]]:
+    """(cluster id, object) for every object of the province, in apply order."""
+    for cid, objs in render_province(model).items():
+        for o in objs.objects():
+            yield cid, o
