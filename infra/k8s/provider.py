@@ -15,8 +15,9 @@ The provider talks to the API server with the ``kubernetes`` Python client:
 - create/update: server-side apply (field manager ``dcops``, conflicts forced),
   so re-applying is idempotent and fields dropped from the manifest are removed;
 - diff: compares old and new manifests (and the kubeconfig path); a change of
-  group, kind, namespace or name replaces the object, equal manifests are no
-  change (a second ``pulumi up`` or a ``pulumi preview`` shows nothing to do);
+  group, kind, namespace or name replaces the object (new first), a change of an
+  immutable field (``IMMUTABLE``) deletes and recreates it, equal manifests are
+  no change (a second ``pulumi up`` or a ``pulumi preview`` shows nothing to do);
 - read (``pulumi refresh``): the live values of exactly the fields the manifest
   sets, or gone when the object no longer exists;
 - delete: deletes and waits until the object is gone (404 is fine).
@@ -63,6 +64,17 @@ _KNOWN: dict[tuple[str, str], tuple[str, bool]] = {
     ("storage.k8s.io/v1", "StorageClass"): ("storageclasses", False),
 }
 
+# Fields the API server refuses to change: a change replaces the object (deleted
+# first: the name stays the same).  PVCs are deliberately absent: replacing a
+# claim would throw its data away, so the API's refusal is reported instead.
+IMMUTABLE: dict[str, list[tuple[str, ...]]] = {
+    "StorageClass": [("provisioner",), ("parameters",), ("reclaimPolicy",), ("volumeBindingMode",)],
+    "Deployment": [("spec", "selector")],
+    "StatefulSet": [("spec", "selector")],
+    "RoleBinding": [("roleRef",)],
+    "ClusterRoleBinding": [("roleRef",)],
+}
+
 _LOCK = threading.Lock()
 _CLIENTS: dict[str, Any] = {}
 _DISCOVERED: dict[tuple[str, str, str], tuple[str, bool]] = {}
@@ -104,6 +116,19 @@ def identity(manifest: dict) -> tuple[str, str, str, str]:
     group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
     md = manifest.get("metadata") or {}
     return group, manifest.get("kind", ""), md.get("namespace") or "", md.get("name", "")
+
+
+def _at(obj: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def immutable_changes(old: dict, new: dict) -> list[str]:
+    """Immutable fields (see ``IMMUTABLE``) that differ between two manifests of the same object."""
+    return [".".join(path) for path in IMMUTABLE.get(new.get("kind", ""), []) if _at(old, path) != _at(new, path)]
 
 
 def object_id(manifest: dict) -> str:
@@ -364,9 +389,14 @@ class KubeProvider(ResourceProvider):
         if not isinstance(new_m, dict) or _has_unknown(new_m):
             return DiffResult(changes=True)
         new_m = clean(new_m)
-        replaces = ["manifest"] if identity(old_m) != identity(new_m) else None
         changes = old_m != new_m or olds.get("kubeconfig") != news.get("kubeconfig")
-        return DiffResult(changes=changes, replaces=replaces, delete_before_replace=False)
+        if identity(old_m) != identity(new_m):
+            # another object: make the new one, then delete the old one
+            return DiffResult(changes=True, replaces=["manifest"], delete_before_replace=False)
+        if old_m and immutable_changes(old_m, new_m):
+            # same object, a field the API will not change: delete it, then make it again
+            return DiffResult(changes=True, replaces=["manifest"], delete_before_replace=True)
+        return DiffResult(changes=changes, replaces=None)
 
     def _outs(self, props: dict[str, Any], manifest: dict, live: dict | None) -> dict[str, Any]:
         return {
