@@ -447,3 +447,27 @@ def test_unrenderable_model_registers_nothing(tmp_path):
     with pytest.raises(render.RenderError, match="no node pool in segment 'data'"):
         pulumi.runtime.test(program.main)()
     assert rec.registered() == []
+
+
+# ------------------------------------------------------------------ every stack config of the repository
+
+
+@pytest.mark.parametrize("stack", sorted((REPO / "stacks").glob("Pulumi.*.yaml")), ids=lambda p: p.name)
+def test_every_stack_config_runs(stack):
+    """Each stack names a valid province, and the program declares exactly its rendered objects."""
+    config = yaml.safe_load(stack.read_text(encoding="utf-8"))["config"]
+    assert "dcops:province" in config
+    rec, outputs = run_program({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
+    model = load_province(REPO / config["dcops:province"])
+    declared = sorted(r.name for r in rec.registered() if r.typ == KUBE_TYPE)
+    expected = sorted(f"{cid}/{render.object_key(o)}" for cid, objs in render.render_province(model).items()
+                      for o in objs.objects())
+    assert declared == expected
+    assert set(outputs["platforms"]) == {p.id for p in model.platforms}
+
+
+def test_pulumi_project_file():
+    project = yaml.safe_load((REPO / "Pulumi.yaml").read_text(encoding="utf-8"))
+    assert project["name"] == "dcops" and project["stackConfigDir"] == "stacks"
+    assert project["runtime"] == {"name": "python", "options": {"virtualenv": ".venv"}}
+    assert (REPO / project["main"]).is_file()
