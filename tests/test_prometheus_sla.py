@@ -1,0 +1,219 @@
+"""SLA ground truth: 30 days of synthetic probe history with known outages.
+
+The test writes 30 days (plus a margin) of 1-minute probe results for every
+platform and a few sites, with outages of known length, backfills them with
+`promtool tsdb create-blocks-from openmetrics`, starts Debian's Prometheus on
+that data inside a fresh network namespace that has only loopback, backfills
+the 1h SLI recording rules over the history with `promtool tsdb
+create-blocks-from rules`, and computes each SLA with checks.sla (the average
+of the 1h ratios over the window, queried with prometheus-api-client from
+inside the namespace).  Each platform's and site's availability must equal the
+known value within 0.01 percentage points; the verdicts follow the targets.
+Sites without history and a stopped Prometheus give `error`, never `pass`.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import string
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from checks import promrun, sla
+from checks.netns import in_netns
+from checks.result import Status
+from infra.render import prometheus as R
+from infra.validate import load_province
+
+REPO = Path(__file__).resolve().parent.parent
+WINDOW_DAYS = 30
+WINDOW_MIN = WINDOW_DAYS * 24 * 60
+MARGIN_MIN = 3 * 60  # history before the window, so the first 1h ratios are whole
+
+# Known outages, as (start minute inside the window, length in minutes, pattern).
+# "down": every probe fails; "flap": every other probe fails (length counts failed probes).
+OUTAGES: dict[str, list[tuple[int, int, str]]] = {
+    "dvc": [(5000, 43, "down")],  # 99.9005% vs 99.9 -> pass
+    "motcua": [(9000, 20, "down"), (20000, 30, "flap")],  # 99.8843% vs 99.9 -> fail
+    "eoffice": [],  # 100% -> pass
+    "lgsp": [(3000, 10, "down"), (15000, 10, "down"), (40000, 10, "down")],  # 99.9306% vs 99.95 -> fail
+    "ioc": [(12000, 420, "down")],  # 99.0278% vs 99.0 -> pass
+    "lris": [(30000, 200, "down")],  # 99.5370% vs 99.5 -> pass
+}
+SITE_OUTAGES: dict[str, list[tuple[int, int, str]]] = {
+    "so-tc": [(7000, 60, "down")],  # 99.8611% vs 99.5 -> pass
+    "x-hoa-binh": [(25000, 300, "down")],  # 99.3056% -> fail
+    "p-trung-tam": [],  # 100% -> pass
+}
+
+
+def known_availability(outages: list[tuple[int, int, str]]) -> float:
+    return 100.0 * (1 - sum(n for _, n, _ in outages) / WINDOW_MIN)
+
+
+def _values(outages: list[tuple[int, int, str]]) -> list[int]:
+    """Probe results for minutes -MARGIN_MIN .. WINDOW_MIN (inclusive), window-relative."""
+    vals = [1] * (MARGIN_MIN + WINDOW_MIN + 1)
+    for start, n, kind in outages:
+        assert 120 <= start and start + 2 * n < WINDOW_MIN - 120, "keep outages inside the window"
+        for k in range(n):
+            m = start + (2 * k if kind == "flap" else k)
+            vals[MARGIN_MIN + m] = 0
+    return vals
+
+
+def write_openmetrics(d: Path, pf, t0: int) -> list[Path]:
+    """t0: timestamp (s) of window minute 0 (= end - 30d).  One file per day of history."""
+    series = [(f'job="{R.JOB_PLATFORM}",platform="{p}",instance="{R.probe_url(pf.platform_by_id[p])}"', o) for p, o in OUTAGES.items()]
+    series += [
+        (f'job="{R.JOB_SITE}",site="{s}",tier="{pf.site_by_id[s].tier}",instance="{pf.site_by_id[s].tunnel_address}"', o)
+        for s, o in SITE_OUTAGES.items()
+    ]
+    base = t0 - MARGIN_MIN * 60
+    values = [(labels, _values(o)) for labels, o in series]
+    n = len(values[0][1])
+    files = []
+    for day, lo in enumerate(range(0, n, 1440)):
+        path = d / f"history-{day:02d}.om"
+        with path.open("w") as f:
+            f.write("# HELP probe_success Displays whether or not the probe was a success\n# TYPE probe_success gauge\n")
+            for labels, vals in values:
+                f.writelines(f"probe_success{{{labels}}} {vals[i]} {base + 60 * i}\n" for i in range(lo, min(lo + 1440, n)))
+            f.write("# EOF\n")
+        files.append(path)
+    return files
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def pf():
+    return load_province(REPO / "stacks" / "province-lab.yaml")
+
+
+@pytest.fixture(scope="module")
+def netns():
+    name = "t" + "".join(random.choices(string.ascii_lowercase + string.digits, k=5)) + "-prom"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"], check=True)
+        links = subprocess.run(["ip", "netns", "exec", name, "ip", "-o", "link"], check=True, capture_output=True, text=True).stdout
+        assert [l.split(":")[1].strip() for l in links.splitlines()] == ["lo"], links
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=False)
+
+
+@pytest.fixture(scope="module")
+def history(pf, netns, tmp_path_factory):
+    """Prometheus in ``netns`` with the raw and the recorded history; yields (url, end, proc, paths)."""
+    d = tmp_path_factory.mktemp("sla")
+    end = (int(time.time()) // 3600) * 3600 - 3600
+    t0 = end - WINDOW_MIN * 60
+    om = d / "om"
+    om.mkdir()
+    files = write_openmetrics(om, pf, t0)
+    data = d / "data"
+    t = time.monotonic()
+    promrun.backfill_openmetrics(files, data)
+    print(f"openmetrics backfill: {time.monotonic() - t:.1f}s")
+
+    # the 1h availability SLIs only (what the SLA computation reads)
+    groups = R.recording_rules(pf, windows=["1h"], long=False)["groups"]
+    keep = {R.rec("platform", "availability", "1h"), R.rec("site", "availability", "1h")}
+    rule_files = []
+    for g in groups:
+        for r in g["rules"]:
+            if r["record"] in keep:  # one file per rule: promtool runs them in parallel
+                rf = d / f"sli-{len(rule_files)}.yml"
+                rf.write_text(yaml.safe_dump({"groups": [{"name": g["name"], "rules": [r]}]}))
+                rule_files.append(rf)
+    assert len(rule_files) == 2
+    cfg = d / "prometheus.yml"
+    cfg.write_text(yaml.safe_dump({"global": {"evaluation_interval": "1m"}, "scrape_configs": []}))
+
+    port = _free_port()
+    listen = f"127.0.0.1:{port}"
+    url = f"http://{listen}"
+    log = d / "prometheus.log"
+    proc = promrun.start_prometheus(netns, cfg, data, listen, log, retention="400d")
+    try:
+        promrun.wait_ready(netns, url, proc)
+        t = time.monotonic()
+        promrun.backfill_rules(netns, url, rule_files, t0 - 120 * 60, end, d / "rules-blocks", eval_interval="60s")
+        print(f"rules backfill: {time.monotonic() - t:.1f}s")
+        promrun.stop(proc)
+        assert promrun.move_blocks(d / "rules-blocks", data) > 0
+        proc = promrun.start_prometheus(netns, cfg, data, listen, log, retention="400d")
+        promrun.wait_ready(netns, url, proc)
+        yield url, end, proc, d
+    finally:
+        promrun.stop(proc)
+
+
+def _results(netns, url, pf, at):
+    return in_netns(netns, lambda: sla.run_all(pf, sla.Prom(url), at=at, only={"DCOPS-SLA-001", "DCOPS-SLA-003"}))
+
+
+@pytest.mark.lab
+def test_namespace_has_only_loopback(netns):
+    out = subprocess.run(["ip", "netns", "exec", netns, "ip", "-4", "route"], capture_output=True, text=True, check=True).stdout
+    assert "default" not in out
+
+
+@pytest.mark.lab
+def test_availability_matches_ground_truth(pf, netns, history):
+    url, end, _, _ = history
+    results = {(r.control, r.target): r for r in _results(netns, url, pf, end)}
+    for pid, outages in OUTAGES.items():
+        r = results[("DCOPS-SLA-001", pid)]
+        known = known_availability(outages)
+        assert r.status in (Status.passed, Status.failed), (pid, r.reason)
+        got = r.evidence["availability_pct"]
+        assert abs(got - known) < 0.01, f"{pid}: computed {got:.5f}% known {known:.5f}%"
+        target = pf.platform_by_id[pid].slo.availability
+        assert r.status == (Status.passed if known >= target else Status.failed), (pid, known, target, r.reason)
+        # budget: remaining = total - consumed, consumed from the known outage minutes
+        consumed = sum(n for _, n, _ in outages)
+        assert abs(r.evidence["error_budget_consumed_min"] - consumed) < 0.01 * WINDOW_MIN / 100
+        assert "avg_over_time(" + R.rec("platform", "availability", "1h") in r.evidence["query"]
+    for sid, outages in SITE_OUTAGES.items():
+        r = results[("DCOPS-SLA-003", sid)]
+        known = known_availability(outages)
+        got = r.evidence["availability_pct"]
+        assert abs(got - known) < 0.01, f"{sid}: computed {got:.5f}% known {known:.5f}%"
+        assert r.status == (Status.passed if known >= r.evidence["target_pct"] else Status.failed)
+    # both verdicts occur: the data is not one-sided
+    statuses = {r.status for k, r in results.items() if k[1] in OUTAGES}
+    assert statuses == {Status.passed, Status.failed}
+
+
+@pytest.mark.lab
+def test_missing_series_is_an_error_not_a_pass(pf, netns, history):
+    url, end, _, _ = history
+    results = _results(netns, url, pf, end)
+    missing = [r for r in results if r.control == "DCOPS-SLA-003" and r.target not in SITE_OUTAGES]
+    assert missing
+    for r in missing:
+        assert r.status == Status.error and "series missing" in r.reason, r
+    # a window before any history: every platform is an error
+    early = _results(netns, url, pf, end - 60 * 86400)
+    assert all(r.status == Status.error for r in early), [r for r in early if r.status != Status.error]
+
+
+@pytest.mark.lab
+def test_prometheus_down_is_an_error(pf, netns, tmp_path):
+    # nothing listens on this port inside the namespace
+    url = f"http://127.0.0.1:{_free_port()}"
+    results = _results(netns, url, pf, None)
+    assert results and all(r.status == Status.error for r in results)
+    assert all("unreachable" in r.reason for r in results)
