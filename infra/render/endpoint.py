@@ -1,0 +1,728 @@
+"""The desired state of every WAN endpoint, rendered once from the province file.
+
+One module decides what every site host and the data-center gateway must look
+like; both rollout engines (the Ansible roles under ``playbooks/roles`` and the
+pyinfra deploy under ``playbooks/pyinfra``) deploy exactly what it returns and
+contain no configuration of their own.
+
+WireGuard private keys are made on each host and never leave it, so rendering
+takes the model plus a dict of *public* keys gathered at run time (``host ->
+key``). Nothing rendered here is secret.
+
+What :func:`render` returns, per host, is an :class:`Endpoint`: one
+:class:`Part` per concept (``wireguard``, ``firewall``, ``ssh_hardening``,
+``time``, ``logging``, ``sysctl``, ``node_exporter``), each holding
+
+- ``dirs`` and ``files`` (path, content, mode, owner, group),
+- ``services`` to enable and keep running, with what to do when a file of the
+  part changed (``restarted``/``reloaded``) and a check to run first
+  (``sshd -t`` before reloading sshd),
+- ``converge`` steps for runtime state that files alone do not show (the live
+  nftables table, sysctls, the live WireGuard peers): a ``check`` command
+  that prints the drift (nothing when in sync, always exit 0) and an
+  ``apply`` command that repairs it.
+
+Routing design (the management caveat)
+--------------------------------------
+Management reaches every endpoint over the underlay (SSH to ``wan_address``),
+while node_exporter is scraped through the tunnel (``tunnel_address:9100``
+from the management segment). For the tunnel to accept those scrapes the
+management segment must be in the site's AllowedIPs, which would also pull the
+SSH replies from ``wan_address`` into ``wg0`` (where the hub drops them). So
+a site's tunnel routes live in their own table (``Table = 51820``) consulted by
+one source-based rule, ``not from <wan_address> lookup 51820``: traffic from
+the WAN address (SSH replies, the WireGuard packets themselves) always takes
+the underlay; everything else (the LAN towards the platforms, chrony and
+rsyslog towards the hub, scrape replies from the tunnel address) takes the
+tunnel. See ``playbooks/README.md``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import shlex
+from dataclasses import asdict, dataclass, field
+from typing import Iterable, Mapping
+
+from ..model import ProvinceFile, Site, Zone
+
+GATEWAY = "gateway"
+"""Inventory name of the data-center gateway (the hub). No site may use it."""
+
+PARTS = ("sysctl", "firewall", "ssh_hardening", "wireguard", "node_exporter", "time", "logging")
+"""The concepts, in the order the engines apply them (the tunnel before what uses it)."""
+
+WG_DIR = "/etc/wireguard"
+WG_CONF = "/etc/wireguard/wg0.conf"
+WG_PRIVATE_KEY = "/etc/wireguard/private.key"
+WG_TABLE = 51820
+WG_RULE_PRIORITY = 1000
+WG_KEEPALIVE = 25
+NFT_CONF = "/etc/nftables.conf"
+NFT_TABLE = "inet dcops"
+SSHD_DROPIN = "/etc/ssh/sshd_config.d/50-dcops-hardening.conf"
+CHRONY_CONF = "/etc/chrony/chrony.conf"
+RSYSLOG_FORWARD = "/etc/rsyslog.d/90-dcops-forward.conf"
+RSYSLOG_RECEIVE = "/etc/rsyslog.d/10-dcops-receive.conf"
+LOGROTATE_REMOTE = "/etc/logrotate.d/dcops-remote"
+REMOTE_LOG_DIR = "/var/log/remote"
+SYSCTL_CONF = "/etc/sysctl.d/90-dcops-hardening.conf"
+NODE_EXPORTER_DEFAULTS = "/etc/default/prometheus-node-exporter"
+NODE_EXPORTER_DROPIN_DIR = "/etc/systemd/system/prometheus-node-exporter.service.d"
+NODE_EXPORTER_PORT = 9100
+ADMIN_USER = "dcops"
+SSH_IDLE_INTERVAL = 300
+SSH_IDLE_COUNT = 2  # 10 minutes idle, then the session ends
+SSH_MAX_AUTH_TRIES = 3
+SYSLOG_PORT = 514
+NTP_PORT = 123
+
+SSH_CIPHERS = "chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr"
+SSH_MACS = "hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com,umac-128-etm@openssh.com"
+SSH_KEX = (
+    "sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org,"
+    "diffie-hellman-group16-sha512,diffie-hellman-group18-sha512"
+)
+
+HEADER = "Managed by dcops (infra/render/endpoint.py) from the province file; local edits are reverted."
+
+_PUBKEY = re.compile(r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$")
+
+
+class RenderError(ValueError):
+    """The model and the keys cannot give a consistent endpoint (names the fix)."""
+
+
+# ---------------------------------------------------------------- the output
+
+
+@dataclass(frozen=True)
+class File:
+    path: str
+    content: str
+    mode: str = "0644"
+    owner: str = "root"
+    group: str = "root"
+
+
+@dataclass(frozen=True)
+class Directory:
+    path: str
+    mode: str = "0755"
+    owner: str = "root"
+    group: str = "root"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    on_change: str | None = "restarted"  # restarted | reloaded | None (files applied by a converge step)
+    precheck: str | None = None  # command that must succeed before restarting (validates config)
+
+
+@dataclass(frozen=True)
+class Converge:
+    name: str
+    check: str  # bash script: prints the drift, nothing when in sync; exit 0 unless it cannot tell
+    apply: str  # bash script: repairs the drift
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    dirs: tuple[Directory, ...] = ()
+    files: tuple[File, ...] = ()
+    services: tuple[Service, ...] = ()
+    converge: tuple[Converge, ...] = ()
+    daemon_reload: bool = False  # a systemd unit drop-in is among the files
+
+    def to_vars(self) -> dict:
+        return {
+            "dirs": [asdict(d) for d in self.dirs],
+            "files": [asdict(f) for f in self.files],
+            "services": [asdict(s) for s in self.services],
+            "converge": [asdict(c) for c in self.converge],
+            "daemon_reload": self.daemon_reload,
+        }
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str  # inventory name: the site id, or GATEWAY
+    kind: str  # "site" | "gateway"
+    address: str  # where management reaches it (wan_address)
+    tunnel_address: str
+    parts: tuple[Part, ...]
+    sysctls: tuple[tuple[str, str], ...]
+    warnings: tuple[str, ...] = ()
+
+    def part(self, name: str) -> Part:
+        return next(p for p in self.parts if p.name == name)
+
+    def files(self) -> list[File]:
+        return [f for p in self.parts for f in p.files]
+
+    def file(self, path: str) -> File:
+        return next(f for f in self.files() if f.path == path)
+
+    def services(self) -> list[Service]:
+        return [s for p in self.parts for s in p.services]
+
+    def to_vars(self) -> dict:
+        """Host variables for the engines: ``<part>_state`` per part, plus a little metadata."""
+        out: dict = {f"{p.name}_state": p.to_vars() for p in self.parts}
+        out["dcops_endpoint"] = {
+            "host": self.host,
+            "kind": self.kind,
+            "address": self.address,
+            "tunnel_address": self.tunnel_address,
+            "parts": [p.name for p in self.parts],
+            "sysctls": dict(self.sysctls),
+        }
+        return out
+
+    def digest(self) -> str:
+        """Stable JSON of the whole state (for comparisons and tests)."""
+        return json.dumps(self.to_vars(), sort_keys=True, ensure_ascii=False)
+
+
+# ----------------------------------------------------------------- helpers
+
+
+def hosts(model: ProvinceFile) -> list[str]:
+    """Every endpoint's inventory name: the gateway first, then the sites in file order."""
+    return [GATEWAY] + [s.id for s in model.wan.sites]
+
+
+def valid_public_key(key: str) -> bool:
+    return bool(_PUBKEY.match(key or ""))
+
+
+def _check_keys(pubkeys: Mapping[str, str]) -> None:
+    bad = sorted(h for h, k in pubkeys.items() if k is not None and not valid_public_key(k))
+    if bad:
+        raise RenderError(f"not a WireGuard public key for: {', '.join(bad)} -- fix: gather them again (wg pubkey)")
+
+
+def _net(cidr: str) -> ipaddress.IPv4Network:
+    return ipaddress.ip_network(cidr)
+
+
+def _sorted_nets(nets: Iterable[str]) -> list[str]:
+    uniq = {str(_net(n)) for n in nets}
+    return sorted(uniq, key=lambda n: (_net(n).network_address, _net(n).prefixlen))
+
+
+def _set(items: Iterable[str]) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else "{ " + ", ".join(items) + " }"
+
+
+def _mgmt_cidr(model: ProvinceFile) -> str:
+    try:
+        return model.management_segment().cidr
+    except StopIteration:
+        raise RenderError("the data center has no management segment -- fix: add a segment with zone: management")
+
+
+def site_reach(model: ProvinceFile, site: Site) -> list[tuple[str, str, str, int]]:
+    """(platform id, address, protocol, port) the site's LAN may open, sorted."""
+    out = []
+    for pid in site.reach:
+        p = model.platform_by_id[pid]
+        for port in p.ports:
+            out.append((p.id, p.address, port.protocol.lower(), port.port))
+    return sorted(set(out), key=lambda t: (ipaddress.ip_address(t[1]), t[2], t[3], t[0]))
+
+
+def site_allowed_ips(model: ProvinceFile, site: Site) -> list[str]:
+    """What the site routes into the tunnel: the hub's tunnel address, the data-center
+    segments of the platforms it may reach, and the management segment (scrapes arrive
+    through the tunnel; replies from the WAN address bypass it by policy rule)."""
+    nets = [f"{model.wan.hub.tunnel_address}/32", _mgmt_cidr(model)]
+    for pid in site.reach:
+        p = model.platform_by_id[pid]
+        nets.append(model.segment_by_id[p.segment].cidr)
+    return _sorted_nets(nets)
+
+
+def _dc_segments(model: ProvinceFile) -> list[str]:
+    return _sorted_nets(s.cidr for s in model.datacenter.segments if s.zone != Zone.management)
+
+
+# ------------------------------------------------------------ the parts
+
+
+def _wireguard_site(model: ProvinceFile, site: Site, hub_key: str) -> Part:
+    hub = model.wan.hub
+    rule = f"not from {site.wan_address} lookup {WG_TABLE} priority {WG_RULE_PRIORITY}"
+    conf = f"""# {HEADER}
+# {site.id}: {site.name}. The private key is made on this host ({WG_PRIVATE_KEY}, 0600),
+# never leaves it and is loaded by PostUp; only its public key is known to dcops.
+# Tunnel routes live in table {WG_TABLE}; the rule sends everything there except traffic
+# from the WAN address, so SSH from management (underlay) is answered over the underlay.
+[Interface]
+Address = {site.tunnel_address}/32
+ListenPort = {hub.listen_port}
+Table = {WG_TABLE}
+PreUp = ip -4 rule del {rule} 2>/dev/null || true
+PreUp = ip -4 rule add {rule}
+PostUp = wg set %i private-key {WG_PRIVATE_KEY}
+PostDown = ip -4 rule del {rule} || true
+
+[Peer]
+# hub: {hub.name}
+PublicKey = {hub_key}
+Endpoint = {hub.wan_address}:{hub.listen_port}
+AllowedIPs = {", ".join(site_allowed_ips(model, site))}
+PersistentKeepalive = {WG_KEEPALIVE}
+"""
+    return Part(
+        "wireguard",
+        dirs=(Directory(WG_DIR, "0700"),),
+        files=(File(WG_CONF, conf, "0600"),),
+        services=(Service("wg-quick@wg0", "restarted"),),
+        converge=(_wg_converge([hub_key], site.wan_address),),
+    )
+
+
+def _wireguard_gateway(model: ProvinceFile, pubkeys: Mapping[str, str]) -> tuple[Part, list[str]]:
+    hub = model.wan.hub
+    peers, keys, warnings = [], [], []
+    for s in sorted(model.wan.sites, key=lambda s: s.id):
+        key = pubkeys.get(s.id)
+        if not key:
+            warnings.append(f"{s.id}: public key not known yet, left out of the hub's peers until it is gathered")
+            continue
+        keys.append(key)
+        peers.append(
+            f"""
+[Peer]
+# {s.id}: {s.name} ({s.tier}{", under " + s.parent if s.parent else ""})
+PublicKey = {key}
+AllowedIPs = {s.tunnel_address}/32, {s.lan}
+"""
+        )
+    conf = f"""# {HEADER}
+# Hub of the provincial WAN: {hub.name}. One peer per site (its tunnel address and LAN).
+# The private key is made on this host ({WG_PRIVATE_KEY}, 0600) and never leaves it.
+[Interface]
+Address = {hub.tunnel_address}/32
+ListenPort = {hub.listen_port}
+PostUp = wg set %i private-key {WG_PRIVATE_KEY}
+""" + "".join(peers)
+    part = Part(
+        "wireguard",
+        dirs=(Directory(WG_DIR, "0700"),),
+        files=(File(WG_CONF, conf, "0600"),),
+        services=(Service("wg-quick@wg0", "restarted"),),
+        converge=(_wg_converge(keys),),
+    )
+    return part, warnings
+
+
+def _wg_converge(peer_keys: list[str], wan_address: str | None = None) -> Converge:
+    want = "\n".join(sorted(peer_keys))
+    rule_check = ""
+    if wan_address:
+        rule = f"not from {wan_address} lookup {WG_TABLE}"
+        rule_check = (
+            f"ip -4 rule show priority {WG_RULE_PRIORITY} | grep -qF {shlex.quote(rule)} "
+            f"|| echo {shlex.quote(f'policy rule {rule} is missing')}\n"
+        )
+    check = f"""if ! ip link show dev wg0 >/dev/null 2>&1; then echo 'wg0 is down'; exit 0; fi
+have=$(wg show wg0 peers | sort)
+want={shlex.quote(want)}
+[ "$have" = "$want" ] || {{ echo 'wg0 peers differ from {WG_CONF}:'; diff <(printf '%s\\n' "$have") <(printf '%s\\n' "$want") | grep '^[<>]'; }}
+[ "$(wg show wg0 public-key)" = "$(wg pubkey < {WG_PRIVATE_KEY})" ] || echo 'wg0 does not use {WG_PRIVATE_KEY}'
+[ "$(stat -c %a {WG_PRIVATE_KEY})" = 600 ] || echo '{WG_PRIVATE_KEY} is not mode 0600'
+{rule_check}true"""
+    return Converge("wg0 up with the rendered peers", check, f"chmod 0600 {WG_PRIVATE_KEY}; systemctl restart wg-quick@wg0")
+
+
+def _nft_converge() -> Converge:
+    # The desired table is what nft itself makes of the file in a throwaway network
+    # namespace: comparing two canonical listings shows any rule removed or added by hand.
+    check = f"""want=$(unshare --net -- sh -c 'nft -f {NFT_CONF} && nft list table {NFT_TABLE}' 2>&1) || {{ printf 'desired ruleset does not load:\\n%s\\n' "$want"; exit 0; }}
+have=$(nft list table {NFT_TABLE} 2>/dev/null) || have='(table {NFT_TABLE} missing)'
+[ "$have" = "$want" ] || diff -u --label live --label {NFT_CONF} <(printf '%s\\n' "$have") <(printf '%s\\n' "$want") || true"""
+    return Converge(f"live nftables table {NFT_TABLE} = {NFT_CONF}", check, f"nft -f {NFT_CONF}")
+
+
+def _firewall(rules_input: list[str], rules_forward: list[str], sets: list[str], comment: str) -> Part:
+    def block(lines: list[str]) -> str:
+        return "".join(f"\t\t{line}\n" for line in lines)
+
+    conf = (
+        "#!/usr/sbin/nft -f\n"
+        f"# {HEADER}\n"
+        f"# {comment}\n"
+        "# Only the table below is ours: it is replaced atomically, other tables are left alone.\n"
+        f"table {NFT_TABLE}\n"
+        f"delete table {NFT_TABLE}\n"
+        f"table {NFT_TABLE} {{\n"
+        + "".join(sets)
+        + "\tchain input {\n"
+        "\t\ttype filter hook input priority filter; policy drop;\n"
+        "\t\tct state established,related accept\n"
+        "\t\tct state invalid drop\n"
+        '\t\tiifname "lo" accept\n'
+        + block(rules_input)
+        + "\t}\n\n"
+        "\tchain forward {\n"
+        "\t\ttype filter hook forward priority filter; policy drop;\n"
+        "\t\tct state established,related accept\n"
+        + block(rules_forward)
+        + "\t}\n\n"
+        "\tchain output {\n"
+        "\t\ttype filter hook output priority filter; policy accept;\n"
+        "\t}\n"
+        "}\n"
+    )
+    return Part(
+        "firewall",
+        files=(File(NFT_CONF, conf, "0755"),),
+        services=(Service("nftables", None),),
+        converge=(_nft_converge(),),
+    )
+
+
+def _firewall_site(model: ProvinceFile, site: Site) -> Part:
+    hub, mgmt = model.wan.hub, _mgmt_cidr(model)
+    inp = [
+        f"ip saddr {mgmt} tcp dport 22 accept comment \"ssh from management\"",
+        f"ip saddr {hub.wan_address} udp dport {hub.listen_port} accept comment \"wireguard from the hub\"",
+        f'iifname "wg0" ip saddr {mgmt} ip daddr {site.tunnel_address} tcp dport {NODE_EXPORTER_PORT} '
+        'accept comment "node_exporter from management via the tunnel"',
+    ]
+    fwd = []
+    reach = site_reach(model, site)
+    if reach:
+        elems = [f"{addr} . {proto} . {port}" for _, addr, proto, port in reach]
+        fwd.append(
+            f'oifname "wg0" ip saddr {site.lan} ip daddr . meta l4proto . th dport {_set(elems)} '
+            'accept comment "site LAN to the platforms it may reach"'
+        )
+    return _firewall(inp, fwd, [], f"{site.id}: {site.name}; LAN {site.lan} may reach {', '.join(site.reach) or 'nothing'}")
+
+
+def _firewall_gateway(model: ProvinceFile) -> Part:
+    hub, mgmt, wan = model.wan.hub, _mgmt_cidr(model), model.wan
+    inp = [
+        f'ip saddr {mgmt} tcp dport 22 accept comment "ssh from management"',
+        f'ip saddr {wan.underlay} udp dport {hub.listen_port} accept comment "wireguard from the sites"',
+        f'ip saddr {mgmt} ip daddr {hub.tunnel_address} tcp dport {NODE_EXPORTER_PORT} accept comment "node_exporter from management"',
+    ]
+    if hub.ntp_server == hub.tunnel_address:
+        inp.append(f'iifname "wg0" ip saddr {wan.tunnel_pool} udp dport {NTP_PORT} accept comment "ntp for the sites"')
+    if hub.log_server == hub.tunnel_address:
+        inp.append(f'iifname "wg0" ip saddr {wan.tunnel_pool} tcp dport {SYSLOG_PORT} accept comment "syslog from the sites"')
+    elems = []
+    for s in sorted(model.wan.sites, key=lambda s: s.id):
+        for _, addr, proto, port in site_reach(model, s):
+            elems.append(f"{s.lan} . {addr} . {proto} . {port}")
+    sets = []
+    fwd = []
+    if elems:
+        sets.append(
+            "\tset site_reach {\n"
+            "\t\ttype ipv4_addr . ipv4_addr . inet_proto . inet_service\n"
+            "\t\tflags interval\n"
+            "\t\telements = { " + ",\n\t\t\t     ".join(elems) + " }\n"
+            "\t}\n\n"
+        )
+        fwd.append(
+            'iifname "wg0" ip saddr . ip daddr . meta l4proto . th dport @site_reach '
+            'accept comment "each site LAN to the platforms it may reach"'
+        )
+    fwd += [
+        f'ip saddr {mgmt} ip daddr {wan.underlay} tcp dport 22 accept comment "management to the sites over the underlay"',
+        f'ip saddr {mgmt} oifname "wg0" ip daddr {wan.tunnel_pool} tcp dport {NODE_EXPORTER_PORT} '
+        'accept comment "management scrapes the sites through the tunnel"',
+        f'ip saddr {mgmt} ip daddr {_set(_dc_segments(model))} accept comment "management administers the data center"',
+    ]
+    return _firewall(inp, fwd, sets, "Data-center gateway (hub): sites reach only their platforms' ports")
+
+
+def _ssh_hardening(model: ProvinceFile) -> Part:
+    conf = f"""# {HEADER}
+# First value wins in sshd: this drop-in is read before the rest of sshd_config.
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitEmptyPasswords no
+PermitRootLogin no
+PubkeyAuthentication yes
+AuthenticationMethods publickey
+AllowUsers {ADMIN_USER}
+MaxAuthTries {SSH_MAX_AUTH_TRIES}
+LoginGraceTime 30
+ClientAliveInterval {SSH_IDLE_INTERVAL}
+ClientAliveCountMax {SSH_IDLE_COUNT}
+X11Forwarding no
+AllowTcpForwarding no
+AllowAgentForwarding no
+AllowStreamLocalForwarding no
+PermitTunnel no
+PermitUserEnvironment no
+LogLevel VERBOSE
+Ciphers {SSH_CIPHERS}
+MACs {SSH_MACS}
+KexAlgorithms {SSH_KEX}
+"""
+    return Part(
+        "ssh_hardening",
+        files=(File(SSHD_DROPIN, conf),),
+        services=(Service("ssh", "reloaded", "/usr/sbin/sshd -t"),),
+    )
+
+
+def _time(model: ProvinceFile, *, serve: bool) -> Part:
+    hub, wan = model.wan.hub, model.wan
+    if serve:
+        src = (
+            "# The hub serves the sites. With no upstream in the province file it keeps its own clock\n"
+            "# as a local reference (orphan mode) so that every endpoint agrees on one time.\n"
+            "local stratum 8 orphan\n"
+            f"allow {wan.tunnel_pool}\n"
+        )
+    else:
+        src = f"server {hub.ntp_server} iburst\n"
+    conf = f"""# {HEADER}
+# Time comes from the data center only (no other pool or server).
+{src}driftfile /var/lib/chrony/chrony.drift
+ntsdumpdir /var/lib/chrony
+logdir /var/log/chrony
+makestep 1 3
+leapsectz right/UTC
+cmdport 0
+"""
+    # The lab's containers may not set the clock: the lab image runs chronyd with -x
+    # (infra/lab/image.py); the configuration here is the same everywhere.
+    return Part("time", files=(File(CHRONY_CONF, conf),), services=(Service("chrony", "restarted"),))
+
+
+def _logging(model: ProvinceFile, *, receive: bool) -> Part:
+    hub = model.wan.hub
+    files, dirs = [], []
+    if receive:
+        days = model.datacenter.log_retention_days
+        files.append(
+            File(
+                RSYSLOG_RECEIVE,
+                f"""# {HEADER}
+# Central log server of the WAN: every site forwards here over the tunnel (tcp/{SYSLOG_PORT}).
+# One file per host under {REMOTE_LOG_DIR}, kept {days} days (datacenter.log_retention_days).
+module(load="imtcp")
+template(name="DcopsRemoteFile" type="string" string="{REMOTE_LOG_DIR}/%HOSTNAME%.log")
+ruleset(name="dcops_remote") {{
+  action(type="omfile" dynaFile="DcopsRemoteFile" dirCreateMode="0750" fileCreateMode="0640")
+}}
+input(type="imtcp" port="{SYSLOG_PORT}" ruleset="dcops_remote")
+""",
+            )
+        )
+        dirs.append(Directory(REMOTE_LOG_DIR, "0750"))
+        files.append(
+            File(
+                LOGROTATE_REMOTE,
+                f"# {HEADER}\n{REMOTE_LOG_DIR}/*.log {{\n\tdaily\n\trotate {days}\n\tmaxage {days}\n"
+                "\tmissingok\n\tnotifempty\n\tcompress\n\tdelaycompress\n\tsharedscripts\n"
+                "\tpostrotate\n\t\t/usr/lib/rsyslog/rsyslog-rotate\n\tendscript\n}\n",
+            )
+        )
+    else:
+        files.append(
+            File(
+                RSYSLOG_FORWARD,
+                f"""# {HEADER}
+# Everything (auth and authpriv included) goes to the data center's log server over the
+# tunnel, over TCP, queued on disk while the server is away.
+*.* action(type="omfwd" target="{hub.log_server}" port="{SYSLOG_PORT}" protocol="tcp"
+           queue.type="LinkedList" queue.filename="dcops_forward" queue.maxDiskSpace="256m"
+           queue.saveOnShutdown="on" action.resumeRetryCount="-1" action.resumeInterval="10")
+""",
+            )
+        )
+    return Part(
+        "logging",
+        dirs=tuple(dirs),
+        files=tuple(files),
+        services=(Service("rsyslog", "restarted", "/usr/sbin/rsyslogd -N1"),),
+    )
+
+
+def sysctls_for(forwarding: bool) -> list[tuple[str, str]]:
+    """Kernel hardening. ``net.*`` keys belong to the endpoint's network namespace; the
+    others are machine-wide (read-only inside the lab's containers, where the machine's
+    own values apply)."""
+    kv = [("net.ipv4.ip_forward", "1" if forwarding else "0")]
+    for scope in ("all", "default"):
+        kv += [
+            (f"net.ipv4.conf.{scope}.rp_filter", "1"),
+            (f"net.ipv4.conf.{scope}.accept_redirects", "0"),
+            (f"net.ipv4.conf.{scope}.secure_redirects", "0"),
+            (f"net.ipv4.conf.{scope}.send_redirects", "0"),
+            (f"net.ipv4.conf.{scope}.accept_source_route", "0"),
+            (f"net.ipv4.conf.{scope}.log_martians", "1"),
+            (f"net.ipv6.conf.{scope}.accept_redirects", "0"),
+            (f"net.ipv6.conf.{scope}.accept_source_route", "0"),
+            (f"net.ipv6.conf.{scope}.accept_ra", "0"),
+        ]
+    kv += [
+        ("net.ipv4.icmp_echo_ignore_broadcasts", "1"),
+        ("net.ipv4.icmp_ignore_bogus_error_responses", "1"),
+        ("net.ipv4.tcp_syncookies", "1"),
+        ("kernel.kptr_restrict", "2"),
+        ("kernel.dmesg_restrict", "1"),
+        ("kernel.unprivileged_bpf_disabled", "1"),
+        ("net.core.bpf_jit_harden", "2"),
+        ("fs.protected_hardlinks", "1"),
+        ("fs.protected_symlinks", "1"),
+        ("fs.suid_dumpable", "0"),
+    ]
+    return kv
+
+
+_SYSCTL_SCRIPT = """mode=${1:-check}; rc=0
+while read -r k v; do
+  p=/proc/sys/$(printf %s "$k" | tr . /)
+  [ -e "$p" ] || { echo "$k: not in this kernel" >&2; continue; }
+  cur=$(tr -s '\\t ' ' ' < "$p")
+  [ "$cur" = "$v" ] && continue
+  # Read-only here (a container: machine-wide keys belong to the machine).
+  [ -w "$p" ] || { echo "$k: read-only here ($cur, want $v)" >&2; continue; }
+  echo "$k: $cur -> $v"
+  if [ "$mode" = apply ]; then printf '%s\\n' "$v" > "$p" || rc=1; fi
+done <<'EOF'
+"""
+
+
+def _sysctl(kv: list[tuple[str, str]], forwarding: bool) -> Part:
+    why = "this host forwards (site LAN or tunnel traffic)" if forwarding else "this host does not forward"
+    conf = f"# {HEADER}\n# ip_forward: {why}.\n" + "".join(f"{k} = {v}\n" for k, v in kv)
+    body = _SYSCTL_SCRIPT + "".join(f"{k} {v}\n" for k, v in kv) + "EOF\nexit $rc"
+    return Part(
+        "sysctl",
+        files=(File(SYSCTL_CONF, conf),),
+        converge=(
+            Converge(
+                "live sysctls = " + SYSCTL_CONF,
+                f"set -- check\n{body}",
+                f"set -- apply\n{body}",
+            ),
+        ),
+    )
+
+
+def _node_exporter(tunnel_address: str) -> Part:
+    return Part(
+        "node_exporter",
+        dirs=(Directory(NODE_EXPORTER_DROPIN_DIR),),
+        files=(
+            File(
+                NODE_EXPORTER_DEFAULTS,
+                f"# {HEADER}\n# Metrics only on the tunnel address: management scrapes them through the tunnel.\n"
+                f'ARGS="--web.listen-address={tunnel_address}:{NODE_EXPORTER_PORT}"\n',
+            ),
+            File(
+                f"{NODE_EXPORTER_DROPIN_DIR}/dcops.conf",
+                f"# {HEADER}\n# The listen address exists once the tunnel is up.\n"
+                "[Unit]\nAfter=wg-quick@wg0.service\nWants=wg-quick@wg0.service\n\n"
+                "[Service]\nRestart=always\nRestartSec=5\n",
+            ),
+        ),
+        services=(Service("prometheus-node-exporter", "restarted"),),
+        daemon_reload=True,
+    )
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def render_site(model: ProvinceFile, site_id: str, pubkeys: Mapping[str, str]) -> Endpoint:
+    _check_keys(pubkeys)
+    if site_id == GATEWAY:
+        raise RenderError(f"a site may not be called '{GATEWAY}' (the gateway's name) -- fix: rename the site")
+    site = model.site_by_id.get(site_id)
+    if site is None:
+        raise RenderError(f"unknown site '{site_id}'")
+    hub_key = pubkeys.get(GATEWAY)
+    if not hub_key:
+        raise RenderError(f"{site_id}: the hub's public key is not known -- fix: gather it from the gateway first")
+    forwarding = bool(site.reach)
+    kv = sysctls_for(forwarding)
+    parts = {
+        "sysctl": _sysctl(kv, forwarding),
+        "firewall": _firewall_site(model, site),
+        "ssh_hardening": _ssh_hardening(model),
+        "wireguard": _wireguard_site(model, site, hub_key),
+        "node_exporter": _node_exporter(site.tunnel_address),
+        "time": _time(model, serve=False),
+        "logging": _logging(model, receive=False),
+    }
+    return Endpoint(site.id, "site", site.wan_address, site.tunnel_address, tuple(parts[n] for n in PARTS), tuple(kv))
+
+
+def render_gateway(model: ProvinceFile, pubkeys: Mapping[str, str]) -> Endpoint:
+    _check_keys(pubkeys)
+    hub = model.wan.hub
+    wg, warnings = _wireguard_gateway(model, pubkeys)
+    kv = sysctls_for(True)
+    serve_time = hub.ntp_server == hub.tunnel_address
+    receive_logs = hub.log_server == hub.tunnel_address
+    parts = {
+        "sysctl": _sysctl(kv, True),
+        "firewall": _firewall_gateway(model),
+        "ssh_hardening": _ssh_hardening(model),
+        "wireguard": wg,
+        "node_exporter": _node_exporter(hub.tunnel_address),
+        "time": _time(model, serve=serve_time),
+        "logging": _logging(model, receive=receive_logs),
+    }
+    return Endpoint(
+        GATEWAY, "gateway", hub.wan_address, hub.tunnel_address, tuple(parts[n] for n in PARTS), tuple(kv), tuple(warnings)
+    )
+
+
+def render(
+    model: ProvinceFile,
+    pubkeys: Mapping[str, str],
+    only: Iterable[str] | None = None,
+) -> dict[str, Endpoint]:
+    """Every endpoint (or those in ``only``), keyed by inventory name, gateway first."""
+    if GATEWAY in model.site_by_id:
+        raise RenderError(f"a site may not be called '{GATEWAY}' (the gateway's name) -- fix: rename the site")
+    wanted = set(only) if only is not None else None
+    out: dict[str, Endpoint] = {}
+    for h in hosts(model):
+        if wanted is not None and h not in wanted:
+            continue
+        out[h] = render_gateway(model, pubkeys) if h == GATEWAY else render_site(model, h, pubkeys)
+    return out
+
+
+# ------------------------------------------------------- the key (first pass)
+
+
+def key_script(create: bool) -> str:
+    """The command both engines run first on every host: make the private key if there is
+    none (only when ``create``), print the public key. Prints ``MISSING`` when there is no key
+    and it may not make one (check mode); prints ``CREATED`` on its own line when it made one."""
+    if create:
+        return (
+            f"set -e; install -d -m 0700 -o root -g root {WG_DIR}\n"
+            f"if [ ! -s {WG_PRIVATE_KEY} ]; then umask 077; wg genkey > {WG_PRIVATE_KEY}.new; "
+            f"mv {WG_PRIVATE_KEY}.new {WG_PRIVATE_KEY}; echo CREATED; fi\n"
+            f"wg pubkey < {WG_PRIVATE_KEY}"
+        )
+    return f"if [ ! -s {WG_PRIVATE_KEY} ]; then echo MISSING; exit 0; fi\nwg pubkey < {WG_PRIVATE_KEY}"
+
+
+def parse_key_output(stdout: str) -> tuple[str | None, bool]:
+    """(public key or None, created?) from :func:`key_script`'s output."""
+    lines = [line.strip() for line in stdout.splitlines() if line.strip()]
+    created = "CREATED" in lines
+    keys = [line for line in lines if valid_public_key(line)]
+    return (keys[-1] if keys else None), created
