@@ -1,0 +1,549 @@
+"""Cluster controls (DCOPS-K8S-*), read from the Kubernetes API.
+
+A :class:`Snapshot` holds what the controls read from one cluster (fetched
+once with :func:`fetch`); each control is a pure function of the snapshot, the
+province model and its catalog entry, so the same code judges a live cluster
+and a unit-test fixture.  The desired state comes from
+``infra.render.k8s`` (the objects the Pulumi program applies).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from infra.model import ProvinceFile
+from infra.render import k8s as K
+
+from ..catalog import Control, catalog
+from ..result import Result
+
+Obj = dict[str, Any]
+
+PLATFORM_KINDS = {
+    "networkpolicies": "/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies",
+    "resourcequotas": "/api/v1/namespaces/{ns}/resourcequotas",
+    "limitranges": "/api/v1/namespaces/{ns}/limitranges",
+    "deployments": "/apis/apps/v1/namespaces/{ns}/deployments",
+    "pvcs": "/api/v1/namespaces/{ns}/persistentvolumeclaims",
+    "serviceaccounts": "/api/v1/namespaces/{ns}/serviceaccounts",
+}
+
+
+class KubeError(RuntimeError):
+    pass
+
+
+class Kube:
+    """A thin JSON client over the pinned kubernetes package (kubeconfig: server, CA, client cert)."""
+
+    def __init__(self, kubeconfig: Path | str, timeout: float = 15.0):
+        from kubernetes import config
+
+        self.kubeconfig = str(kubeconfig)
+        self.client = config.new_client_from_config(config_file=self.kubeconfig)
+        self.host = self.client.configuration.host
+        self.timeout = timeout
+
+    def request(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> tuple[int, Any]:
+        from kubernetes.client.exceptions import ApiException
+
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        try:
+            r = self.client.rest_client.request(
+                method, self.host + path, headers=headers, body=body, _preload_content=False, _request_timeout=self.timeout
+            )
+            status, raw = r.status, r.data
+        except ApiException as e:
+            status, raw = e.status, e.body
+        except Exception as e:  # connection refused, TLS...
+            raise KubeError(f"{method} {self.host}{path}: {e.__class__.__name__}: {e}") from e
+        try:
+            return status, json.loads(raw) if raw else None
+        except ValueError:
+            return status, raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+
+    def get(self, path: str) -> Any:
+        status, obj = self.request("GET", path)
+        if status != 200:
+            raise KubeError(f"GET {path}: HTTP {status}: {obj.get('message') if isinstance(obj, dict) else obj}")
+        return obj
+
+    def get_or_none(self, path: str) -> Any:
+        status, obj = self.request("GET", path)
+        if status == 404:
+            return None
+        if status != 200:
+            raise KubeError(f"GET {path}: HTTP {status}: {obj.get('message') if isinstance(obj, dict) else obj}")
+        return obj
+
+    def items(self, path: str) -> list[Obj]:
+        return self.get(path).get("items") or []
+
+
+@dataclass
+class Snapshot:
+    cluster: str
+    namespaces: dict[str, Obj | None] = field(default_factory=dict)  # platform namespaces (None: missing)
+    per_ns: dict[str, dict[str, list[Obj]]] = field(default_factory=dict)  # ns -> kind -> objects
+    cluster_role_bindings: list[Obj] = field(default_factory=list)
+    role_bindings: list[Obj] = field(default_factory=list)
+    cluster_roles: dict[str, Obj] = field(default_factory=dict)
+    # encryption at rest: the API server's flags and config, and raw etcd values of Secrets
+    apiserver_flags: list[str] | None = None
+    encryption_config: Obj | None = None
+    encryption_config_error: str = ""
+    etcd_secrets: dict[str, bytes] | None = None  # etcd key -> raw value prefix
+    etcd_error: str = ""
+
+    def objs(self, ns: str, kind: str) -> list[Obj]:
+        return self.per_ns.get(ns, {}).get(kind, [])
+
+
+def fetch(kube: Kube, pf: ProvinceFile, cluster: str, lab: str | None = None) -> Snapshot:
+    """Everything the cluster controls read, in one pass."""
+    snap = Snapshot(cluster)
+    for p in pf.platforms_on(cluster):
+        ns = p.namespace
+        snap.namespaces[ns] = kube.get_or_none(f"/api/v1/namespaces/{ns}")
+        snap.per_ns[ns] = {kind: (kube.items(path.format(ns=ns)) if snap.namespaces[ns] else []) for kind, path in PLATFORM_KINDS.items()}
+    snap.cluster_role_bindings = kube.items("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings")
+    snap.role_bindings = kube.items("/apis/rbac.authorization.k8s.io/v1/rolebindings")
+    snap.cluster_roles = {r["metadata"]["name"]: r for r in kube.items("/apis/rbac.authorization.k8s.io/v1/clusterroles")}
+    if lab:
+        _lab_encryption(snap, lab, cluster, [p.namespace for p in pf.platforms_on(cluster)])
+    return snap
+
+
+# --------------------------------------------------------------------- encryption evidence (lab)
+
+
+def _lab_encryption(snap: Snapshot, lab: str, cluster: str, namespaces: list[str]) -> None:
+    """The lab records the API server's command line; etcd is read with the API server's client cert."""
+    try:
+        from infra.lab.state import LabState
+
+        st = LabState.load(lab)
+        procs = [p for p in st.processes() if p.get("cluster") == cluster and "kube-apiserver" in " ".join(map(str, p.get("cmd") or []))[:400]]
+        procs = [p for p in procs if str((p.get("cmd") or [""])[0]).endswith("kube-apiserver")]
+        if not procs:
+            snap.encryption_config_error = f"no kube-apiserver recorded for cluster {cluster} in lab {lab}"
+        else:
+            snap.apiserver_flags = [str(x) for x in procs[-1]["cmd"][1:]]
+            path = _flag(snap.apiserver_flags, "--encryption-provider-config")
+            if path:
+                snap.encryption_config = yaml.safe_load(Path(path).read_text())
+    except Exception as e:  # evidence missing is reported, never a pass
+        snap.encryption_config_error = f"{e.__class__.__name__}: {e}"
+    try:
+        snap.etcd_secrets = etcd_secret_values(lab, cluster, namespaces)
+    except Exception as e:
+        snap.etcd_error = f"{e.__class__.__name__}: {e}"
+
+
+def _etcd(lab: str, cluster: str):
+    from infra.lab import controlplane as cp
+    from infra.lab import pki
+    from infra.lab.state import LabState
+
+    st = LabState.load(lab)
+    ports = st.get(f"k8s.{cluster}.ports") or {}
+    d = cp.k8s_dir(lab, cluster) / "pki"
+    p = pki.ClusterPKI(d, pki.Pair(d / "ca.crt", d / "ca.key"), None, None,  # type: ignore[arg-type]
+                       pki.Pair(d / "apiserver-etcd-client.crt", d / "apiserver-etcd-client.key"), {},
+                       d / "sa.key", d / "sa.pub", d / "encryption-config.yaml")
+    return cp, p, ports["etcd_client"]
+
+
+def _range_end(prefix: bytes) -> bytes:
+    b = bytearray(prefix)
+    b[-1] += 1
+    return bytes(b)
+
+
+def etcd_secret_values(lab: str, cluster: str, namespaces: list[str]) -> dict[str, bytes]:
+    cp, p, port = _etcd(lab, cluster)
+    out: dict[str, bytes] = {}
+    for ns in namespaces:
+        prefix = f"/registry/secrets/{ns}/".encode()
+        body = {"key": base64.b64encode(prefix).decode(), "range_end": base64.b64encode(_range_end(prefix)).decode()}
+        res = cp.etcd_request(p, port, "POST", "/v3/kv/range", body)
+        for kv in res.get("kvs") or []:
+            out[base64.b64decode(kv["key"]).decode()] = base64.b64decode(kv["value"])[:64]
+    return out
+
+
+def etcd_put(lab: str, cluster: str, key: str, value: bytes) -> None:
+    """Write a raw value into a lab etcd (scenarios only: a Secret stored before encryption was enabled)."""
+    cp, p, port = _etcd(lab, cluster)
+    cp.etcd_request(p, port, "POST", "/v3/kv/put", {"key": base64.b64encode(key.encode()).decode(), "value": base64.b64encode(value).decode()})
+
+
+def etcd_delete(lab: str, cluster: str, key: str) -> None:
+    cp, p, port = _etcd(lab, cluster)
+    cp.etcd_request(p, port, "POST", "/v3/kv/deleterange", {"key": base64.b64encode(key.encode()).decode()})
+
+
+def _flag(flags: list[str], name: str) -> str | None:
+    for i, f in enumerate(flags):
+        if f.startswith(name + "="):
+            return f.split("=", 1)[1]
+        if f == name and i + 1 < len(flags):
+            return flags[i + 1]
+    return None
+
+
+# --------------------------------------------------------------------- helpers
+
+
+def _platforms(pf: ProvinceFile, snap: Snapshot):
+    return pf.platforms_on(snap.cluster)
+
+
+def _per_namespace(cid: str, snap: Snapshot, pf: ProvinceFile, judge: Callable[[str], tuple[bool, Any]], what: str) -> Result:
+    """Run ``judge(ns)`` on every platform namespace; fail listing the namespaces that fail."""
+    ev: dict[str, Any] = {}
+    bad: list[str] = []
+    for p in _platforms(pf, snap):
+        ns = p.namespace
+        if snap.namespaces.get(ns) is None:
+            ev[ns] = "namespace missing"
+            bad.append(ns)
+            continue
+        ok, detail = judge(ns)
+        ev[ns] = detail
+        if not ok:
+            bad.append(ns)
+    if not ev:
+        return Result.skip(cid, snap.cluster, "no platform namespaces on this cluster")
+    return Result.verdict(cid, snap.cluster, not bad, {"namespaces": ev, "failing": bad},
+                          reason_fail=f"{what} in: {', '.join(bad)}", reason_pass=f"{len(ev)} namespace(s) checked")
+
+
+def _is_default_deny(np: Obj) -> bool:
+    spec = np.get("spec") or {}
+    sel = spec.get("podSelector") or {}
+    return (
+        not sel.get("matchLabels") and not sel.get("matchExpressions")
+        and {"Ingress", "Egress"} <= set(spec.get("policyTypes") or [])
+        and not spec.get("ingress") and not spec.get("egress")
+    )
+
+
+def differences(want: Any, got: Any, path: str = "") -> list[str]:
+    """Where ``got`` (live) does not contain ``want`` (rendered): maps by key, lists item by item."""
+    if isinstance(want, dict):
+        if not isinstance(got, dict):
+            return [f"{path}: want a map, got {got!r}"]
+        out: list[str] = []
+        for k, v in want.items():
+            if k not in got:
+                out.append(f"{path}.{k}: missing")
+            else:
+                out += differences(v, got[k], f"{path}.{k}")
+        return out
+    if isinstance(want, list):
+        if not isinstance(got, list) or len(got) != len(want):
+            return [f"{path}: want {len(want) if isinstance(want, list) else want!r} item(s), got {len(got) if isinstance(got, list) else got!r}"]
+        return [d for i, (w, g) in enumerate(zip(want, got)) for d in differences(w, g, f"{path}[{i}]")]
+    return [] if want == got else [f"{path}: want {want!r}, got {got!r}"]
+
+
+# --------------------------------------------------------------------- controls
+
+
+def k8s_001(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
+    def judge(ns: str):
+        deny = [n["metadata"]["name"] for n in snap.objs(ns, "networkpolicies") if _is_default_deny(n)]
+        return bool(deny), {"default_deny": deny}
+
+    return _per_namespace(c.id, snap, pf, judge, "no default-deny NetworkPolicy")
+
+
+def k8s_002(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
+    def judge(ns: str):
+        labels = (snap.namespaces[ns] or {}).get("metadata", {}).get("labels") or {}
+        enforce = labels.get("pod-security.kubernetes.io/enforce")
+        return enforce == "restricted", {"enforce": enforce, "enforce-version": labels.get("pod-security.kubernetes.io/enforce-version")}
+
+    return _per_namespace(c.id, snap, pf, judge, "Pod Security 'restricted' not enforced")
+
+
+def k8s_003(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
+    def judge(ns: str):
+        qs = snap.objs(ns, "resourcequotas")
+        hard = {k for q in qs for k in ((q.get("spec") or {}).get("hard") or {})}
+        ok = bool(qs) and {"requests.cpu", "requests.memory", "limits.cpu", "limits.memory", "pods"} <= hard
+        return ok, {"quotas": [q["metadata"]["name"] for q in qs], "hard": sorted(hard)}
+
+    return _per_namespace(c.id, snap, pf, judge, "no ResourceQuota limiting pods, CPU and memory")
+
+
+def k8s_004(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
+    def judge(ns: str):
+        lrs = snap.objs(ns, "limitranges")
+        cont = [l for lr in lrs for l in (lr.get("spec") or {}).get("limits") or [] if l.get("type") == "Container"]
+        ok = any((l.get("default") or {}).keys() >= {"cpu", "memory"} for l in cont)
+        return ok, {"limitranges": [l["metadata"]["name"] for l in lrs]}
+
+    return _per_namespace(c.id, snap, pf, judge, "no LimitRange with container CPU and memory defaults")
+
+
+def _subject(s: Obj) -> str:
+    ns = f"{s['namespace']}/" if s.get("namespace") else ""
+    return f"{s.get('kind')}:{ns}{s.get('name')}"
+
+
+def k8s_005(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
+    allowed = set(c.params.get("allowed", []))
+    found: list[dict] = []
+    bad: list[str] = []
+    for b in [*snap.cluster_role_bindings, *snap.role_bindings]:
+        ref = b.get("roleRef") or {}
+        if ref.get("kind") == "ClusterRole" and ref.get("name") == "cluster-admin":
+            where = f"{b['kind']}/{b['metadata'].get('namespace', '')}/{b['metadata']['name']}".replace("//", "/")
+            subs = [_subject(s) for s in b.get("subjects") or []]
+            found.append({"binding": where, "subjects": subs})
+            bad += [f"{s} (via {where})" for s in subs if s not in allowed]
+    return Result.verdict(c.id, snap.cluster, not bad, {"bindings": found, "allowed": sorted(allowed), "not_allowed": bad},
+                          reason_fail=f"cluster-admin granted beyond the allowed list: {', '.join(bad)}")
+
+
+def k8s_006(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
+    name = c.params.get("role", K.AUDITOR_ROLE)
+    role = snap.cluster_roles.get(name)
+    if role is None:
+        return Result.fail(c.id, snap.cluster, {"role": name}, f"ClusterRole {name} does not exist")
+    writes, secrets = [], []
+    for i, r in enumerate(role.get("rules") or []):
+        verbs = set(r.get("verbs") or [])
+        if verbs - {"get", "list", "watch"}:
+            writes.append({"rule": i, "verbs": sorted(verbs - {"get", "list", "watch"})})
+        groups, res = set(r.get("apiGroups") or []), set(r.get("resources") or [])
+        if (groups & {"", "*"}) and (res & {"secrets", "*"}):
+            secrets.append({"rule": i, "apiGroups": sorted(groups), "resources": sorted(res & {"secrets", "*"})})
+        if r.get("nonResourceURLs") and verbs - {"get"}:
+            writes.append({"rule": i, "nonResourceURLs": r["nonResourceURLs"]})
+    if role.get("aggregationRule"):
+        writes.append({"aggregationRule": "the role aggregates others: its rules can grow"})
+    ev = {"role": name, "rules": len(role.get("rules") or []), "write_verbs": writes, "secret_access": secrets}
+    return Result.verdict(c.id, snap.cluster, not writes and not secrets, ev,
+                          reason_fail="auditor role " + "; ".join(x for x in (
+                              "grants more than get/list/watch" if writes else "", "can read Secrets" if secrets else "") if x))
+
+
+def k8s_007(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
+    ev: dict[str, Any] = {}
+    if snap.apiserver_flags is None and snap.etcd_secrets is None:
+        return Result.err(c.id, snap.cluster, "no evidence: neither the API server's configuration nor etcd could be read "
+                          f"({snap.encryption_config_error or 'not a lab cluster'}; {snap.etcd_error})")
+    problems: list[str] = []
+    if snap.apiserver_flags is not None:
+        path = _flag(snap.apiserver_flags, "--encryption-provider-config")
+        ev["encryption_provider_config"] = path
+        if not path:
+            problems.append("kube-apiserver has no --encryption-provider-config")
+        elif snap.encryption_config is None:
+            problems.append(f"encryption config unreadable: {snap.encryption_config_error}")
+        else:
+            first = None
+            for res in snap.encryption_config.get("resources") or []:
+                if "secrets" in (res.get("resources") or []):
+                    provs = res.get("providers") or []
+                    first = next(iter(provs[0]), None) if provs else None
+                    break
+            ev["secrets_first_provider"] = first
+            if first in (None, "identity"):
+                problems.append(f"first provider for secrets is {first!r}: new Secrets are stored in plain text")
+    else:
+        ev["encryption_provider_config"] = f"unknown ({snap.encryption_config_error})"
+    if snap.etcd_secrets is not None:
+        plain = sorted(k for k, v in snap.etcd_secrets.items() if not v.startswith(b"k8s:enc:") or v.startswith(b"k8s:enc:identity"))
+        ev["etcd_secrets_sampled"] = len(snap.etcd_secrets)
+        ev["etcd_prefixes"] = sorted({v.split(b":")[2].decode(errors="replace") if v.startswith(b"k8s:enc:") else "plain" for v in snap.etcd_secrets.values()})
+        ev["stored_unencrypted"] = plain
+        if plain:
+            problems.append(f"{len(plain)} Secret(s) stored unencrypted in etcd: {', '.join(plain)}")
+    else:
+        ev["etcd"] = f"not read ({snap.etcd_error})"
+    return Result.verdict(c.id, snap.cluster, not problems, ev, reason_fail="; ".join(problems))
+
+
+def _np_key(np: Obj) -> str:
+    return np["metadata"]["name"]
+
+
+def k8s_008(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
+    # Default deny is DCOPS-K8S-001's business: here the allow rules are compared.
+    def judge(ns: str):
+        want = {_np_key(n): n for n in K.network_policies(pf, pf.platform_by_id[ns]) if not _is_default_deny(n)}
+        got = {_np_key(n): n for n in snap.objs(ns, "networkpolicies") if not _is_default_deny(n)}
+        missing = sorted(set(want) - set(got))
+        extra = sorted(set(got) - set(want))
+        differ = {k: differences(want[k]["spec"], got[k].get("spec"), "spec")[:5] for k in sorted(set(want) & set(got))}
+        differ = {k: v for k, v in differ.items() if v}
+        # the live spec must not carry more peers/rules than rendered either
+        for k in sorted(set(want) & set(got)):
+            if k not in differ and differences(got[k].get("spec"), want[k]["spec"], "spec"):
+                differ[k] = ["live spec has fields the rendered one does not"]
+        return not (missing or extra or differ), {"missing": missing, "unexpected": extra, "differing": differ}
+
+    return _per_namespace(c.id, snap, pf, judge, "NetworkPolicies differ from the dependency graph")
+
+
+def _containers(d: Obj) -> list[Obj]:
+    spec = ((d.get("spec") or {}).get("template") or {}).get("spec") or {}
+    return [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+
+
+def k8s_009(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
+    def judge(ns: str):
+        bad, seen = [], []
+        for d in snap.objs(ns, "deployments"):
+            pod_sc = ((d["spec"]["template"].get("spec") or {}).get("securityContext")) or {}
+            for ct in _containers(d):
+                sc = ct.get("securityContext") or {}
+                non_root = sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is True and sc.get("runAsUser", pod_sc.get("runAsUser")) != 0
+                ro = sc.get("readOnlyRootFilesystem") is True
+                no_esc = sc.get("allowPrivilegeEscalation") is False
+                name = f"{d['metadata']['name']}/{ct['name']}"
+                seen.append(name)
+                if not (non_root and ro and no_esc):
+                    bad.append({"container": name, "runAsNonRoot": non_root, "readOnlyRootFilesystem": ro, "allowPrivilegeEscalation": not no_esc})
+        return not bad, {"containers": seen, "failing": bad}
+
+    return _per_namespace(c.id, snap, pf, judge, "containers may run as root or write their root filesystem")
+
+
+def k8s_010(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
+    def judge(ns: str):
+        p = pf.platform_by_id[ns]
+        declared = {v.name: v.storage_class for v in p.storage}
+        live = {x["metadata"]["name"]: x for x in snap.objs(ns, "pvcs")}
+        bad = []
+        ev = {}
+        for name, cls in declared.items():
+            x = live.get(name)
+            if x is None:
+                bad.append(f"{name}: missing")
+                continue
+            got_cls, phase = (x.get("spec") or {}).get("storageClassName"), (x.get("status") or {}).get("phase")
+            if x["metadata"].get("deletionTimestamp"):
+                phase = f"{phase}, being deleted"
+            ev[name] = {"class": got_cls, "declared": cls, "phase": phase}
+            if got_cls != cls or phase != "Bound":
+                bad.append(f"{name}: class {got_cls} (declared {cls}), phase {phase}")
+        for name in sorted(set(live) - set(declared)):
+            bad.append(f"{name}: not declared in the province file (class {(live[name].get('spec') or {}).get('storageClassName')})")
+        return not bad, {"pvcs": ev, "problems": bad}
+
+    return _per_namespace(c.id, snap, pf, judge, "PVCs not bound to their declared storage class")
+
+
+def k8s_011(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
+    def judge(ns: str):
+        sas = {s["metadata"]["name"]: s for s in snap.objs(ns, "serviceaccounts")}
+        bad, ev = [], {}
+        for d in snap.objs(ns, "deployments"):
+            spec = d["spec"]["template"].get("spec") or {}
+            sa = spec.get("serviceAccountName") or "default"
+            v = spec.get("automountServiceAccountToken")
+            if v is None:
+                v = (sas.get(sa) or {}).get("automountServiceAccountToken")
+            mounted = v is not False  # Kubernetes mounts unless told not to
+            ev[d["metadata"]["name"]] = {"serviceAccount": sa, "automount": mounted}
+            if mounted:
+                bad.append(d["metadata"]["name"])
+        return not bad, {"deployments": ev, "failing": bad}
+
+    return _per_namespace(c.id, snap, pf, judge, "service account tokens mounted into pods")
+
+
+def registries(pf: ProvinceFile) -> set[str]:
+    return {p.image.split("/", 1)[0] for p in pf.platforms if "/" in p.image}
+
+
+def k8s_012(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
+    allowed = registries(pf)
+
+    def judge(ns: str):
+        bad, seen = [], []
+        for d in snap.objs(ns, "deployments"):
+            for ct in _containers(d):
+                img = ct.get("image", "")
+                seen.append(img)
+                if "/" not in img or img.split("/", 1)[0] not in allowed:
+                    bad.append(f"{d['metadata']['name']}/{ct['name']}: {img}")
+        return not bad, {"images": seen, "outside_registry": bad, "allowed": sorted(allowed)}
+
+    return _per_namespace(c.id, snap, pf, judge, "images from outside the provincial registry")
+
+
+def k8s_013(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
+    def judge(ns: str):
+        p = pf.platform_by_id[ns]
+        d = next((x for x in snap.objs(ns, "deployments") if x["metadata"]["name"] == p.id), None)
+        if d is None:
+            return False, {"deployment": "missing"}
+        got = (d.get("spec") or {}).get("replicas")
+        return got == p.replicas, {"replicas": got, "declared": p.replicas}
+
+    return _per_namespace(c.id, snap, pf, judge, "replicas differ from the province file")
+
+
+CONTROLS: dict[str, Callable[[Control, Snapshot, ProvinceFile], Result]] = {
+    "DCOPS-K8S-001": k8s_001,
+    "DCOPS-K8S-002": k8s_002,
+    "DCOPS-K8S-003": k8s_003,
+    "DCOPS-K8S-004": k8s_004,
+    "DCOPS-K8S-005": k8s_005,
+    "DCOPS-K8S-006": k8s_006,
+    "DCOPS-K8S-007": k8s_007,
+    "DCOPS-K8S-008": k8s_008,
+    "DCOPS-K8S-009": k8s_009,
+    "DCOPS-K8S-010": k8s_010,
+    "DCOPS-K8S-011": k8s_011,
+    "DCOPS-K8S-012": k8s_012,
+    "DCOPS-K8S-013": k8s_013,
+}
+
+
+def level_of(pf: ProvinceFile, cluster: str) -> int:
+    """A cluster carries the highest level of its platforms (the province's if it has none)."""
+    return max([p.security_level for p in pf.platforms_on(cluster)] or [pf.province.security_level])
+
+
+def run(snap: Snapshot, pf: ProvinceFile, only: set[str] | None = None) -> list[Result]:
+    out = []
+    level = level_of(pf, snap.cluster)
+    for cid, fn in CONTROLS.items():
+        if only and cid not in only:
+            continue
+        c = catalog().get(cid)
+        t0 = time.monotonic()
+        if not c.applies_at(level):
+            r = Result.skip(cid, snap.cluster, f"applies at levels {c.levels}; cluster is level {level}")
+        else:
+            try:
+                r = fn(c, snap, pf)
+            except Exception as e:  # a bug or odd object: an error, never a pass
+                r = Result.err(cid, snap.cluster, f"control raised {e.__class__.__name__}: {e}")
+        r.duration_s = round(time.monotonic() - t0, 3)
+        out.append(r)
+    return out
+
+
+def check_cluster(kubeconfig: Path, pf: ProvinceFile, cluster: str, lab: str | None = None, only: set[str] | None = None) -> list[Result]:
+    """Fetch once, run every cluster control; the API unreachable makes every control an error."""
+    try:
+        snap = fetch(Kube(kubeconfig), pf, cluster, lab)
+    except Exception as e:
+        reason = f"cannot read cluster {cluster} ({kubeconfig}): {e.__class__.__name__}: {e}"
+        return [Result.err(cid, cluster, reason) for cid in CONTROLS if not only or cid in only]
+    return run(snap, pf, only)
