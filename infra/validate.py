@@ -230,8 +230,23 @@ def _semantic(d: Any) -> list[Problem]:
         base = f"platforms[{pi}]"
         ref(f"{base}.cluster", p.get("cluster"), clusters, "cluster", "datacenter.clusters")
         ref(f"{base}.segment", p.get("segment"), segments, "segment", "datacenter.segments")
+        mounts: dict[str, str] = {}
         for vi, v in _items(p, "storage"):
             ref(f"{base}.storage[{vi}].storage_class", v.get("storage_class"), classes, "storage class", "datacenter.storage_classes")
+            mount = v.get("mount_path", "/data")
+            if mount in mounts:
+                P.append(Problem(f"{base}.storage[{vi}].mount_path", f"{mount} is also the mount path of volume '{mounts[mount]}'", "give each volume its own 'mount_path'"))
+            mounts.setdefault(mount, v.get("name"))
+        cl = next((c for _, c in _items(d, "datacenter", "clusters") if c.get("id") == p.get("cluster")), None)
+        if cl is not None and isinstance(p.get("segment"), str) and p["segment"] in segments:
+            if not any(n.get("segment") == p["segment"] for _, n in _items(cl, "node_pools")):
+                P.append(
+                    Problem(
+                        f"{base}.segment",
+                        f"cluster '{cl.get('id')}' has no node pool in segment '{p['segment']}', so the platform's pods could not be scheduled",
+                        f"add a node pool with 'segment: {p['segment']}' to cluster '{cl.get('id')}' or move the platform",
+                    )
+                )
         deps = p.get("depends_on") or []
         for di, dep in enumerate(deps if isinstance(deps, list) else []):
             ref(f"{base}.depends_on[{di}]", dep, platforms, "platform", "platforms")

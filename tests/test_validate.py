@@ -213,3 +213,14 @@ def test_load_raises_with_every_problem(tmp_path):
         load_province(f)
     assert len(e.value.problems) >= 4
     assert str(f) in str(e.value)
+
+
+def test_platform_segment_needs_a_node_pool_and_unique_mounts():
+    d = lab_data()
+    ioc = next(i for i, p in enumerate(d["platforms"]) if p["id"] == "lris")
+    d["platforms"][ioc]["segment"] = "dmz"  # the DR cluster has no pool in the DMZ
+    eo = next(i for i, p in enumerate(d["platforms"]) if p["id"] == "eoffice")
+    d["platforms"][eo]["storage"][1]["mount_path"] = "/data"
+    ps = problems_of(d)
+    one(ps, f"platforms[{ioc}].segment", "no node pool in segment 'dmz'")
+    one(ps, f"platforms[{eo}].storage[1].mount_path", "also the mount path")
