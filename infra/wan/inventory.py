@@ -1,0 +1,187 @@
+"""The rollout's inventory, generated from the province file.
+
+Hosts: the data-center gateway (``gateway``, at the hub's ``wan_address``) and one host per
+site (its id, at its ``wan_address``). Groups:
+
+- ``gateway``, ``sites``;
+- ``tier_<tier>`` per tier (``tier_department``, ``tier_commune``...);
+- ``parent_<site>`` per parent: every site below it, at any depth (``parent_vp_ubnd``).
+
+Ansible group names cannot hold ``-``, so ids are written with ``_`` there; ``--limit``
+accepts either spelling, a bare tier id (``commune``) and comma-separated lists.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from ..model import ProvinceFile
+from ..render.endpoint import GATEWAY, Endpoint
+
+
+class LimitError(ValueError):
+    """An unknown site or group in --limit (the message lists what exists)."""
+
+
+def _g(s: str) -> str:
+    return s.replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Hosts, their addresses and groups: what both engines are given."""
+
+    addresses: dict[str, str]  # host -> wan_address, gateway first
+    groups: dict[str, list[str]]  # group -> hosts (in host order)
+
+    @property
+    def hosts(self) -> list[str]:
+        return list(self.addresses)
+
+
+def plan(model: ProvinceFile) -> Plan:
+    addresses = {GATEWAY: model.wan.hub.wan_address}
+    addresses.update({s.id: s.wan_address for s in model.wan.sites})
+    groups: dict[str, list[str]] = {"gateway": [GATEWAY], "sites": [s.id for s in model.wan.sites]}
+    for t in model.wan.tiers:
+        groups[f"tier_{_g(t.id)}"] = [s.id for s in model.wan.sites if s.tier == t.id]
+    children: dict[str, list[str]] = {}
+    for s in model.wan.sites:
+        if s.parent:
+            children.setdefault(s.parent, []).append(s.id)
+
+    def below(p: str, seen: set[str]) -> list[str]:
+        out = []
+        for c in children.get(p, []):
+            if c not in seen:
+                seen.add(c)
+                out += [c] + below(c, seen)
+        return out
+
+    order = {h: i for i, h in enumerate(addresses)}
+    for p in sorted(children):
+        groups[f"parent_{_g(p)}"] = sorted(below(p, set()), key=order.__getitem__)
+    return Plan(addresses, groups)
+
+
+def resolve_limit(p: Plan, model: ProvinceFile, limit: str | None) -> list[str]:
+    """Hosts selected by ``--limit`` (all when None), in inventory order; LimitError if unknown."""
+    if not limit or limit.strip() in ("all", ""):
+        return p.hosts
+    tiers = {t.id: f"tier_{_g(t.id)}" for t in model.wan.tiers}
+    by_norm = {_g(k): k for k in p.groups}
+    chosen: set[str] = set()
+    unknown = []
+    for raw in limit.split(","):
+        name = raw.strip()
+        if not name:
+            continue
+        if name == "all":
+            chosen.update(p.hosts)
+        elif name in p.addresses:
+            chosen.add(name)
+        elif name in tiers:
+            chosen.update(p.groups[tiers[name]])
+        elif _g(name) in by_norm:
+            chosen.update(p.groups[by_norm[_g(name)]])
+        else:
+            unknown.append(name)
+    if unknown:
+        groups = ", ".join(sorted(p.groups))
+        raise LimitError(
+            f"--limit: unknown site or group: {', '.join(unknown)}. "
+            f"Sites are the ids of wan.sites (or 'gateway'); groups: {groups}; tiers: {', '.join(tiers)}"
+        )
+    return [h for h in p.hosts if h in chosen]
+
+
+# ------------------------------------------------------------- Ansible files
+
+
+class _Unsafe(str):
+    """Rendered text: written with Ansible's !unsafe tag so it is never templated."""
+
+
+def _unsafe_representer(dumper: yaml.SafeDumper, data: _Unsafe):
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("!unsafe", str(data), style=style)
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+_Dumper.add_representer(_Unsafe, _unsafe_representer)
+
+
+_PLAIN = re.compile(r"[\w@./:+,=\- ]*")
+
+
+def _mark_unsafe(v):
+    """Free text (file contents, scripts) is tagged !unsafe; plain tokens (paths, modes,
+    names) stay plain so that YAML keeps their type (a tagged '0755' would become a number)."""
+    if isinstance(v, str):
+        return v if _PLAIN.fullmatch(v) else _Unsafe(v)
+    if isinstance(v, dict):
+        return {k: _mark_unsafe(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_mark_unsafe(x) for x in v]
+    return v
+
+
+def dump_yaml(data) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10_000)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How management reaches the hosts (paths inside the lab's management dir)."""
+
+    user: str
+    key: str
+    known_hosts: str
+    control_dir: str  # Ansible's SSH control sockets
+
+
+def write_ansible_inventory(directory: Path, p: Plan, conn: Connection, group_vars: dict) -> Path:
+    """``hosts.yml`` + ``group_vars/all.yml``; host_vars are written by :func:`write_host_vars`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "group_vars").mkdir(exist_ok=True)
+    (directory / "host_vars").mkdir(exist_ok=True)
+    inv = {
+        "all": {
+            "vars": {
+                "ansible_user": conn.user,
+                "ansible_ssh_private_key_file": conn.key,
+                "ansible_ssh_common_args": (
+                    f"-o UserKnownHostsFile={conn.known_hosts} -o StrictHostKeyChecking=yes "
+                    "-o IdentitiesOnly=yes -o PasswordAuthentication=no"
+                ),
+                "ansible_python_interpreter": "/usr/bin/python3",
+            },
+            "hosts": {h: {"ansible_host": a} for h, a in p.addresses.items()},
+            "children": {g: {"hosts": {h: None for h in hs}} for g, hs in p.groups.items() if hs},
+        }
+    }
+    (directory / "hosts.yml").write_text("# Generated by `dcops wan apply` from the province file.\n" + dump_yaml(inv))
+    (directory / "group_vars" / "all.yml").write_text(
+        "# Generated by `dcops wan apply` (infra/render/endpoint.py).\n" + dump_yaml(_mark_unsafe(group_vars))
+    )
+    return directory / "hosts.yml"
+
+
+def write_host_vars(directory: Path, endpoints: dict[str, Endpoint]) -> None:
+    hv = directory / "host_vars"
+    hv.mkdir(parents=True, exist_ok=True)
+    for h, ep in endpoints.items():
+        text = (
+            f"# Generated by `dcops wan apply`: the state infra/render/endpoint.py rendered for {h}.\n"
+            + dump_yaml(_mark_unsafe(ep.to_vars()))
+        )
+        path = hv / f"{h}.yml"
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)

@@ -1,0 +1,237 @@
+"""The pyinfra engine of ``dcops wan apply``, run INSIDE the lab's management namespace.
+
+``python -m infra.wan.pyinfra_engine`` talks JSON lines with dcops (infra/wan/engines.py):
+
+1. stdin: the spec (hosts, groups, connection, check mode, the rendered key commands);
+2. it connects to every host, runs the key command on each (first pass) and writes
+   ``@dcops {"ev": "keys", ...}`` (public keys only);
+3. stdin: ``{"endpoints": {host: rendered vars}}``, rendered by dcops from those keys;
+4. it deploys them with ``playbooks/pyinfra/dcops_endpoint.py`` (one greenlet per host, the
+   host's operations in order, without waiting for the other hosts) and writes a task event
+   per operation and ``host_done`` per host; ``end`` last.
+
+Connections stay open between the two passes. Nothing secret is written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import gevent
+
+from pyinfra.api import Config, Inventory, QuoteString, State, StringCommand
+from pyinfra.api.exceptions import ConnectError, NestedOperationError, PyinfraError
+from pyinfra.api.state import StateStage
+from pyinfra.context import ctx_host, ctx_state
+
+REPO = Path(__file__).resolve().parent.parent.parent
+sys.path.insert(0, str(REPO / "playbooks" / "pyinfra"))
+
+from dcops_endpoint import apply_endpoint  # noqa: E402
+
+PREFIX = "@dcops "
+_out = sys.stdout
+
+
+def emit(**ev) -> None:
+    _out.write(PREFIX + json.dumps(ev, ensure_ascii=False, default=str) + "\n")
+    _out.flush()
+
+
+def _read() -> dict:
+    line = sys.stdin.readline()
+    if not line:
+        raise SystemExit("dcops closed the channel")
+    return json.loads(line)
+
+
+def _inventory(spec: dict) -> Inventory:
+    c = spec["conn"]
+    names = []
+    for h in spec["hosts"]:
+        names.append(
+            (
+                h,
+                {
+                    "ssh_hostname": spec["addresses"][h],
+                    "ssh_user": c["user"],
+                    "ssh_key": c["key"],
+                    "ssh_known_hosts_file": c["known_hosts"],
+                    "ssh_strict_host_key_checking": "yes",
+                    "ssh_allow_agent": False,
+                    "ssh_look_for_keys": False,
+                },
+            )
+        )
+    groups = {g: ([h for h in hs if h in spec["hosts"]], {}) for g, hs in spec["groups"].items()}
+    groups = {g: v for g, v in groups.items() if v[0]}
+    return Inventory((names, {}), **groups)
+
+
+def _msg(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}".strip()[:2000]
+
+
+def main() -> int:
+    spec = _read()
+    # pyinfra logs to the root logger: keep it off stdout (ours) and quiet.
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
+    logging.getLogger("pyinfra").setLevel(logging.ERROR)
+
+    check = bool(spec["check"])
+    config = Config(SUDO=True, CONNECT_TIMEOUT=spec.get("connect_timeout", 10), PARALLEL=spec.get("parallel") or 0)
+    inventory = _inventory(spec)
+    state = State(check_for_changes=check)
+    state.init(inventory, config)
+    state.print_output = False
+    state.print_fact_output = False
+
+    # ------------------------------------------------------------------ connect
+    state.set_stage(StateStage.Connect)
+
+    def connect(h):
+        try:
+            h.connect(raise_exceptions=True)
+        except (ConnectError, PyinfraError, OSError, Exception) as e:  # noqa: BLE001
+            return _msg(e)
+        return None
+
+    hosts = list(inventory)
+    greenlets = {state.pool.spawn(connect, h): h for h in hosts}
+    for g in gevent.iwait(list(greenlets)):
+        h = greenlets[g]
+        err = g.get()
+        if err:
+            emit(ev="task", phase="connect", host=h.name, task="connect", status="unreachable", msg=err)
+        else:
+            state.activate_host(h)
+    live = [h for h in hosts if h in state.active_hosts]
+
+    # ------------------------------------------------------------------ keys
+    script = spec["key_read"] if check else spec["key_create"]
+
+    def key(h):
+        with ctx_state.use(state), ctx_host.use(h):
+            try:
+                ok, out = h.run_shell_command(StringCommand("bash", "-c", QuoteString(script)), _sudo=True)
+            except Exception as e:  # noqa: BLE001
+                return False, _msg(e)
+            return ok, "\n".join(out.stdout_lines) if ok else "\n".join(out.stderr_lines or out.stdout_lines)
+
+    keys: dict[str, str] = {}
+    greenlets = {state.pool.spawn(key, h): h for h in live}
+    for g in gevent.iwait(list(greenlets)):
+        h = greenlets[g]
+        ok, text = g.get()
+        if not ok:
+            emit(ev="task", phase="keys", host=h.name, role="wireguard", task="WireGuard key", status="failed", msg=text)
+            continue
+        keys[h.name] = text
+    emit(ev="keys", stdout=keys)
+
+    # ------------------------------------------------------------------ deploy
+    job = _read()
+    endpoints: dict = job.get("endpoints", {})
+    targets = [h for h in live if h.name in endpoints]
+    for h in targets:
+        for k, v in endpoints[h.name].items():
+            setattr(h.data, k, v)  # override data: the rendered vars
+
+    state.set_stage(StateStage.Prepare)
+    if not check:
+        state.is_executing = True  # operations run as they are added, host by host
+        state.set_stage(StateStage.Execute)
+
+    def deploy(h):
+        t0 = time.monotonic()
+        ops: list = []
+        error = ""
+        with ctx_state.use(state), ctx_host.use(h):
+            try:
+                apply_endpoint(h.data, check=check, done=ops)
+            except NestedOperationError as e:
+                op_hash = e.args[0] if e.args else ""
+                try:
+                    names = ", ".join(sorted(state.get_op_meta(op_hash).names))
+                    meta = state.get_op_data_for_host(h, op_hash).operation_meta
+                    lines = meta.stderr_lines or meta.stdout_lines
+                except Exception:  # noqa: BLE001
+                    names, lines = op_hash, []
+                error = f"{names} failed" + (":\n" + "\n".join(lines[-20:]) if lines else "")
+            except Exception as e:  # noqa: BLE001 - a failing operation stops this host only
+                error = _msg(e)
+                if not isinstance(e, PyinfraError):
+                    print(traceback.format_exc(), file=sys.stderr)
+        return ops, error, time.monotonic() - t0
+
+    greenlets = {state.pool.spawn(deploy, h): h for h in targets}
+    for g in gevent.iwait(list(greenlets)):
+        h = greenlets[g]
+        ops, error, secs = g.get()
+        failed_op = ""
+        for part, label, meta, diffs in ops:
+            if label.startswith("on change:") and check:
+                continue
+            if check:
+                changed = bool(meta._maybe_is_change)
+                status = "changed" if changed else "ok"
+            elif not meta.is_complete():
+                continue
+            elif meta.did_error():
+                status, changed = "failed", False
+                failed_op = f"{part}: {label}"
+            else:
+                changed = meta.did_change()
+                status = "changed" if changed else "ok"
+            emit(
+                ev="task",
+                phase="deploy",
+                host=h.name,
+                role=part,
+                task=label,
+                status=status,
+                items=[label] if changed else [],
+                diffs=diffs if changed else [],
+                msg="",
+            )
+        if error or failed_op:
+            out = _op_output(ops)
+            emit(
+                ev="task",
+                phase="deploy",
+                host=h.name,
+                role=None,
+                task=failed_op or "deploy",
+                status="failed",
+                items=[],
+                diffs=[],
+                msg=(error + ("\n" + out if out else "")).strip()[:4000],
+            )
+        emit(ev="host_done", host=h.name, seconds=round(secs, 2))
+
+    for h in live:
+        try:
+            h.disconnect()
+        except Exception:  # noqa: BLE001
+            pass
+    emit(ev="end")
+    return 0
+
+
+def _op_output(ops) -> str:
+    for part, label, meta, diffs in ops:
+        if meta.is_complete() and meta.did_error():
+            try:
+                return "\n".join((meta.stderr_lines or meta.stdout_lines)[-20:])
+            except Exception:  # noqa: BLE001
+                return ""
+    return ""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
