@@ -15,6 +15,7 @@ from rich.console import Console
 
 from .validate import ProvinceError, load_province
 from .lab.cli import lab_app, provision_app
+from .check_cli import check_app
 from .wan.cli import wan_app
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ENV = 0, 1, 2, 3
@@ -87,6 +88,7 @@ def version() -> None:
 
 app.add_typer(lab_app, name="lab")
 app.add_typer(provision_app, name="provision")
+app.add_typer(check_app, name="check")
 app.add_typer(wan_app, name="wan")
 
 

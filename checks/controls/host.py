@@ -1,0 +1,727 @@
+"""Host controls (DCOPS-SSH/FW/WG/NTP/LOG/MON/SYS/USR-*) over SSH with pytest-testinfra.
+
+Every host is reached as the operations account over SSH, with sudo, from
+inside the lab's management namespace (``<lab>-mgmt``): the checking thread
+joins that namespace (:func:`checks.netns.in_netns`), so testinfra's ``ssh``
+processes and their control master live there.  Hosts are checked in
+parallel, one thread each; on one host the controls share the outputs of the
+commands they read (``sshd -T``, ``nft list ruleset``, ``ss``...).
+
+The expected state comes from the province file and the endpoint renderer
+(:mod:`infra.render.endpoint`): the admin account, the hub's addresses, the
+management range, the tunnel address, the ports.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import shlex
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import testinfra
+
+from infra.model import ProvinceFile
+from infra.render import endpoint as E
+
+from ..catalog import Control, catalog
+from ..result import Result
+
+NOLOGIN = {"/usr/sbin/nologin", "/sbin/nologin", "/bin/false", "/usr/bin/false", "/bin/sync", "/usr/bin/sync"}
+INSECURE_PACKAGES = ["telnetd", "inetutils-telnetd", "telnetd-ssl", "rsh-server", "rsh-redone-server", "vsftpd", "ftpd",
+                     "inetutils-ftpd", "tftpd", "tftpd-hpa", "nis"]
+INSECURE_BINARIES = ["/usr/sbin/in.telnetd", "/usr/sbin/telnetd", "/usr/sbin/in.rshd", "/usr/sbin/in.rlogind",
+                     "/usr/sbin/vsftpd", "/usr/sbin/in.ftpd", "/usr/sbin/in.tftpd", "/usr/sbin/ypserv"]
+WEAK_CIPHER = re.compile(r"cbc|arcfour|3des|blowfish|cast128", re.I)
+WEAK_MAC = re.compile(r"md5|sha1|umac-64|ripemd", re.I)
+WEAK_KEX = re.compile(r"sha1|group1-|group14-sha1|gss-", re.I)
+
+
+class HostUnreachable(RuntimeError):
+    pass
+
+
+@dataclass
+class Target:
+    """One endpoint to check: a site host or the gateway."""
+
+    host: str  # site id or "gateway"
+    kind: str  # "endpoint" | "gateway"
+    address: str  # where SSH reaches it (the WAN address)
+    tunnel_address: str
+    level: int
+
+
+@dataclass
+class HostCtx:
+    target: Target
+    pf: ProvinceFile
+    host: Any  # testinfra Host
+    hub_pubkey: str | None = None
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    # -- memoised command outputs
+    def run(self, cmd: str) -> Any:
+        if cmd not in self.cache:
+            self.cache[cmd] = self.host.run(cmd)
+        return self.cache[cmd]
+
+    def out(self, cmd: str) -> str:
+        r = self.run(cmd)
+        if r.rc != 0:
+            raise RuntimeError(f"`{cmd}` failed on {self.target.host} (rc {r.rc}): {(r.stderr or r.stdout).strip()[:300]}")
+        return r.stdout
+
+    def sshd(self) -> dict[str, list[str]]:
+        if "__sshd" not in self.cache:
+            conf: dict[str, list[str]] = {}
+            for line in self.out("/usr/sbin/sshd -T").splitlines():
+                if " " in line:
+                    k, v = line.split(" ", 1)
+                    conf.setdefault(k.lower(), []).append(v.strip())
+            self.cache["__sshd"] = conf
+        return self.cache["__sshd"]
+
+    def sshd1(self, key: str) -> str | None:
+        v = self.sshd().get(key)
+        return v[0] if v else None
+
+    def nft(self) -> str:
+        return self.out("nft -nn list ruleset")
+
+    def listeners(self) -> list[dict[str, str]]:
+        if "__ss" not in self.cache:
+            rows = []
+            for line in self.out("ss -H -tulnp").splitlines():
+                f = line.split()
+                if len(f) < 5:
+                    continue
+                addr, _, port = f[4].rpartition(":")
+                rows.append({"proto": f[0], "address": addr.strip("[]").split("%")[0], "port": port,
+                             "process": (re.search(r'users:\(\("([^"]+)"', line) or [None, ""])[1]})
+            self.cache["__ss"] = rows
+        return self.cache["__ss"]
+
+    def sysctl(self, key: str) -> str:
+        return self.out(f"sysctl -n {key}").strip()
+
+    @property
+    def mgmt_cidr(self) -> str:
+        return self.pf.management_segment().cidr
+
+
+# ------------------------------------------------------------------ SSH
+
+
+def _sshd_is(c: Control, x: HostCtx, key: str, want: set[str], why: str) -> Result:
+    got = x.sshd1(key)
+    return Result.verdict(c.id, x.target.host, got in want, {key: got, "expected": sorted(want)},
+                          reason_fail=f"sshd {key} is {got!r}: {why}")
+
+
+def ssh_001(c, x):
+    return _sshd_is(c, x, "permitrootlogin", {"no"}, "root may log in directly")
+
+
+def ssh_002(c, x):
+    return _sshd_is(c, x, "passwordauthentication", {"no"}, "password logins are accepted")
+
+
+def ssh_003(c, x):
+    key = "kbdinteractiveauthentication" if "kbdinteractiveauthentication" in x.sshd() else "challengeresponseauthentication"
+    return _sshd_is(c, x, key, {"no"}, "keyboard-interactive (PAM password) logins are accepted")
+
+
+def ssh_004(c, x):
+    return _sshd_is(c, x, "permitemptypasswords", {"no"}, "empty passwords are accepted")
+
+
+def ssh_005(c, x):
+    users = sorted({u for line in x.sshd().get("allowusers", []) for u in line.split()})
+    groups = sorted({g for line in x.sshd().get("allowgroups", []) for g in line.split()})
+    want = [E.ADMIN_USER]
+    ok = users == want and not groups
+    why = "no allow list (every account may log in)" if not users and not groups else f"allow list is users {users} groups {groups}, expected users {want}"
+    return Result.verdict(c.id, x.target.host, ok, {"allowusers": users, "allowgroups": groups, "expected": want}, reason_fail=why)
+
+
+def ssh_006(c, x):
+    interval = int(x.sshd1("clientaliveinterval") or 0)
+    count = int(x.sshd1("clientalivecountmax") or 0)
+    limit = int(c.params.get("max_idle_seconds", 900))
+    idle = interval * max(count, 1) if interval else None
+    ok = idle is not None and 0 < idle <= limit
+    return Result.verdict(c.id, x.target.host, ok, {"clientaliveinterval": interval, "clientalivecountmax": count, "idle_limit_s": idle, "max_s": limit},
+                          reason_fail="idle sessions are never ended" if idle is None else f"idle sessions end after {idle}s (> {limit}s)")
+
+
+def ssh_007(c, x):
+    n = int(x.sshd1("maxauthtries") or 6)
+    mx = int(c.params.get("max", 4))
+    return Result.verdict(c.id, x.target.host, n <= mx, {"maxauthtries": n, "max": mx}, reason_fail=f"MaxAuthTries {n} > {mx}")
+
+
+def ssh_008(c, x):
+    x11, tcp = x.sshd1("x11forwarding"), x.sshd1("allowtcpforwarding")
+    return Result.verdict(c.id, x.target.host, x11 == "no" and tcp == "no", {"x11forwarding": x11, "allowtcpforwarding": tcp},
+                          reason_fail=f"forwarding allowed (X11 {x11}, TCP {tcp})")
+
+
+def ssh_009(c, x):
+    ciphers = (x.sshd1("ciphers") or "").split(",")
+    macs = (x.sshd1("macs") or "").split(",")
+    kex = (x.sshd1("kexalgorithms") or "").split(",")
+    weak = [a for a in ciphers if WEAK_CIPHER.search(a)] + [a for a in macs if WEAK_MAC.search(a)] + [a for a in kex if WEAK_KEX.search(a)]
+    return Result.verdict(c.id, x.target.host, not weak, {"ciphers": ciphers, "macs": macs, "kexalgorithms": kex, "weak": weak},
+                          reason_fail=f"weak algorithms offered: {', '.join(weak)}")
+
+
+def ssh_010(c, x):
+    return _sshd_is(c, x, "loglevel", {"INFO", "VERBOSE"}, "logins are not logged with enough detail")
+
+
+def ssh_011(c, x):
+    rows = x.out("stat -c '%U %G %a %n' /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf 2>/dev/null || true").splitlines()
+    files, bad = [], []
+    for r in rows:
+        user, group, mode, name = r.split(" ", 3)
+        files.append({"file": name, "owner": user, "group": group, "mode": mode})
+        if user != "root" or int(mode, 8) & 0o022:
+            bad.append(name)
+    if not files:
+        return Result.err(c.id, x.target.host, "could not stat /etc/ssh/sshd_config")
+    return Result.verdict(c.id, x.target.host, not bad, {"files": files, "bad": bad}, reason_fail=f"writable by others or not root's: {', '.join(bad)}")
+
+
+# ------------------------------------------------------------------ firewall
+
+
+def _chains(ruleset: str) -> list[dict[str, Any]]:
+    """Base and regular chains of an `nft -nn list ruleset` listing, with their rules."""
+    chains, cur, table = [], None, ""
+    for raw in ruleset.splitlines():
+        line = raw.strip()
+        m = re.match(r"table (\S+ \S+) \{", line)
+        if m:
+            table = m.group(1)
+            continue
+        m = re.match(r"chain (\S+) \{", line)
+        if m:
+            cur = {"table": table, "chain": m.group(1), "hook": None, "policy": None, "rules": []}
+            chains.append(cur)
+            continue
+        if cur is None:
+            continue
+        if line == "}":
+            cur = None
+            continue
+        m = re.match(r"type \S+ hook (\S+) .*?(?:policy (\S+);)?$", line)
+        if m:
+            cur["hook"], cur["policy"] = m.group(1), (m.group(2) or "accept").rstrip(";")
+            continue
+        if line:
+            cur["rules"].append(line)
+    return chains
+
+
+def _hook_policy(c: Control, x: HostCtx, hook: str) -> Result:
+    chains = [ch for ch in _chains(x.nft()) if ch["hook"] == hook]
+    ev = {"chains": [{"table": ch["table"], "chain": ch["chain"], "policy": ch["policy"]} for ch in chains]}
+    ok = any(ch["policy"] == "drop" for ch in chains)
+    return Result.verdict(c.id, x.target.host, ok, ev,
+                          reason_fail=f"no {hook} chain drops by default" if chains else f"no {hook} chain at all: everything is accepted")
+
+
+def fw_001(c, x):
+    return _hook_policy(c, x, "input")
+
+
+def fw_002(c, x):
+    return _hook_policy(c, x, "forward")
+
+
+def expected_listeners(x: HostCtx) -> set[tuple[str, str, str]]:
+    """(proto, address or '*', port) the host may listen on (loopback excluded)."""
+    hub = x.pf.wan.hub
+    want = {("tcp", "*", "22"), ("udp", "*", str(hub.listen_port)), ("tcp", x.target.tunnel_address, str(E.NODE_EXPORTER_PORT))}
+    if x.target.kind == "gateway":
+        if hub.ntp_server == hub.tunnel_address:
+            want.add(("udp", "*", str(E.NTP_PORT)))
+        if hub.log_server == hub.tunnel_address:
+            want.add(("tcp", "*", str(E.SYSLOG_PORT)))
+    return want
+
+
+def _loopback(addr: str) -> bool:
+    try:
+        return ipaddress.ip_address(addr).is_loopback
+    except ValueError:
+        return False
+
+
+def fw_003(c, x):
+    want = expected_listeners(x)
+    seen, unexpected = [], []
+    for r in x.listeners():
+        if _loopback(r["address"]):
+            continue
+        key = (r["proto"], r["address"], r["port"])
+        seen.append(f"{r['proto']} {r['address']}:{r['port']} {r['process']}".strip())
+        if key not in want and (r["proto"], "*", r["port"]) not in want:
+            unexpected.append(f"{r['proto']} {r['address']}:{r['port']} {r['process']}".strip())
+    return Result.verdict(c.id, x.target.host, not unexpected,
+                          {"listening": seen, "expected": sorted(f"{p} {a}:{n}" for p, a, n in want), "unexpected": unexpected},
+                          reason_fail=f"unexpected listening sockets: {', '.join(unexpected)}")
+
+
+def _opens_ssh(body: str) -> bool:
+    """Does an input rule (without its comment) accept TCP port 22?"""
+    if not re.search(r"\baccept$", body):
+        return False
+    if re.search(r"ct state|iifname \"lo\"|\budp\b|icmp", body):
+        return False
+    m = re.search(r"tcp dport (\{[^}]*\}|\S+)", body)
+    if m:
+        ports = re.findall(r"\d+(?:-\d+)?", m.group(1))
+        return any(int(p.split("-")[0]) <= 22 <= int(p.split("-")[-1]) for p in ports)
+    return "dport" not in body  # accepts any port
+
+
+def fw_004(c, x):
+    mgmt = ipaddress.ip_network(x.mgmt_cidr)
+    chains = [ch for ch in _chains(x.nft()) if ch["hook"] == "input"]
+    if not chains or not any(ch["policy"] == "drop" for ch in chains):
+        return Result.fail(c.id, x.target.host, {"input_chains": len(chains)}, "the input policy accepts: SSH is open to every source")
+    ssh_rules, bad = [], []
+    for ch in chains:
+        for rule in ch["rules"]:
+            body = rule.split(" comment ")[0].strip()
+            if not _opens_ssh(body):
+                continue
+            ssh_rules.append(body)
+            m = re.search(r"ip saddr (\S+)", body)
+            if not m:
+                bad.append(f"{body} (any source)")
+                continue
+            try:
+                src = ipaddress.ip_network(m.group(1), strict=False)
+            except ValueError:
+                bad.append(f"{body} (source {m.group(1)} not understood)")
+                continue
+            if not src.subnet_of(mgmt):
+                bad.append(f"{body} (source {src} is outside management {mgmt})")
+    if not ssh_rules:
+        return Result.fail(c.id, x.target.host, {"ssh_rules": []}, "no rule admits SSH from management")
+    return Result.verdict(c.id, x.target.host, not bad, {"ssh_rules": ssh_rules, "management": str(mgmt), "too_wide": bad},
+                          reason_fail=f"SSH accepted beyond management: {'; '.join(bad)}")
+
+
+def fw_005(c, x):
+    pk = x.out("dpkg-query -W -f='${Package} ${db:Status-Status}\\n' " + " ".join(INSECURE_PACKAGES) + " 2>/dev/null || true")
+    installed = [l.split()[0] for l in pk.splitlines() if l.strip().endswith(" installed")]
+    bins = x.out("for f in " + " ".join(INSECURE_BINARIES) + "; do [ -e \"$f\" ] && echo \"$f\"; done; true").split()
+    return Result.verdict(c.id, x.target.host, not installed and not bins, {"packages": installed, "binaries": bins},
+                          reason_fail=f"insecure services present: {', '.join(installed + bins)}")
+
+
+# ------------------------------------------------------------------ WireGuard
+
+
+def _wg(x: HostCtx, what: str) -> list[list[str]]:
+    r = x.run(f"wg show wg0 {what}")
+    if r.rc != 0:
+        raise _NoWg((r.stderr or r.stdout).strip()[:200])
+    return [l.split("\t") for l in r.stdout.splitlines() if l.strip()]
+
+
+class _NoWg(Exception):
+    pass
+
+
+def wg_001(c, x):
+    hub = x.pf.wan.hub
+    site = x.pf.site_by_id[x.target.host]
+    try:
+        endpoints = _wg(x, "endpoints")
+        allowed = _wg(x, "allowed-ips")
+    except _NoWg as e:
+        return Result.fail(c.id, x.target.host, {"wg0": "missing"}, f"no WireGuard interface wg0: {e}")
+    addr = x.out("ip -4 -o addr show dev wg0").split()
+    addrs = [a for i, a in enumerate(addr) if i > 0 and addr[i - 1] == "inet"]
+    want_ips = set(E.site_allowed_ips(x.pf, site))
+    peers = {p[0]: {"endpoint": p[1] if len(p) > 1 else None} for p in endpoints}
+    for p in allowed:
+        peers.setdefault(p[0], {})["allowed_ips"] = sorted(p[1].split()) if len(p) > 1 else []
+    problems = []
+    if f"{site.tunnel_address}/32" not in addrs:
+        problems.append(f"wg0 address {addrs}, expected {site.tunnel_address}/32")
+    if len(peers) != 1:
+        problems.append(f"{len(peers)} peers, expected the hub only")
+    for key, p in peers.items():
+        if p.get("endpoint") != f"{hub.wan_address}:{hub.listen_port}":
+            problems.append(f"peer endpoint {p.get('endpoint')}, expected {hub.wan_address}:{hub.listen_port}")
+        if set(p.get("allowed_ips") or []) != want_ips:
+            problems.append(f"allowed IPs {p.get('allowed_ips')}, expected {sorted(want_ips)}")
+        if x.hub_pubkey and key != x.hub_pubkey:
+            problems.append("peer public key is not the hub's")
+    ev = {"addresses": addrs, "peers": [{"public_key": k, **v} for k, v in peers.items()], "hub_key_compared": bool(x.hub_pubkey)}
+    return Result.verdict(c.id, x.target.host, not problems, ev, reason_fail="; ".join(problems))
+
+
+def wg_002(c, x):
+    try:
+        hs = _wg(x, "latest-handshakes")
+    except _NoWg as e:
+        return Result.fail(c.id, x.target.host, {"wg0": "missing"}, f"no WireGuard interface wg0: {e}")
+    now = int(x.out("date +%s").strip())
+    mx = int(c.params.get("max_age_seconds", 300))
+    ages = {p[0][:8] + "…": (now - int(p[1]) if len(p) > 1 and p[1] != "0" else None) for p in hs}
+    stale = [k for k, a in ages.items() if a is None or a > mx]
+    ok = bool(ages) and not stale
+    return Result.verdict(c.id, x.target.host, ok, {"handshake_age_s": ages, "max_age_s": mx},
+                          reason_fail="no peer" if not ages else f"no handshake within {mx}s with: {', '.join(stale)}")
+
+
+def wg_003(c, x):
+    rows = x.out(f"stat -c '%U %a %n' {E.WG_DIR} {E.WG_DIR}/* 2>/dev/null || true").splitlines()
+    files, bad = [], []
+    for r in rows:
+        user, mode, name = r.split(" ", 2)
+        files.append({"path": name, "owner": user, "mode": mode})
+        if user != "root" or int(mode, 8) & 0o077:
+            bad.append(f"{name} ({user} {mode})")
+    if not any(f["path"] == E.WG_PRIVATE_KEY for f in files):
+        return Result.fail(c.id, x.target.host, {"files": files}, f"{E.WG_PRIVATE_KEY} is missing")
+    return Result.verdict(c.id, x.target.host, not bad, {"files": files, "too_open": bad}, reason_fail=f"readable by others: {', '.join(bad)}")
+
+
+# ------------------------------------------------------------------ time
+
+
+def _chrony_sources_conf(x: HostCtx) -> list[str]:
+    txt = x.out("cat /etc/chrony/chrony.conf /etc/chrony/conf.d/*.conf /etc/chrony/sources.d/*.sources 2>/dev/null || true")
+    return [l.strip() for l in txt.splitlines() if re.match(r"\s*(server|pool|peer)\s", l)]
+
+
+def ntp_001(c, x):
+    hub = x.pf.wan.hub
+    tracking = x.out("chronyc -n tracking")
+    leap = (re.search(r"Leap status\s*:\s*(.+)", tracking) or [None, ""])[1].strip()
+    ref = (re.search(r"Reference ID\s*:\s*\S+ \(([^)]*)\)", tracking) or [None, ""])[1].strip()
+    sources = x.out("chronyc -n sources").splitlines()
+    selected = [l.split()[1] for l in sources if l.startswith("^*")]
+    ev = {"leap_status": leap, "reference": ref, "selected_source": selected, "expected": hub.ntp_server}
+    if x.target.kind == "gateway" and hub.ntp_server == hub.tunnel_address:
+        # the hub is the WAN's time source (orphan mode, local reference)
+        ok = leap == "Normal"
+        return Result.verdict(c.id, x.target.host, ok, ev, reason_fail=f"hub's clock not serving (leap status {leap!r})")
+    ok = leap == "Normal" and selected == [hub.ntp_server]
+    return Result.verdict(c.id, x.target.host, ok, ev,
+                          reason_fail=f"not synchronised to {hub.ntp_server} (leap status {leap!r}, selected {selected or 'none'})")
+
+
+def ntp_002(c, x):
+    hub = x.pf.wan.hub
+    lines = _chrony_sources_conf(x)
+    servers = sorted({l.split()[1] for l in lines})
+    if x.target.kind == "gateway" and hub.ntp_server == hub.tunnel_address:
+        ok = not servers
+        why = f"the hub follows other sources: {servers}"
+    else:
+        ok = servers == [hub.ntp_server]
+        why = f"time sources {servers}, expected only {hub.ntp_server}"
+    return Result.verdict(c.id, x.target.host, ok, {"sources": lines}, reason_fail=why)
+
+
+# ------------------------------------------------------------------ logs
+
+
+def _rsyslog_conf(x: HostCtx) -> str:
+    return x.out("cat /etc/rsyslog.conf /etc/rsyslog.d/*.conf 2>/dev/null || true")
+
+
+def _statements(conf: str) -> list[str]:
+    """Non-comment statements, with action(...) continuation lines joined."""
+    out, cur, depth = [], "", 0
+    for raw in conf.splitlines():
+        line = raw.split("#", 1)[0].rstrip() if not raw.lstrip().startswith("#") else ""
+        if not line.strip() and depth == 0:
+            continue
+        cur += (" " if cur else "") + line.strip()
+        depth += line.count("(") - line.count(")")
+        if depth <= 0:
+            out.append(cur)
+            cur, depth = "", 0
+    if cur:
+        out.append(cur)
+    return out
+
+
+def log_001(c, x):
+    hub = x.pf.wan.hub
+    stm = _statements(_rsyslog_conf(x))
+    valid = x.run("rsyslogd -N1")
+    if x.target.kind == "gateway" and hub.log_server == hub.tunnel_address:
+        recv = [s for s in stm if "imtcp" in s and f'port="{E.SYSLOG_PORT}"' in s]
+        ok = bool(recv) and valid.rc == 0
+        return Result.verdict(c.id, x.target.host, ok, {"receivers": recv, "config_valid": valid.rc == 0},
+                              reason_fail="the hub does not receive the sites' logs" if not recv else "rsyslog configuration does not validate")
+    fwd = [s for s in stm if "omfwd" in s]
+    good = [s for s in fwd if f'target="{hub.log_server}"' in s and f'port="{E.SYSLOG_PORT}"' in s and 'protocol="tcp"' in s]
+    legacy = [s for s in stm if re.search(rf"@@{re.escape(hub.log_server)}(:{E.SYSLOG_PORT})?\b", s)]
+    ok = bool(good or legacy) and valid.rc == 0
+    return Result.verdict(c.id, x.target.host, ok, {"forwarding": fwd + legacy, "expected": f"tcp {hub.log_server}:{E.SYSLOG_PORT}", "config_valid": valid.rc == 0},
+                          reason_fail="rsyslog configuration does not validate" if (good or legacy) else f"no forwarding to {hub.log_server}:{E.SYSLOG_PORT}/tcp")
+
+
+def log_002(c, x):
+    pids = x.run("pgrep -x rsyslogd").stdout.split()
+    return Result.verdict(c.id, x.target.host, bool(pids), {"rsyslogd_pids": pids}, reason_fail="rsyslogd is not running")
+
+
+INFO_OR_BELOW = {"*", "debug", "info", "=info", "notice", "=notice"}
+
+
+def _selects_auth(selector: str) -> bool:
+    """Does an rsyslog selector record auth or authpriv events (at info level)?"""
+    added: set[str] = set()
+    removed: set[str] = set()
+    for part in selector.split(";"):
+        if "." not in part:
+            continue
+        facs, pri = part.strip().rsplit(".", 1)
+        for f in facs.split(","):
+            if pri == "none":
+                removed.add(f)
+                added.discard(f)
+            elif pri in INFO_OR_BELOW:
+                added.add(f)
+                removed.discard(f)
+    return any((f in added or ("*" in added and f not in removed)) for f in ("auth", "authpriv"))
+
+
+def log_003(c, x):
+    stm = _statements(_rsyslog_conf(x))
+    rules = []
+    for s in stm:
+        if s.startswith(("$", "module(", "input(", "template(", "ruleset(", "global(", "include(", "}")):
+            continue
+        sel = s.split()[0]
+        if "." in sel and _selects_auth(sel):
+            rules.append(s[:160])
+    return Result.verdict(c.id, x.target.host, bool(rules), {"rules_recording_auth": rules},
+                          reason_fail="no rule records auth/authpriv events")
+
+
+# ------------------------------------------------------------------ node_exporter
+
+
+def mon_001(c, x):
+    port = str(E.NODE_EXPORTER_PORT)
+    socks = [f"{r['address']}:{r['port']}" for r in x.listeners() if r["port"] == port and r["proto"] == "tcp"]
+    want = f"{x.target.tunnel_address}:{port}"
+    ok = socks == [want]
+    return Result.verdict(c.id, x.target.host, ok, {"sockets": socks, "expected": want},
+                          reason_fail="node_exporter is not listening" if not socks else f"listens on {socks}, expected only {want}")
+
+
+def mon_002(c, x):
+    url = f"http://{x.target.tunnel_address}:{E.NODE_EXPORTER_PORT}/metrics"
+    r = x.run(f"curl -s -m 5 {shlex.quote(url)}")
+    ok = r.rc == 0 and "node_exporter_build_info" in r.stdout
+    return Result.verdict(c.id, x.target.host, ok, {"url": url, "curl_rc": r.rc, "build_info": "node_exporter_build_info" in r.stdout},
+                          reason_fail=f"no metrics at {url} (curl rc {r.rc})")
+
+
+# ------------------------------------------------------------------ sysctls
+
+
+def _sysctls(c: Control, x: HostCtx, want: dict[str, str]) -> Result:
+    got = {k: x.sysctl(k) for k in want}
+    bad = {k: v for k, v in got.items() if v != want[k]}
+    return Result.verdict(c.id, x.target.host, not bad, {"values": got, "expected": want},
+                          reason_fail=", ".join(f"{k}={v} (want {want[k]})" for k, v in bad.items()))
+
+
+def _both(key: str, v: str) -> dict[str, str]:
+    return {f"net.ipv4.conf.all.{key}": v, f"net.ipv4.conf.default.{key}": v}
+
+
+def sys_001(c, x):
+    return _sysctls(c, x, {**_both("accept_redirects", "0"), **_both("secure_redirects", "0")})
+
+
+def sys_002(c, x):
+    return _sysctls(c, x, _both("send_redirects", "0"))
+
+
+def sys_003(c, x):
+    return _sysctls(c, x, _both("accept_source_route", "0"))
+
+
+def sys_004(c, x):
+    return _sysctls(c, x, _both("rp_filter", "1"))
+
+
+def sys_005(c, x):
+    return _sysctls(c, x, {"net.ipv4.tcp_syncookies": "1"})
+
+
+def sys_006(c, x):
+    return _sysctls(c, x, _both("log_martians", "1"))
+
+
+def sys_007(c, x):
+    return _sysctls(c, x, {"net.ipv4.icmp_echo_ignore_broadcasts": "1"})
+
+
+# ------------------------------------------------------------------ accounts
+
+
+def _passwd(x: HostCtx) -> list[list[str]]:
+    return [l.split(":") for l in x.out("getent passwd").splitlines() if l.count(":") >= 6]
+
+
+def usr_001(c, x):
+    allowed = {"root", E.ADMIN_USER}
+    login = {u[0]: u[6] for u in _passwd(x) if u[6] not in NOLOGIN}
+    extra = sorted(set(login) - allowed)
+    return Result.verdict(c.id, x.target.host, not extra, {"login_accounts": login, "allowed": sorted(allowed), "unexpected": extra},
+                          reason_fail=f"unexpected accounts with a login shell: {', '.join(extra)}")
+
+
+def usr_002(c, x):
+    zero = [u[0] for u in _passwd(x) if u[2] == "0"]
+    return Result.verdict(c.id, x.target.host, zero == ["root"], {"uid0": zero}, reason_fail=f"UID 0 accounts: {', '.join(zero)}")
+
+
+def usr_003(c, x):
+    empty = x.out("awk -F: '($2 == \"\") {print $1}' /etc/shadow").split()
+    return Result.verdict(c.id, x.target.host, not empty, {"empty_password": empty}, reason_fail=f"empty passwords: {', '.join(empty)}")
+
+
+CONTROLS: dict[str, Callable[[Control, HostCtx], Result]] = {
+    "DCOPS-SSH-001": ssh_001, "DCOPS-SSH-002": ssh_002, "DCOPS-SSH-003": ssh_003, "DCOPS-SSH-004": ssh_004,
+    "DCOPS-SSH-005": ssh_005, "DCOPS-SSH-006": ssh_006, "DCOPS-SSH-007": ssh_007, "DCOPS-SSH-008": ssh_008,
+    "DCOPS-SSH-009": ssh_009, "DCOPS-SSH-010": ssh_010, "DCOPS-SSH-011": ssh_011,
+    "DCOPS-FW-001": fw_001, "DCOPS-FW-002": fw_002, "DCOPS-FW-003": fw_003, "DCOPS-FW-004": fw_004, "DCOPS-FW-005": fw_005,
+    "DCOPS-WG-001": wg_001, "DCOPS-WG-002": wg_002, "DCOPS-WG-003": wg_003,
+    "DCOPS-NTP-001": ntp_001, "DCOPS-NTP-002": ntp_002,
+    "DCOPS-LOG-001": log_001, "DCOPS-LOG-002": log_002, "DCOPS-LOG-003": log_003,
+    "DCOPS-MON-001": mon_001, "DCOPS-MON-002": mon_002,
+    "DCOPS-SYS-001": sys_001, "DCOPS-SYS-002": sys_002, "DCOPS-SYS-003": sys_003, "DCOPS-SYS-004": sys_004,
+    "DCOPS-SYS-005": sys_005, "DCOPS-SYS-006": sys_006, "DCOPS-SYS-007": sys_007,
+    "DCOPS-USR-001": usr_001, "DCOPS-USR-002": usr_002, "DCOPS-USR-003": usr_003,
+}
+
+
+# ------------------------------------------------------------------ running
+
+
+def targets(pf: ProvinceFile, names: set[str] | None = None) -> list[Target]:
+    hub = pf.wan.hub
+    level = pf.province.security_level
+    out = [Target(E.GATEWAY, "gateway", hub.wan_address, hub.tunnel_address, level)]
+    out += [Target(s.id, "endpoint", s.wan_address, s.tunnel_address, level) for s in pf.wan.sites]
+    return [t for t in out if names is None or t.host in names]
+
+
+def connect(t: Target, ssh_config: Path, control_dir: Path, timeout: int = 15) -> Any:
+    return testinfra.get_host(
+        f"ssh://{t.address}",
+        ssh_config=str(ssh_config),
+        sudo=True,
+        controlpersist=120,
+        controlpath=str(control_dir / f"{t.host}.sock"),
+        timeout=timeout,
+    )
+
+
+def close_master(t: Target, ssh_config: Path, control_dir: Path) -> None:
+    import subprocess
+
+    sock = control_dir / f"{t.host}.sock"
+    if sock.exists():
+        subprocess.run(["ssh", "-F", str(ssh_config), "-o", f"ControlPath={sock}", "-O", "exit", t.address],
+                       capture_output=True, timeout=10)
+
+
+def check_host(t: Target, pf: ProvinceFile, ssh_config: Path, control_dir: Path, only: set[str] | None = None,
+               hub_pubkey: str | None = None, on_result: Callable[[Result], None] | None = None) -> list[Result]:
+    """Every host control on one host (run inside the management namespace)."""
+    ids = [cid for cid in CONTROLS if (not only or cid in only)]
+    results: list[Result] = []
+    host = connect(t, ssh_config, control_dir)
+    x = HostCtx(t, pf, host, hub_pubkey)
+    try:
+        probe = host.run("true")
+        reachable = probe.rc == 0
+        why = (probe.stderr or probe.stdout).strip()[:300]
+    except Exception as e:
+        reachable, why = False, f"{e.__class__.__name__}: {e}"
+    for cid in ids:
+        c = catalog().get(cid)
+        t0 = time.monotonic()
+        if t.kind not in c.applies_to:
+            r = Result.skip(cid, t.host, f"applies to {', '.join(c.applies_to)}, not a {t.kind}")
+        elif not c.applies_at(t.level):
+            r = Result.skip(cid, t.host, f"applies at levels {c.levels}; host is level {t.level}")
+        elif not reachable:
+            r = Result.err(cid, t.host, f"host unreachable over SSH as {E.ADMIN_USER} from management: {why}")
+        else:
+            try:
+                r = CONTROLS[cid](c, x)
+            except Exception as e:
+                r = Result.err(cid, t.host, f"{e.__class__.__name__}: {e}")
+        r.duration_s = round(time.monotonic() - t0, 3)
+        results.append(r)
+        if on_result:
+            on_result(r)
+    try:
+        close_master(t, ssh_config, control_dir)
+    except Exception:
+        pass
+    return results
+
+
+def hub_public_key(pf: ProvinceFile, ssh_config: Path, control_dir: Path) -> str | None:
+    t = targets(pf, {E.GATEWAY})[0]
+    try:
+        r = connect(t, ssh_config, control_dir).run("wg show wg0 public-key")
+        return r.stdout.strip() if r.rc == 0 and E.valid_public_key(r.stdout.strip()) else None
+    except Exception:
+        return None
+
+
+def check_hosts(lab: str, pf: ProvinceFile, names: set[str] | None = None, only: set[str] | None = None,
+                parallel: int = 8, on_result: Callable[[Result], None] | None = None) -> list[Result]:
+    """Every host control on every (selected) host of a lab, hosts in parallel, from ``<lab>-mgmt``."""
+    from infra.lab import netexec
+
+    from ..netns import in_netns
+
+    ssh_config = netexec.ssh_paths(lab)["config"]
+    mgmt = netexec.netns(lab, "mgmt")
+    started = set((netexec.layout(lab).get("ssh") or {}).keys())
+    chosen = targets(pf, names)
+    out: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix=f"{lab}-check-") as d:
+        control_dir = Path(d)
+        hub_key = in_netns(mgmt, hub_public_key, pf, ssh_config, control_dir) if (not only or "DCOPS-WG-001" in only) else None
+
+        def one(t: Target) -> list[Result]:
+            if started and t.host not in started:
+                return [Result.skip(cid, t.host, f"host not started in lab {lab}") for cid in CONTROLS if not only or cid in only]
+            return in_netns(mgmt, check_host, t, pf, ssh_config, control_dir, only, hub_key, on_result)
+
+        with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(chosen)))) as ex:
+            for rs in ex.map(one, chosen):
+                out += rs
+        if hub_key is not None:
+            in_netns(mgmt, close_master, targets(pf, {E.GATEWAY})[0], ssh_config, control_dir)
+    return out

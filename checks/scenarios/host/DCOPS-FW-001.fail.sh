@@ -1,0 +1,2 @@
+# input policy switched to accept
+nft 'chain inet dcops input { policy accept; }'

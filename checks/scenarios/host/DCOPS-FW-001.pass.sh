@@ -1,0 +1,2 @@
+# the rolled-out ruleset
+nft -f /etc/nftables.conf

@@ -1,0 +1,2 @@
+# forward policy switched to accept
+nft 'chain inet dcops forward { policy accept; }'

@@ -1,0 +1,2 @@
+# the rolled-out ruleset (SSH from management only)
+nft -f /etc/nftables.conf

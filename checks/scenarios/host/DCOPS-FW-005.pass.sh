@@ -1,0 +1,2 @@
+# no insecure server
+rm -f /usr/sbin/in.telnetd

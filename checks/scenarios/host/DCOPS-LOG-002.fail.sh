@@ -1,0 +1,2 @@
+# rsyslog is stopped
+systemctl stop syslog.socket rsyslog.service

@@ -1,0 +1,2 @@
+# node_exporter is stopped
+systemctl stop prometheus-node-exporter

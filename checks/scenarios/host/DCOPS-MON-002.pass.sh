@@ -1,0 +1,2 @@
+# node_exporter serves metrics
+systemctl start prometheus-node-exporter; for i in $(seq 1 40); do ss -Htln 'sport = :9100' | grep -q . && exit 0; sleep 0.25; done; exit 1

@@ -1,0 +1,2 @@
+# only the hub
+restore /etc/chrony/chrony.conf

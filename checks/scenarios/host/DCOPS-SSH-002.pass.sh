@@ -1,0 +1,2 @@
+# sshd: the rolled-out hardening, with the compliant 'PasswordAuthentication no' set explicitly
+sshd_set 'PasswordAuthentication no'

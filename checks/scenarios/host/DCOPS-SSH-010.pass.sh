@@ -1,0 +1,2 @@
+# sshd: the rolled-out hardening, with the compliant 'LogLevel INFO' set explicitly
+sshd_set 'LogLevel INFO'

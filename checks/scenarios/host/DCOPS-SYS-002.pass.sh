@@ -1,0 +1,2 @@
+# net.ipv4.conf.all.send_redirects=0 (the hardened value)
+sysctl -q -w net.ipv4.conf.all.send_redirects=0

@@ -1,0 +1,2 @@
+# no empty password
+userdel scenarioempty 2>/dev/null || true

@@ -1,0 +1,2 @@
+# the tunnel is down
+systemctl stop wg-quick@wg0

@@ -1,0 +1,2 @@
+# the tunnel is up and has shaken hands
+systemctl start wg-quick@wg0; wait_handshake; systemctl restart prometheus-node-exporter

@@ -1,0 +1,2 @@
+# the private key is world-readable
+chmod 0644 /etc/wireguard/private.key

@@ -1,0 +1,226 @@
+"""Host controls over SSH (pytest-testinfra) on real lab hosts.
+
+The lab part starts its own WAN hosts (the gateway and two sites, booted
+Debian in network namespaces; lab name `t` + 5 random characters), rolls the
+rendered endpoint state out with `dcops wan apply`, checks that every host
+control passes on every host, then, for every host control, puts one site into
+the control's fail scenario (`checks/scenarios/host/<ID>.fail.sh`) and its
+pass scenario (`<ID>.pass.sh`) and asserts the verdict of that control on
+that host.  The fault test changes sshd on one site and asserts that only that
+control on that site fails.  Everything is torn down at the end.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+import subprocess
+import sys
+import time
+
+import pytest
+
+from checks import scenario_host as S
+from checks.catalog import catalog, scenario_files
+from checks.controls import host as H
+from checks.result import Status
+from infra.paths import REPO
+from infra.validate import load_province
+
+PROVINCE = REPO / "stacks" / "province-lab.yaml"
+SITES = 2
+IDS = list(H.CONTROLS)
+
+
+@pytest.fixture(scope="module")
+def pf():
+    return load_province(PROVINCE)
+
+
+def test_every_host_control_has_code_and_scenarios():
+    cat = {c.id for c in catalog().controls if {"endpoint", "gateway"} & set(c.applies_to)}
+    assert cat == set(H.CONTROLS)
+    assert len(cat) >= 25
+    for cid in cat:
+        sc = scenario_files(cid)
+        assert sc["pass"] and sc["fail"], cid
+        assert S.description(cid, "pass") and S.description(cid, "fail")
+
+
+def test_parsers():
+    ruleset = """table inet dcops {
+	chain input {
+		type filter hook input priority filter; policy drop;
+		ct state established,related accept
+		iifname "lo" accept
+		ip saddr 10.10.5.0/24 tcp dport 22 accept comment "ssh from management"
+		ip saddr 172.30.0.1 udp dport 51820 accept
+	}
+	chain forward {
+		type filter hook forward priority filter; policy drop;
+	}
+	chain output {
+		type filter hook output priority filter; policy accept;
+	}
+}"""
+    ch = {c["chain"]: c for c in H._chains(ruleset)}
+    assert ch["input"]["policy"] == "drop" and ch["output"]["policy"] == "accept"
+    assert [H._opens_ssh(r.split(" comment ")[0]) for r in ch["input"]["rules"]] == [False, False, True, False]
+    assert H._opens_ssh("tcp dport { 22, 80 } accept") and H._opens_ssh("accept")
+    assert not H._opens_ssh("tcp dport 9100 accept")
+    assert H._selects_auth("*.*") and H._selects_auth("auth,authpriv.*")
+    assert not H._selects_auth("*.*;auth,authpriv.none") and not H._selects_auth("*.emerg")
+
+
+# --------------------------------------------------------------------------- the lab
+
+
+def dcops(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", "from infra.cli import app; app()", *args],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture(scope="module")
+def lab(pf):
+    from infra.lab import hosts, netexec
+
+    name = "t" + "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
+    try:
+        hosts.up(pf, name, sites=SITES, progress=lambda m: None)
+        r = dcops("wan", "apply", "--name", name, "--engine", "pyinfra")
+        assert r.returncode == 0, f"wan apply failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-2000:]}"
+        started = [h for h in netexec.layout(name)["ssh"] if h in pf.site_by_id]
+        assert len(started) == SITES, netexec.layout(name)
+        yield {"name": name, "sites": started, "site": started[0]}
+    finally:
+        hosts.down(name)
+
+
+def _check(lab, pf, names=None, only=None):
+    return H.check_hosts(lab["name"], pf, names=names, only=only)
+
+
+def _wait_all_pass(lab, pf, timeout=120):
+    """Right after the rollout the tunnel and chrony need a few seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        res = _check(lab, pf, names=set(lab["sites"]) | {"gateway"})
+        bad = {(r.control, r.target): r.reason for r in res if r.status not in (Status.passed, Status.skipped)}
+        if not bad or time.monotonic() > deadline:
+            return res, bad
+        time.sleep(5)
+
+
+@pytest.mark.lab
+def test_lab_rolled_out_hosts_pass_every_control(lab, pf):
+    res, bad = _wait_all_pass(lab, pf)
+    assert bad == {}
+    # every host control ran on every started host (skips only where it does not apply)
+    for r in res:
+        if r.status == Status.skipped:
+            assert r.target == "gateway" and "not a gateway" in r.reason, r
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("cid", IDS)
+def test_lab_scenarios(lab, pf, cid):
+    site = lab["site"]
+    for kind, want in (("fail", Status.failed), ("pass", Status.passed)):
+        S.apply(lab["name"], site, cid, kind)
+        r = _check(lab, pf, names={site}, only={cid})[0]
+        assert (r.control, r.target) == (cid, site)
+        assert r.status == want, f"{cid} {kind} scenario ({S.description(cid, kind)}): got {r.status.value}: {r.reason} {r.evidence}"
+
+
+@pytest.mark.lab
+def test_lab_fault_sshd_change_fails_only_that_control_on_that_site(lab, pf):
+    site = lab["site"]
+    S.apply(lab["name"], site, "DCOPS-SSH-002", "fail")  # PasswordAuthentication yes on one site
+    try:
+        res = _check(lab, pf, names=set(lab["sites"]) | {"gateway"})
+        bad = {(r.control, r.target) for r in res if r.status not in (Status.passed, Status.skipped)}
+        assert bad == {("DCOPS-SSH-002", site)}, [(r.control, r.target, r.reason) for r in res if r.status not in (Status.passed, Status.skipped)]
+    finally:
+        S.apply(lab["name"], site, "DCOPS-SSH-002", "pass")
+
+
+# --------------------------------------------------------------------------- SLAs and `dcops check` on the same lab
+
+
+@pytest.fixture(scope="module")
+def monitored(lab, pf):
+    from checks import monitoring
+
+    info = monitoring.start(lab["name"], pf, progress=lambda m: None)
+    monitoring.wait_for_samples(lab["name"], pf, timeout=180)
+    return info
+
+
+def _sla(lab, pf, info, only=("DCOPS-SLA-001",)):
+    from checks import sla
+    from checks.netns import in_netns
+
+    return {r.target: r for r in in_netns(info["netns"], lambda: sla.run_all(pf, sla.Prom(info["url"]), only=set(only)))}
+
+
+@pytest.mark.lab
+def test_lab_cli_check_targets_a_site(lab, pf, tmp_path):
+    site = lab["site"]
+    outp = tmp_path / "latest.json"
+    r = dcops("check", "--name", lab["name"], "--target", site, "--only", "DCOPS-SSH-001,DCOPS-FW-001,DCOPS-WG-002", "--output", str(outp))
+    assert r.returncode == 0, r.stdout + r.stderr
+    import json
+
+    doc = json.loads(outp.read_text())
+    assert {(x["control"], x["target"], x["status"]) for x in doc["results"]} == {
+        ("DCOPS-SSH-001", site, "pass"), ("DCOPS-FW-001", site, "pass"), ("DCOPS-WG-002", site, "pass")}
+    assert len(list(tmp_path.glob("*.json"))) == 2  # latest + timestamped copy
+    assert "summary" in r.stdout and "DCOPS-SSH-001" in r.stdout
+
+
+@pytest.mark.lab
+def test_lab_fault_frontend_stopped_fails_only_that_platform_sla(lab, pf, monitored, tmp_path):
+    import json
+    import os
+    import signal
+
+    from infra.lab.state import LabState
+
+    before = _sla(lab, pf, monitored)
+    assert {p: r.status for p, r in before.items()} == {p.id: Status.passed for p in pf.platforms}, {p: r.reason for p, r in before.items()}
+    victim = "motcua"
+    fe = [p for p in LabState.load(lab["name"]).processes() if p["name"] == f"frontend:{victim}"]
+    assert len(fe) == 1, fe
+    os.kill(fe[0]["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + 120
+    while True:
+        after = _sla(lab, pf, monitored)
+        if after[victim].status == Status.failed or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert after[victim].status == Status.failed, after[victim]
+    assert after[victim].evidence["availability_pct"] < 100
+    assert {p: r.status for p, r in after.items() if p != victim} == {p.id: Status.passed for p in pf.platforms if p.id != victim}
+    # the same through the command line: exit 1, only that platform fails
+    outp = tmp_path / "latest.json"
+    r = dcops("check", "--name", lab["name"], "--only", "DCOPS-SLA-001", "--output", str(outp))
+    assert r.returncode == 1, r.stdout + r.stderr
+    doc = json.loads(outp.read_text())
+    assert {x["target"] for x in doc["results"] if x["status"] != "pass"} == {victim}
+    assert doc["summary"]["fail"] == 1 and doc["summary"]["pass"] == len(pf.platforms) - 1
+
+
+@pytest.mark.lab
+def test_lab_prometheus_stopped_makes_sla_checks_errors(lab, pf, monitored, tmp_path):
+    from checks import monitoring
+
+    monitoring.stop(lab["name"])
+    outp = tmp_path / "latest.json"
+    r = dcops("check", "--name", lab["name"], "--only", "DCOPS-SLA-001,DCOPS-SLA-003", "--output", str(outp))
+    assert r.returncode == 1
+    import json
+
+    doc = json.loads(outp.read_text())
+    assert doc["results"] and all(x["status"] == "error" and "Prometheus" in x["reason"] for x in doc["results"])
