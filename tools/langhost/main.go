@@ -20,12 +20,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,6 +137,9 @@ func main() {
 	}
 }
 
+// pythonHost implements pulumirpc.LanguageRuntimeServer. Everything not defined
+// here (RunPlugin, GenerateProgram, GenerateProject, GeneratePackage, Pack, Link,
+// Template) answers codes.Unimplemented through the embedded type.
 type pythonHost struct {
 	pulumirpc.UnimplementedLanguageRuntimeServer
 
@@ -312,29 +313,6 @@ func venvEnv(env []string, venv string) []string {
 	return append(out, "VIRTUAL_ENV="+venv)
 }
 
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-	max int
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
-		t.buf = t.buf[len(t.buf)-t.max:]
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(bytes.TrimSpace(t.buf))
-}
-
 func runArgs(req *pulumirpc.RunRequest, engine, tracing string) []string {
 	args := []string{
 		"--monitor", req.GetMonitorAddress(),
@@ -393,11 +371,10 @@ func (h *pythonHost) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulum
 		"PULUMI_CONFIG_SECRET_KEYS="+string(secretKeysJSON),
 		"PYTHONUNBUFFERED=1",
 	)
-	// The engine shows the host's stdout/stderr as diagnostics; keep a tail of
-	// stderr for the error text when the program dies without reporting.
-	stderrTail := &tailBuffer{max: 8 << 10}
+	// The engine shows the host's stdout/stderr as diagnostics of the stack, so
+	// the program's output (and any traceback it prints) is passed straight through.
 	cmd.Stdout = os.Stdout
-	cmd.Stderr = io.MultiWriter(os.Stderr, stderrTail)
+	cmd.Stderr = os.Stderr
 
 	if err := cmd.Start(); err != nil {
 		return &pulumirpc.RunResponse{
@@ -439,12 +416,5 @@ func (h *pythonHost) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulum
 	if code < 0 {
 		msg = fmt.Sprintf("Program exited unexpectedly: %v", exitErr)
 	}
-	if tail := stderrTail.String(); tail != "" {
-		msg += "\n" + tail
-	}
 	return &pulumirpc.RunResponse{Error: msg}, nil
 }
-
-// Everything else (RunPlugin, GenerateProgram, GenerateProject, GeneratePackage,
-// Pack, Link, Template) is answered with codes.Unimplemented by the embedded
-// UnimplementedLanguageRuntimeServer.
