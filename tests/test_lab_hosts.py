@@ -403,3 +403,27 @@ def test_down_after_up_crashed_midway(model) -> None:
         hosts.down(name, progress=lambda m: None)
     assert_no_leftovers(name, pids)
     subprocess.run(["rm", "-rf", str(lab_dir(name))])
+
+
+@pytest.mark.lab
+def test_many_sites_in_parallel(model) -> None:
+    """A province grown to 30 sites: every host boots (in parallel batches) and answers; down is exact."""
+    big = topology.scaled_province(model, 30)
+    name = new_lab_name()
+    lines: list[str] = []
+    try:
+        hosts.up(big, name, progress=lines.append)
+        text = "\n".join(lines)
+        assert "31/31 hosts up" in text and "FAILED" not in text, text
+        print("\n" + "\n".join(ln for ln in lines if "up (" not in ln))
+        rows = hosts.status(name)
+        bad = [r for r in rows if not r["running"] or (r["kind"] in ("site", "gateway") and not r["ssh"])]
+        assert bad == []
+        last = big.wan.sites[-1].id
+        assert ssh(name, last, "hostname").stdout.strip() == last
+        pids = recorded_pids(name) + container_pids(name)
+    finally:
+        hosts.down(name, progress=lines.append)
+    print(lines[-1])
+    assert_no_leftovers(name, pids)
+    subprocess.run(["rm", "-rf", str(lab_dir(name))])

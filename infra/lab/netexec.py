@@ -131,7 +131,13 @@ def container_pid(name: str, host: str) -> int:
 
 def host_run(name: str, host: str, argv: Sequence[str], **kw: Any) -> subprocess.CompletedProcess:
     """Run ``argv`` as root inside ``host``'s container (its mount, PID, UTS, IPC, net namespaces)."""
+    from .hosts import _lab_cgroups  # (hosts imports this module)
+
     pid = container_pid(name, host)
-    cmd = ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "-C", "-r", "-w", "--",
-           *[str(a) for a in argv]]
+    key = layout(name)["keys"].get(host, host)
+    # Join the host's cgroup first, so that whatever this starts ends with the host at `down`.
+    joins = "".join(f"echo $$ > {shlex.quote(str(c / key / 'cgroup.procs'))} 2>/dev/null; "
+                    for c in _lab_cgroups(lab_name(name)))
+    cmd = ["/bin/sh", "-c", f'{joins}exec "$@"', "sh",
+           "nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "-C", "-r", "-w", "--", *[str(a) for a in argv]]
     return subprocess.run(cmd, **kw)
