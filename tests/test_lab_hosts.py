@@ -12,6 +12,7 @@ packet is sent).
 from __future__ import annotations
 
 import ipaddress
+import os
 import random
 import re
 import signal
@@ -425,5 +426,49 @@ def test_many_sites_in_parallel(model) -> None:
     finally:
         hosts.down(name, progress=lines.append)
     print(lines[-1])
+    assert_no_leftovers(name, pids)
+    subprocess.run(["rm", "-rf", str(lab_dir(name))])
+
+
+@pytest.mark.lab
+def test_one_host_failing_does_not_stop_the_others(model) -> None:
+    """A host whose systemd dies while it boots is reported; every other host comes up; down is exact."""
+    import threading
+
+    name = new_lab_name()
+    victim = model.wan.sites[1].id
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def kill_victim() -> None:  # the real fault: the host's init (PID 1 inside it) is killed at boot
+        while not stop.is_set() and not killed:
+            for p in LabState.load(name).processes(hosts.COMPONENT):
+                if p.get("host") == victim:
+                    kids = Path(f"/proc/{p['pid']}/task/{p['pid']}/children")
+                    pids = kids.read_text().split() if kids.exists() else []
+                    if pids:
+                        os.kill(int(pids[0]), signal.SIGKILL)
+                        killed.append(int(pids[0]))
+            time.sleep(0.02)
+
+    t = threading.Thread(target=kill_victim, daemon=True)
+    lines: list[str] = []
+    t.start()
+    try:
+        with pytest.raises(hosts.HostsFailed) as err:
+            hosts.up(model, name, sites=3, progress=lines.append)
+        stop.set()
+        assert killed, "the fault was not injected"
+        assert set(err.value.failed) == {victim}, err.value.failed
+        text = "\n".join(lines)
+        assert f"{victim} (" in text and "FAILED" in text and "3/4 hosts up" in text, text
+        for s in [model.wan.sites[0].id, model.wan.sites[2].id, "hub"]:
+            assert ssh(name, s, "true").returncode == 0
+        rows = {r["host"]: r for r in hosts.status(name)}
+        assert rows[victim]["failed"] and not rows[victim]["ssh"]
+        pids = recorded_pids(name) + container_pids(name)
+    finally:
+        stop.set()
+        hosts.down(name, progress=lambda m: None)
     assert_no_leftovers(name, pids)
     subprocess.run(["rm", "-rf", str(lab_dir(name))])

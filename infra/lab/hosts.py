@@ -921,6 +921,9 @@ def _boot_all(topo: Topology, st: LabState, rootfs: Path, uid: int, gid: int, pu
             inflight[hid] = run
             by_addr[h.ssh_address] = hid
             prober.ask(h.ssh_address, 22, HOST_TIMEOUT, ssh=True)
+        if prober.p.poll() is not None:
+            raise HostsError(f"the readiness probe in the management namespace exited (code {prober.p.returncode}); "
+                             f"log {logs_dir(topo.lab) / 'probe.log'}")
         try:
             kind, addr, _port, _secs = prober.events.get(timeout=0.5)
             hid = by_addr.get(addr, "")
@@ -1277,6 +1280,11 @@ if __name__ == "__main__":  # pragma: no cover - manual use: python -m infra.lab
         up(m, a.name, a.sites)
     elif a.action == "down":
         down(a.name)
+        d = lab_dir(a.name)
+        st = LabState.load(a.name)
+        if d.exists() and st.is_empty() and not st.data["values"] and \
+                {p.name for p in d.iterdir()} <= {"state.json", ".state.lock"}:
+            shutil.rmtree(d)  # nothing else of this lab is left: no empty record either
     else:
         rows = status(a.name)
         print(summary(rows))
