@@ -99,6 +99,12 @@ func parseArgs(args []string) options {
 }
 
 func main() {
+	for _, a := range os.Args[1:] {
+		if a == "--version" || a == "-version" {
+			fmt.Println(Version)
+			return
+		}
+	}
 	opts := parseArgs(os.Args[1:])
 
 	if opts.executor == "" {
