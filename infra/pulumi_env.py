@@ -148,10 +148,15 @@ def lab_env(name: str | None = None, base: dict[str, str] | None = None) -> dict
 
 
 def shell_exports(name: str | None = None) -> str:
-    """``export`` lines for a shell (values only, never the passphrase itself)."""
+    """``export`` lines for a shell (values only, never the passphrase itself).
+
+    Also ``DCOPS_PULUMI_ARGS`` (``--stack lab --config-file ...``) for commands
+    typed by hand: ``pulumi up $DCOPS_PULUMI_ARGS``.
+    """
     import shlex
 
     env = lab_env(name, base={"PATH": os.environ.get("PATH", "")})
+    env["DCOPS_PULUMI_ARGS"] = f"--stack {STACK} --config-file {config_file(name)}"
     keys = (
         "PULUMI_BACKEND_URL",
         "PULUMI_CONFIG_PASSPHRASE_FILE",
@@ -160,6 +165,7 @@ def shell_exports(name: str | None = None) -> str:
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION",
         "PATH",
         "DCOPS_LAB",
+        "DCOPS_PULUMI_ARGS",
     )
     return "\n".join(f"export {k}={shlex.quote(env[k])}" for k in keys)
 
@@ -221,19 +227,43 @@ def stack_args(name: str | None = None) -> list[str]:
 def ensure_stack(name: str | None = None, province: Path | str | None = None) -> None:
     """Create the ``lab`` stack in the lab's backend (passphrase secrets) if it is not there.
 
+    ``pulumi stack init`` always writes the new stack's encryption salt into
+    the project's stack config file (it has no ``--config-file``), which for
+    this repository would be ``stacks/Pulumi.lab.yaml``.  So the stack is
+    created from a minimal project of the same name in ``<lab dir>/init`` and
+    its salt copied into the lab's config file: the repository is never
+    rewritten, and two labs never share a salt.
+
     ``province``: set the stack's province file (config ``dcops:province``).
     """
-    if not passphrase_path(name).exists():
-        raise PulumiError(["stack", "init"], 3, f"lab '{lab_name(name)}' has no passphrase: run `dcops lab up` first")
-    cp = pulumi(["stack", "ls", "--json"], name, capture=True)
     import json
 
+    import yaml
+
+    n = lab_name(name)
+    if not passphrase_path(n).exists():
+        raise PulumiError(["stack", "init"], 3, f"lab '{n}' has no passphrase: run `dcops lab up --name {n}` first")
+    cfg = ensure_config_file(n)
+    cp = pulumi(["stack", "ls", "--json"], n, capture=True)
     stacks = {s["name"] for s in json.loads(cp.stdout or "[]")}
     if STACK not in stacks:
-        pulumi(["stack", "init", STACK, "--secrets-provider", "passphrase", "--non-interactive",
-                "--config-file", str(ensure_config_file(name))], name, capture=True)
+        init = lab_dir(n) / "init"
+        init.mkdir(parents=True, exist_ok=True, mode=0o700)
+        project = yaml.safe_load(_project_file().read_text()) if _project_file().exists() else {}
+        (init / "Pulumi.yaml").write_text(
+            yaml.safe_dump({"name": project.get("name", "dcops"), "runtime": "python"}, sort_keys=False)
+        )
+        pulumi(["stack", "init", STACK, "--secrets-provider", "passphrase", "--non-interactive"], n, cwd=init,
+               capture=True)
+        salt = re.search(r"(?m)^encryptionsalt:.*$", (init / f"Pulumi.{STACK}.yaml").read_text())
+        if salt:
+            text = re.sub(r"(?m)^encryptionsalt:.*\n?", "", cfg.read_text())
+            if not text.endswith("\n"):
+                text += "\n"
+            cfg.write_text(text + salt.group(0) + "\n")
+        shutil.rmtree(init, ignore_errors=True)
     if province is not None:
-        set_config("dcops:province", str(Path(province).resolve()), name)
+        set_config("dcops:province", str(Path(province).resolve()), n)
 
 
 def set_config(key: str, value: str, name: str | None = None, secret: bool = False) -> None:

@@ -84,12 +84,21 @@ def _process_table(st, title: str) -> Table:
 # --------------------------------------------------------------------------- up
 
 
+def _sites_arg(site: list[str]) -> int | list[str] | None:
+    """--site values: ids, or one number N for the first N sites."""
+    if not site:
+        return None
+    if len(site) == 1 and site[0].isdigit():
+        return int(site[0])
+    return list(site)
+
+
 @lab_app.command()
 def up(
     province: Path = typer.Option(DEFAULT_PROVINCE, "--province", "-p", help="province file (validated first)"),
     name: Optional[str] = NameOpt,
     no_hosts: bool = typer.Option(False, "--no-hosts", help="start only the Kubernetes part, not the WAN hosts"),
-    site: list[str] = typer.Option([], "--site", help="WAN sites to start (repeat; default all)"),
+    site: list[str] = typer.Option([], "--site", help="WAN sites to start: ids (repeat) or a number N for the first N; default all"),
 ) -> None:
     """Start the lab: a Kubernetes control plane per cluster, the WAN hosts, the Pulumi backend.
 
@@ -137,13 +146,17 @@ def up(
                 _down(n, hosts_too=True, quiet=True)
             clock = _Clock()
             clock(f"lab '{n}': starting from {province} in {lab_dir(n)}")
+            partial: str | None = None
             try:
                 pulumi_env.ensure_passphrase(n)
                 LabState.load(n).set("province", str(province.resolve()))
                 cp.up(model, n, progress=clock)
                 if hosts is not None:
                     clock("WAN hosts: starting (infra.lab.hosts)")
-                    hosts.up(model, n, sites=list(site) or None)
+                    try:
+                        hosts.up(model, n, sites=_sites_arg(site), progress=clock)
+                    except getattr(hosts, "HostsFailed", ()) as e:  # the rest of the lab is usable
+                        partial = str(e)
             except (cp.LabError, ToolMissing, OSError, RuntimeError) as e:
                 err.print(f"error: lab '{n}' did not come up: {e}", markup=False)
                 err.print("stopping what was started...", markup=False)
@@ -157,6 +170,9 @@ def up(
             for c in cp.clusters_of(st):
                 out.print(f"  {c}: export KUBECONFIG={cp.kubeconfig_path(n, c)}", markup=False)
             out.print(f"  pulumi: eval \"$(dcops lab env --name {n})\"; or `dcops provision --name {n}`", markup=False)
+            if partial:
+                err.print(f"warning: lab '{n}' is up, but {partial}", markup=False)
+                raise typer.Exit(EXIT_FAILED)
     except LabBusy as e:
         out.print(f"{e} (a `lab up` or `lab down` is in progress); nothing started.", markup=False)
         raise typer.Exit(EXIT_OK)
@@ -198,11 +214,16 @@ def status(
     hosts = _hosts_module(no_hosts)
     if hosts is not None:
         try:
-            res = hosts.status(n)
-            if res not in (None, True):
-                out.print(res if isinstance(res, str) else repr(res), markup=False)
-            if res is False:
-                bad += 1
+            rows = hosts.status(n) or []
+            if rows:
+                t = Table(title="WAN hosts", title_justify="left")
+                cols = [c for c in ("host", "kind", "netns", "address", "pid", "running", "ssh") if c in rows[0]]
+                for c in cols:
+                    t.add_column(c)
+                for r in rows:
+                    t.add_row(*("-" if r.get(c) is None else str(r.get(c)) for c in cols))
+                out.print(t)
+                bad += sum(1 for r in rows if not r.get("running") or r.get("ssh") is False)
         except Exception as e:  # the hosts part's own failure must not hide ours
             err.print(f"WAN hosts: status failed: {e}", markup=False)
             bad += 1
@@ -221,7 +242,10 @@ def _down(n: str, hosts_too: bool = True, quiet: bool = False, timeout: float = 
     problems = 0
     st = LabState.load(n)
     # 1. The Kubernetes part first (it depends on nothing else).
-    left = cp.stop_processes(list(reversed(st.processes(cp.COMPONENT))), timeout=timeout, progress=say)
+    # Clients before etcd, so that nothing loses its store while still running.
+    k8s = list(reversed(st.processes(cp.COMPONENT)))
+    left = cp.stop_processes([p for p in k8s if not p["name"].endswith("/etcd")], timeout=timeout, progress=say)
+    left += cp.stop_processes([p for p in k8s if p["name"].endswith("/etcd")], timeout=timeout, progress=say)
     for p in st.processes(cp.COMPONENT):
         say(f"stopped {p['name']} (pid {p['pid']})" if p not in left else f"could NOT stop {p['name']} (pid {p['pid']})")
     problems += len(left)
@@ -229,7 +253,7 @@ def _down(n: str, hosts_too: bool = True, quiet: bool = False, timeout: float = 
     hosts = _hosts_module(not hosts_too)
     if hosts is not None:
         try:
-            hosts.down(n)
+            hosts.down(n, progress=say)
             say("WAN hosts: down")
         except Exception as e:
             err.print(f"WAN hosts: down failed: {e}", markup=False)
@@ -317,8 +341,10 @@ def env_cmd(name: Optional[str] = NameOpt) -> None:
 
     Sets the lab's file backend, the passphrase FILE (the passphrase itself is
     never printed), PULUMI_HOME, no update checks or plugin downloads, PATH
-    with the tools first, and DCOPS_LAB.  Use `--stack lab --config-file
-    <lab dir>/Pulumi.lab.yaml` (as `dcops provision` does).
+    with the tools first, DCOPS_LAB, and DCOPS_PULUMI_ARGS (`--stack lab
+    --config-file <lab dir>/Pulumi.lab.yaml`, the lab's copy of the stack
+    config, so the repository's stacks/Pulumi.lab.yaml is never rewritten):
+    then `pulumi up $DCOPS_PULUMI_ARGS`, as `dcops provision` does.
     """
     from .. import pulumi_env
 

@@ -332,10 +332,153 @@ rules:
   - level: Metadata
 """
 
+# kwok's controller has no built-in behaviour: its Stages say what to do.  The
+# lab's: fake nodes become Ready (conditions, addresses, phase) and keep a
+# heartbeat (kwok also renews their Leases); scheduled pods become Running and
+# Ready (container statuses, pod and host IPs from kwok's fake ranges); Job pods
+# complete; pods marked for deletion go.
 KWOK_CONFIG = """\
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokConfiguration
 options: {}
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata: {name: dcops-node-ready}
+spec:
+  resourceRef: {apiGroup: v1, kind: Node}
+  selector:
+    matchExpressions:
+      - {key: '.status.conditions.[] | select( .type == "Ready" ) | .status', operator: NotIn, values: ['True']}
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      conditions:
+      {{ range NodeConditions }}
+      - type: {{ .type | Quote }}
+        status: {{ .status | Quote }}
+        reason: {{ .reason | Quote }}
+        message: {{ .message | Quote }}
+        lastHeartbeatTime: {{ $now | Quote }}
+        lastTransitionTime: {{ $now | Quote }}
+      {{ end }}
+      addresses:
+      - {type: InternalIP, address: {{ NodeIP | Quote }}}
+      - {type: Hostname, address: {{ NodeName | Quote }}}
+      phase: Running
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata: {name: dcops-node-heartbeat}
+spec:
+  resourceRef: {apiGroup: v1, kind: Node}
+  selector:
+    matchExpressions:
+      - {key: '.status.phase', operator: In, values: [Running]}
+      - {key: '.status.conditions.[] | select( .type == "Ready" ) | .status', operator: In, values: ['True']}
+  delay: {durationMilliseconds: 300000, jitterDurationMilliseconds: 330000}
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      {{ $since := or .metadata.creationTimestamp $now }}
+      conditions:
+      {{ range NodeConditions }}
+      - type: {{ .type | Quote }}
+        status: {{ .status | Quote }}
+        reason: {{ .reason | Quote }}
+        message: {{ .message | Quote }}
+        lastHeartbeatTime: {{ $now | Quote }}
+        lastTransitionTime: {{ $since | Quote }}
+      {{ end }}
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata: {name: dcops-pod-running}
+spec:
+  resourceRef: {apiGroup: v1, kind: Pod}
+  selector:
+    matchExpressions:
+      - {key: '.metadata.deletionTimestamp', operator: DoesNotExist}
+      - {key: '.status.phase', operator: In, values: [Pending]}
+      - {key: '.status.conditions.[] | select( .type == "Ready" ) | .status', operator: NotIn, values: ['True']}
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      conditions:
+      {{ range list "PodScheduled" "Initialized" "ContainersReady" "Ready" }}
+      - {type: {{ . }}, status: "True", lastTransitionTime: {{ $now | Quote }}}
+      {{ end }}
+      {{ range .spec.readinessGates }}
+      - {type: {{ .conditionType | Quote }}, status: "True", lastTransitionTime: {{ $now | Quote }}}
+      {{ end }}
+      containerStatuses:
+      {{ range .spec.containers }}
+      - name: {{ .name | Quote }}
+        image: {{ .image | Quote }}
+        ready: true
+        started: true
+        restartCount: 0
+        state: {running: {startedAt: {{ $now | Quote }}}}
+      {{ end }}
+      initContainerStatuses:
+      {{ range .spec.initContainers }}
+      - name: {{ .name | Quote }}
+        image: {{ .image | Quote }}
+        ready: true
+        restartCount: 0
+        state: {terminated: {exitCode: 0, reason: Completed, startedAt: {{ $now | Quote }}, finishedAt: {{ $now | Quote }}}}
+      {{ end }}
+      {{ with NodeIPsWith .spec.nodeName }}
+      hostIP: {{ index . 0 | Quote }}
+      hostIPs:
+      {{ range . }}
+      - {ip: {{ . | Quote }}}
+      {{ end }}
+      {{ end }}
+      {{ with PodIPsWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) }}
+      podIP: {{ index . 0 | Quote }}
+      podIPs:
+      {{ range . }}
+      - {ip: {{ . | Quote }}}
+      {{ end }}
+      {{ end }}
+      phase: Running
+      startTime: {{ $now | Quote }}
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata: {name: dcops-pod-job-done}
+spec:
+  resourceRef: {apiGroup: v1, kind: Pod}
+  selector:
+    matchExpressions:
+      - {key: '.metadata.deletionTimestamp', operator: DoesNotExist}
+      - {key: '.status.phase', operator: In, values: [Running]}
+      - {key: '.metadata.ownerReferences.[].kind', operator: In, values: [Job]}
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      containerStatuses:
+      {{ range .spec.containers }}
+      - name: {{ .name | Quote }}
+        image: {{ .image | Quote }}
+        ready: false
+        started: false
+        restartCount: 0
+        state: {terminated: {exitCode: 0, reason: Completed, startedAt: {{ $now | Quote }}, finishedAt: {{ $now | Quote }}}}
+      {{ end }}
+      phase: Succeeded
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata: {name: dcops-pod-delete}
+spec:
+  resourceRef: {apiGroup: v1, kind: Pod}
+  selector:
+    matchExpressions:
+      - {key: '.metadata.deletionTimestamp', operator: Exists}
+  next:
+    delete: true
 """
 
 
@@ -599,10 +742,14 @@ def _etcd_healthy(r: ClusterRun) -> tuple[bool, str]:
     return str(out.get("health")) == "true", json.dumps(out)
 
 
-def etcd_request(p: pki.ClusterPKI, port: int, method: str, path: str, body: Any = None) -> Any:
-    """Call etcd's HTTP API (v3 JSON gateway) over loopback with the API server's client certificate."""
-    ctx = ssl.create_default_context(cafile=str(p.ca.cert))
-    ctx.load_cert_chain(str(p.apiserver_etcd_client.cert), str(p.apiserver_etcd_client.key))
+def etcd_request(p: pki.ClusterPKI | Path, port: int, method: str, path: str, body: Any = None) -> Any:
+    """Call etcd's HTTP API (v3 JSON gateway) over loopback with the API server's etcd client certificate.
+
+    ``p``: the cluster's PKI, or its ``pki`` directory.
+    """
+    d = p.dir if isinstance(p, pki.ClusterPKI) else Path(p)
+    ctx = ssl.create_default_context(cafile=str(d / "ca.crt"))
+    ctx.load_cert_chain(str(d / "apiserver-etcd-client.crt"), str(d / "apiserver-etcd-client.key"))
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(f"https://127.0.0.1:{port}{path}", data=data, method=method)
     try:
@@ -614,13 +761,10 @@ def etcd_request(p: pki.ClusterPKI, port: int, method: str, path: str, body: Any
 
 def etcd_get(name: str, cluster: str, key: str) -> bytes | None:
     """The raw value stored in a lab cluster's etcd under ``key`` (for checks of encryption at rest)."""
-    st = LabState.load(name)
-    ports = st.get(f"k8s.{cluster}.ports") or {}
-    d = k8s_dir(name, cluster) / "pki"
-    p = pki.ClusterPKI(d, pki.Pair(d / "ca.crt", d / "ca.key"), None, None,  # type: ignore[arg-type]
-                       pki.Pair(d / "apiserver-etcd-client.crt", d / "apiserver-etcd-client.key"), {},
-                       d / "sa.key", d / "sa.pub", d / "encryption-config.yaml")
-    out = etcd_request(p, ports["etcd_client"], "POST", "/v3/kv/range",
+    ports = LabState.load(name).get(f"k8s.{cluster}.ports") or {}
+    if "etcd_client" not in ports:
+        raise LabError(f"lab '{name}' has no etcd for cluster '{cluster}' (is the lab up?)")
+    out = etcd_request(k8s_dir(name, cluster) / "pki", ports["etcd_client"], "POST", "/v3/kv/range",
                        {"key": base64.b64encode(key.encode()).decode()})
     kvs = out.get("kvs") or []
     return base64.b64decode(kvs[0]["value"]) if kvs else None
