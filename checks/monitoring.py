@@ -101,11 +101,14 @@ def wait_for_samples(lab: str, pf: ProvinceFile, timeout: float = 120.0) -> None
     info = running(lab)
     if not info:
         raise RuntimeError(f"monitoring is not running in lab {lab}")
-    q = f'count(count_over_time({R.rec("platform", "availability", "1h")}[1h]))'
+    qs = [f'count(count_over_time({R.rec("platform", sli, "1h")}[1h]))' for sli in ("availability", "latency")]
 
     def n() -> int:
-        rows = Prom(info["url"]).vector(q)
-        return int(float(rows[0]["value"][1])) if rows else 0
+        counts = []
+        for q in qs:
+            rows = Prom(info["url"]).vector(q)
+            counts.append(int(float(rows[0]["value"][1])) if rows else 0)
+        return min(counts)
 
     deadline = time.monotonic() + timeout
     while in_netns(info["netns"], n) < len(pf.platforms):

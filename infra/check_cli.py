@@ -24,7 +24,6 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
 check_app = typer.Typer(
-    help="Security controls and SLAs (`dcops check --help`).",
     invoke_without_command=True,
     no_args_is_help=False,
     rich_markup_mode=None,

@@ -658,12 +658,17 @@ def check_host(t: Target, pf: ProvinceFile, ssh_config: Path, control_dir: Path,
     results: list[Result] = []
     host = connect(t, ssh_config, control_dir)
     x = HostCtx(t, pf, host, hub_pubkey)
-    try:
-        probe = host.run("true")
-        reachable = probe.rc == 0
-        why = (probe.stderr or probe.stdout).strip()[:300]
-    except Exception as e:
-        reachable, why = False, f"{e.__class__.__name__}: {e}"
+    reachable, why = False, ""
+    for attempt in range(3):  # a host whose sshd is being reloaded refuses for an instant
+        try:
+            probe = host.run("true")
+            reachable = probe.rc == 0
+            why = (probe.stderr or probe.stdout).strip()[:300]
+        except Exception as e:
+            reachable, why = False, f"{e.__class__.__name__}: {e}"
+        if reachable:
+            break
+        time.sleep(1 + attempt)
     for cid in ids:
         c = catalog().get(cid)
         t0 = time.monotonic()
@@ -689,8 +694,10 @@ def check_host(t: Target, pf: ProvinceFile, ssh_config: Path, control_dir: Path,
     return results
 
 
-def hub_public_key(pf: ProvinceFile, ssh_config: Path, control_dir: Path) -> str | None:
-    t = targets(pf, {E.GATEWAY})[0]
+def hub_public_key(pf: ProvinceFile, ssh_config: Path, control_dir: Path, chosen_targets: list[Target] | None = None) -> str | None:
+    t = next((t for t in chosen_targets if t.host == E.GATEWAY), None) if chosen_targets else targets(pf, {E.GATEWAY})[0]
+    if t is None:
+        t = targets(pf, {E.GATEWAY})[0]
     try:
         r = connect(t, ssh_config, control_dir).run("wg show wg0 public-key")
         return r.stdout.strip() if r.rc == 0 and E.valid_public_key(r.stdout.strip()) else None
@@ -707,12 +714,20 @@ def check_hosts(lab: str, pf: ProvinceFile, names: set[str] | None = None, only:
 
     ssh_config = netexec.ssh_paths(lab)["config"]
     mgmt = netexec.netns(lab, "mgmt")
-    started = set((netexec.layout(lab).get("ssh") or {}).keys())
+    # the lab's SSH addresses (what its known_hosts holds); the gateway is "gw" there
+    lay = dict(netexec.layout(lab).get("ssh") or {})
+    if "gw" in lay or "hub" in lay:
+        lay[E.GATEWAY] = lay.get("gw") or lay["hub"]
+    started = set(lay)
     chosen = targets(pf, names)
+    for t in chosen:
+        t.address = lay.get(t.host, t.address)
     out: list[Result] = []
     with tempfile.TemporaryDirectory(prefix=f"{lab}-check-") as d:
         control_dir = Path(d)
-        hub_key = in_netns(mgmt, hub_public_key, pf, ssh_config, control_dir) if (not only or "DCOPS-WG-001" in only) else None
+        gw = targets(pf, {E.GATEWAY})
+        gw[0].address = lay.get(E.GATEWAY, gw[0].address)
+        hub_key = in_netns(mgmt, hub_public_key, pf, ssh_config, control_dir, gw) if (not only or "DCOPS-WG-001" in only) and E.GATEWAY in lay else None
 
         def one(t: Target) -> list[Result]:
             if started and t.host not in started:
@@ -723,5 +738,5 @@ def check_hosts(lab: str, pf: ProvinceFile, names: set[str] | None = None, only:
             for rs in ex.map(one, chosen):
                 out += rs
         if hub_key is not None:
-            in_netns(mgmt, close_master, targets(pf, {E.GATEWAY})[0], ssh_config, control_dir)
+            in_netns(mgmt, close_master, gw[0], ssh_config, control_dir)
     return out

@@ -1,2 +1,3 @@
 # net.ipv4.icmp_echo_ignore_broadcasts=1 (the hardened value)
+# dcops-scenario: netns (net.* sysctls belong to the host's network namespace; /proc/sys is read-only inside the lab container)
 sysctl -q -w net.ipv4.icmp_echo_ignore_broadcasts=1
