@@ -92,6 +92,10 @@ app.add_typer(check_app, name="check")
 app.add_typer(wan_app, name="wan")
 
 
+from .report_cli import report as _report  # noqa: E402
+app.command("report")(_report)
+
+
 def main() -> None:  # pragma: no cover
     app()
 

@@ -1,0 +1,167 @@
+"""``dcops report``: the auditors' report (mounted by :mod:`infra.cli`)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from .report import FORMATS, Inputs, ReportInputError, SecretLeak, build, load_catalog, read_json, read_results_doc
+from .validate import ProvinceError, load_province
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ENV = 0, 1, 2, 3
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+DEFAULT_RESULTS = Path("out/results/latest.json")
+STAMPED = re.compile(r"^\d{8}T\d{6}Z\.json$")
+
+
+def _previous_auto(results: Path, current_generated: str | None) -> Path | None:
+    """The newest timestamped results document beside ``results`` that is older
+    than the current one (``write_results`` keeps a timestamped copy of each run)."""
+    if not results.parent.is_dir():
+        return None
+    best: tuple[str, Path] | None = None
+    for p in results.parent.iterdir():
+        if not STAMPED.match(p.name):
+            continue
+        try:
+            gen = json.loads(p.read_text(encoding="utf-8")).get("generated") or ""
+        except (OSError, ValueError):
+            continue
+        if current_generated and gen >= current_generated:
+            continue
+        if best is None or gen > best[0]:
+            best = (gen, p)
+    return best[1] if best else None
+
+
+def _lab_stack(name: str) -> tuple[dict, dict]:
+    """Outputs (secrets stay masked: no --show-secrets) and state of a lab's stack."""
+    from .paths import ToolMissing
+    from .pulumi_env import PulumiError, pulumi, stack_args  # the lab engineer's module
+
+    try:
+        outputs = json.loads(pulumi(["stack", "output", "--json", *stack_args(name)], name, capture=True).stdout or "{}")
+        state = json.loads(pulumi(["stack", "export", *stack_args(name)], name, capture=True).stdout or "{}")
+    except ToolMissing as e:
+        err.print(f"report: {e}", markup=False)
+        raise typer.Exit(EXIT_ENV)
+    except (PulumiError, OSError, ValueError) as e:
+        err.print(f"report: cannot read the lab's Pulumi stack ({e}); is the lab up? (`dcops lab up`)", markup=False)
+        raise typer.Exit(EXIT_ENV)
+    return outputs, state
+
+
+def report(
+    lang: str = typer.Option("vi", "--lang", help="vi (default) or en"),
+    formats: str = typer.Option("html,pdf,json,junit", "--format", "-f",
+                                help="comma-separated: html, pdf, json, junit"),
+    results: Path = typer.Option(DEFAULT_RESULTS, "--results", help="check results written by `dcops check`"),
+    previous: str = typer.Option("auto", "--previous",
+                                 help="previous results document or report.json to compare with; 'auto': the newest "
+                                      "older timestamped copy beside --results; 'none': no comparison"),
+    province: Path = typer.Option(Path("stacks/province-lab.yaml"), "--province", help="province file"),
+    out_dir: Path = typer.Option(Path("out/report"), "--out", help="directory for the report files"),
+    stack_outputs: Path = typer.Option(None, "--stack-outputs",
+                                       help="JSON of `pulumi stack output --json` (shown in the inventory)"),
+    stack_state: Path = typer.Option(None, "--stack-state",
+                                     help="JSON of `pulumi stack export` (resource counts in the inventory)"),
+    lab: str = typer.Option(None, "--lab", help="read the stack outputs and state from this running lab's Pulumi stack"),
+    sample: bool = typer.Option(False, "--sample",
+                                help="use a synthetic results document (a demo without a lab; never for auditors)"),
+) -> None:
+    """Write the auditors' report: HTML, PDF, JSON and JUnit XML.
+
+    Built from the province file, the latest check results (`dcops check`
+    writes out/results/latest.json) and, if given, the Pulumi stack's outputs
+    and state. Vietnamese by default; --lang en for English. Contents: cover
+    (province, date, scope, dcops version, the git commit of the province
+    file); summary (pass rate by severity, platforms meeting their SLA, units
+    connected and compliant against the province's own targets); inventory;
+    every control with its result per target, evidence and TCVN reference,
+    failures first; SLA charts per platform and per unit; changes since the
+    previous results.
+
+    Files in --out: report.<lang>.html (self-contained, no JavaScript),
+    report.<lang>.pdf, report.json (also usable as --previous next time),
+    report.junit.xml (one testcase per control and target, for CI).
+
+    Secrets (private keys, passphrases, passwords) are redacted from every
+    format. Exit codes: 0 written; 2 bad input (province file, results file,
+    option); 3 environment (PDF engine or the lab's stack unavailable).
+
+    Example: dcops report --province stacks/province-lab.yaml --lang en -f html,pdf
+    """
+    if lang not in ("vi", "en"):
+        err.print(f"report: --lang must be vi or en, not '{lang}'", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    fmts = [f.strip().lower() for f in formats.split(",") if f.strip()]
+    bad = [f for f in fmts if f not in FORMATS]
+    if bad or not fmts:
+        err.print(f"report: unknown format(s) {', '.join(bad) or '(none)'}; choose from {', '.join(FORMATS)}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    try:
+        model = load_province(province)
+    except ProvinceError as e:
+        for p in e.problems:
+            err.print(p.render(e.file), markup=False)
+        err.print(f"{e.file}: {len(e.problems)} problem(s); no report was written.", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    except OSError as e:
+        err.print(f"report: cannot read the province file {province}: {e}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    catalog = load_catalog()
+    try:
+        if sample:
+            from .report.sample import sample_results
+
+            doc, results_path = sample_results(model, catalog), None
+        else:
+            if not results.exists():
+                err.print(f"report: no results at {results}; run `dcops check` first, or pass --results FILE "
+                          "(--sample makes a demo report from synthetic results)", markup=False)
+                raise typer.Exit(EXIT_BAD_INPUT)
+            doc, results_path = read_results_doc(results), results
+        code = doc.get("province_code")
+        if code and code != model.province.code:
+            raise ReportInputError(f"{results}: these results are for province {code}, the province file "
+                                   f"{province} is {model.province.code}; pass the matching --province")
+        prev_doc, prev_path = None, None
+        if previous == "auto":
+            prev_path = None if sample else _previous_auto(results, doc.get("generated"))
+        elif previous != "none":
+            prev_path = Path(previous)
+        if prev_path is not None:
+            prev_doc = read_results_doc(prev_path, "previous results")
+        outputs = read_json(stack_outputs, "stack outputs") if stack_outputs else None
+        state = read_json(stack_state, "stack state") if stack_state else None
+    except ReportInputError as e:
+        err.print(f"report: {e}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    if lab:
+        outputs, state = _lab_stack(lab)
+    inputs = Inputs(province=model, province_path=province, results=doc, results_path=results_path,
+                    previous=prev_doc, previous_path=prev_path, stack_outputs=outputs, stack_state=state,
+                    catalog=catalog if catalog is not None else False)
+    timings: dict = {}
+    try:
+        written = build(inputs, out_dir, lang=lang, formats=fmts, timings=timings)
+    except SecretLeak as e:
+        err.print(f"report: {e}", markup=False)
+        raise typer.Exit(EXIT_FAILED)
+    except OSError as e:
+        if "pdf" in fmts and ("pango" in str(e).lower() or "cannot load library" in str(e).lower()):
+            err.print(f"report: the PDF engine cannot start ({e}); run scripts/install-system", markup=False)
+            raise typer.Exit(EXIT_ENV)
+        raise
+    for f, p in written.items():
+        out.print(f"{f:5} {p}  ({timings.get(f, 0):.1f} s)", markup=False)
+    n = sum(1 for r in doc.get("results", []))
+    out.print(f"report: {model.province.name} ({model.province.code}), {n} results, "
+              f"{len(model.wan.sites)} sites; built in {timings['total']:.1f} s"
+              + (f"; compared with {prev_path}" if prev_path else ""), markup=False)
