@@ -94,7 +94,7 @@ def line_chart(
 
 
 def sparkline(values: Sequence[float | None], *, label: str, target: float | None = None,
-              higher_is_better: bool = True, width: int = 110, height: int = 20) -> str:
+              higher_is_better: bool = True, width: int = 80, height: int = 18) -> str:
     vals = [v for v in values if v is not None]
     if not vals:
         return _svg(width, height, f'<rect width="{width}" height="{height}" fill="#fafafa"/>', label, "spark")
@@ -122,11 +122,12 @@ def sparkline(values: Sequence[float | None], *, label: str, target: float | Non
 
 
 def heatmap(rows: Sequence[tuple[str, float | None, Sequence[float | None]]], *, label: str,
-            days: Sequence[str], cell: int = 5, label_width: int = 0) -> str:
+            days: Sequence[str], cell: int = 12, label_width: int = 0, max_height: int = 700) -> str:
     """One row per unit, one cell per day: green at or above the unit's target,
-    amber below it, red under 95 %, grey without data."""
+    amber below it, red under 95 %, grey without data.  Rows shrink so that the
+    whole province fits on one page."""
     ncols = max((len(v) for _, _, v in rows), default=0)
-    rh = cell
+    rh = max(2, min(8, max_height // max(1, len(rows))))
     w = label_width + ncols * cell + 2
     h = len(rows) * rh + 14
     parts = []
@@ -139,7 +140,7 @@ def heatmap(rows: Sequence[tuple[str, float | None, Sequence[float | None]]], *,
             while end + 1 < len(colors) and colors[end + 1] == colors[c]:
                 end += 1
             parts.append(f'<rect x="{label_width + c * cell}" y="{yy}" width="{(end - c + 1) * cell - 0.5}" '
-                         f'height="{rh - 0.5}" fill="{colors[c]}"><title>{escape(name)}</title></rect>')
+                         f'height="{rh - 0.5 if rh >= 5 else rh}" fill="{colors[c]}"><title>{escape(name)}</title></rect>')
             c = end + 1
     step = max(1, ncols // 6)
     for c in range(0, ncols, step):
