@@ -96,9 +96,16 @@ from .report_cli import report as _report  # noqa: E402
 app.command("report")(_report)
 
 
+from . import run_cli as _run_cli  # noqa: E402,F401  (registers `dcops run`)
+
+
 def main() -> None:  # pragma: no cover
     app()
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    # `python -m infra.cli` runs this file as __main__; use the canonical module
+    # so every command registered on infra.cli.app is there.
+    from infra.cli import main as _main
+
+    _main()
