@@ -252,9 +252,11 @@ def _down(n: str, hosts_too: bool = True, quiet: bool = False, timeout: float = 
     # 2. The WAN hosts (namespaces, links, mounts, their processes).
     hosts = _hosts_module(not hosts_too)
     if hosts is not None:
+        had_hosts = bool(LabState.load(n).processes("hosts") or LabState.load(n).get("hosts.layout"))
         try:
             hosts.down(n, progress=say)
-            say("WAN hosts: down")
+            if had_hosts:
+                say("WAN hosts: down")
         except Exception as e:
             err.print(f"WAN hosts: down failed: {e}", markup=False)
             problems += 1

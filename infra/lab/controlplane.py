@@ -340,7 +340,16 @@ rules:
 KWOK_CONFIG = """\
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokConfiguration
-options: {}
+options:
+  nodePlayStageParallelism: 4
+  podPlayStageParallelism: 4
+  nodeLeaseParallelism: 4
+  podsOnNodeSyncParallelism: 1
+  enablePodsOnNodeSyncListPager: true
+  enablePodsOnNodeSyncStreamWatch: false
+  enableDebuggingHandlers: false
+  enableProfilingHandler: false
+  enableContentionProfiling: false
 ---
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
@@ -770,6 +779,17 @@ def etcd_get(name: str, cluster: str, key: str) -> bytes | None:
     return base64.b64decode(kvs[0]["value"]) if kvs else None
 
 
+NOT_READY_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+
+
+def node_ready(n: dict[str, Any]) -> bool:
+    """Ready condition True and the node lifecycle controller's not-ready taints gone (pods can land)."""
+    conds = n.get("status", {}).get("conditions") or []
+    if not any(c["type"] == "Ready" and c["status"] == "True" for c in conds):
+        return False
+    return not any(t["key"] in NOT_READY_TAINTS for t in n.get("spec", {}).get("taints") or [])
+
+
 def _nodes_ready(api: Api, want: set[str]) -> tuple[bool, str]:
     try:
         status, obj = api.request("GET", "/api/v1/nodes")
@@ -777,11 +797,7 @@ def _nodes_ready(api: Api, want: set[str]) -> tuple[bool, str]:
         return False, str(e)
     if status != 200:
         return False, f"HTTP {status}"
-    ready = {
-        n["metadata"]["name"]
-        for n in obj.get("items", [])
-        if any(c["type"] == "Ready" and c["status"] == "True" for c in n.get("status", {}).get("conditions") or [])
-    }
+    ready = {n["metadata"]["name"] for n in obj.get("items", []) if node_ready(n)}
     missing = sorted(want - ready)
     return not missing, f"not Ready yet: {', '.join(missing[:5])}" if missing else "all Ready"
 
@@ -943,10 +959,7 @@ def cluster_health(name: str, cluster: str) -> dict[str, Any]:
         try:
             items = api.get("/api/v1/nodes").get("items", [])
             nodes = len(items)
-            ready = sum(
-                1 for n in items
-                if any(c["type"] == "Ready" and c["status"] == "True" for c in n.get("status", {}).get("conditions") or [])
-            )
+            ready = sum(1 for n in items if node_ready(n))
         except (LabError, OSError) as e:
             detail = str(e)
     return {"api": ok, "detail": detail, "nodes": nodes, "ready": ready}
