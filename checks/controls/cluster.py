@@ -304,10 +304,11 @@ def k8s_005(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
     allowed = set(c.params.get("allowed", []))
     found: list[dict] = []
     bad: list[str] = []
-    for b in [*snap.cluster_role_bindings, *snap.role_bindings]:
+    pairs = [("ClusterRoleBinding", b) for b in snap.cluster_role_bindings] + [("RoleBinding", b) for b in snap.role_bindings]
+    for kind, b in pairs:  # items of a list carry no "kind"
         ref = b.get("roleRef") or {}
         if ref.get("kind") == "ClusterRole" and ref.get("name") == "cluster-admin":
-            where = f"{b['kind']}/{b['metadata'].get('namespace', '')}/{b['metadata']['name']}".replace("//", "/")
+            where = f"{kind}/{b['metadata'].get('namespace', '')}/{b['metadata']['name']}".replace("//", "/")
             subs = [_subject(s) for s in b.get("subjects") or []]
             found.append({"binding": where, "subjects": subs})
             bad += [f"{s} (via {where})" for s in subs if s not in allowed]
