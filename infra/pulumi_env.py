@@ -78,6 +78,14 @@ def ensure_passphrase(name: str | None = None) -> Path:
     return p
 
 
+def prepare(name: str | None = None) -> None:
+    """Everything Pulumi needs in the lab dir (called by `lab up`): passphrase, backend, home, config."""
+    ensure_passphrase(name)
+    for d in (state_dir(name), home_dir(name)):
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ensure_config_file(name)
+
+
 def _project_file() -> Path:
     return REPO / "Pulumi.yaml"
 

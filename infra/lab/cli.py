@@ -134,6 +134,15 @@ def up(
         with lab_lock(n):
             st = LabState.load(n)
             alive = st.alive()
+            dead = [p for p in st.processes() if p not in alive]
+            if alive and dead:
+                err.print(
+                    f"lab '{n}' runs, but {len(dead)} of its processes are gone "
+                    f"({', '.join(p['name'] for p in dead[:6])}); nothing started. "
+                    f"Logs in {lab_dir(n)}; restart it with `dcops lab down --name {n}` then `dcops lab up --name {n}`.",
+                    markup=False,
+                )
+                raise typer.Exit(EXIT_FAILED)
             if alive:
                 out.print(
                     f"lab '{n}' is already running ({len(alive)} processes, {lab_dir(n)}); nothing started. "
@@ -148,7 +157,7 @@ def up(
             clock(f"lab '{n}': starting from {province} in {lab_dir(n)}")
             partial: str | None = None
             try:
-                pulumi_env.ensure_passphrase(n)
+                pulumi_env.prepare(n)
                 LabState.load(n).set("province", str(province.resolve()))
                 cp.up(model, n, progress=clock)
                 if hosts is not None:
