@@ -94,3 +94,11 @@ def test_result_schema_roundtrip(tmp_path):
     back = read_results(paths[1])
     assert [r.status for r in back] == [Status.passed, Status.failed, Status.error, Status.skipped]
     assert summarize(back)["total"] == 4
+
+
+def test_every_control_ships_a_pass_and_a_fail_scenario():
+    from checks.catalog import scenario_files
+
+    for c in catalog().controls:
+        sc = scenario_files(c.id)
+        assert sc["pass"] and sc["fail"], f"{c.id}: scenarios {sc}"

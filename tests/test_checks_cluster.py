@@ -146,6 +146,19 @@ def test_lab_fault_default_deny_removed_fails_only_that_control(lab, pf):
         failing = {k: r.reason for k, r in res.items() if r.status != Status.passed}
         assert set(failing) == {"DCOPS-K8S-001"}, failing
         assert res["DCOPS-K8S-001"].evidence["failing"] == [NS]
+        # the same through `dcops check --target primary`: exit 1, only that control fails
+        import json
+        import tempfile
+        from pathlib import Path
+
+        with tempfile.TemporaryDirectory() as d:
+            outp = Path(d) / "latest.json"
+            r = dcops("check", "--name", lab["name"], "--target", CLUSTER, "--output", str(outp))
+            assert r.returncode == 1, r.stdout + r.stderr
+            doc = json.loads(outp.read_text())
+            bad = {(x["control"], x["target"]) for x in doc["results"] if x["status"] != "pass"}
+            assert bad == {("DCOPS-K8S-001", CLUSTER)}, bad
+            assert len(doc["results"]) == len(C.CONTROLS)
     finally:
         S.undo_live(lab["kube"], lab["name"], pf, CLUSTER, sc)
     assert _live(lab, pf, {"DCOPS-K8S-001"})["DCOPS-K8S-001"].status == Status.passed

@@ -198,6 +198,45 @@ def test_lab_cli_check_targets_a_site(lab, pf, tmp_path):
     assert "summary" in r.stdout and "DCOPS-SSH-001" in r.stdout
 
 
+SLA_SCN = REPO / "checks" / "scenarios" / "sla"
+
+SLOW_FRONTEND = r"""
+import sys, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+addr, port, delay = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]) / 1000
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        time.sleep(delay)
+        self.send_response(200); self.send_header("Content-Length", "3"); self.end_headers(); self.wfile.write(b"ok\n")
+    def log_message(self, *a):
+        pass
+ThreadingHTTPServer((addr, port), H).serve_forever()
+"""
+
+
+def _stop_frontend(lab, platform):
+    import os
+    import signal
+
+    from infra.lab.state import LabState, pid_alive
+
+    fe = [p for p in LabState.load(lab["name"]).processes() if p["name"] == f"frontend:{platform}"]
+    assert len(fe) == 1, fe
+    os.kill(fe[0]["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while pid_alive(fe[0]["pid"], fe[0].get("start_time")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def _poll(fn, until, timeout=150, every=3):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if until(v) or time.monotonic() > deadline:
+            return v
+        time.sleep(every)
+
+
 @pytest.mark.lab
 def test_lab_fault_frontend_stopped_fails_only_that_platform_sla(lab, pf, monitored, tmp_path):
     import json
@@ -209,9 +248,7 @@ def test_lab_fault_frontend_stopped_fails_only_that_platform_sla(lab, pf, monito
     before = _sla(lab, pf, monitored)
     assert {p: r.status for p, r in before.items()} == {p.id: Status.passed for p in pf.platforms}, {p: r.reason for p, r in before.items()}
     victim = "motcua"
-    fe = [p for p in LabState.load(lab["name"]).processes() if p["name"] == f"frontend:{victim}"]
-    assert len(fe) == 1, fe
-    os.kill(fe[0]["pid"], signal.SIGTERM)
+    _stop_frontend(lab, victim)
     deadline = time.monotonic() + 120
     while True:
         after = _sla(lab, pf, monitored)
@@ -228,6 +265,40 @@ def test_lab_fault_frontend_stopped_fails_only_that_platform_sla(lab, pf, monito
     doc = json.loads(outp.read_text())
     assert {x["target"] for x in doc["results"] if x["status"] != "pass"} == {victim}
     assert doc["summary"]["fail"] == 1 and doc["summary"]["pass"] == len(pf.platforms) - 1
+    # DCOPS-SLA-004's fail scenario is this one: the victim's 14.4x page fires, no other platform pages
+    import yaml
+
+    assert yaml.safe_load((SLA_SCN / "DCOPS-SLA-004.fail.yaml").read_text())["target"] == victim
+    pages = _poll(lambda: _sla(lab, pf, monitored, only=("DCOPS-SLA-004",)), lambda v: v[victim].status == Status.failed)
+    assert pages[victim].status == Status.failed, pages[victim]
+    assert any("DcopsPlatformAvailabilityBurn[availability,1h]" in f for f in pages[victim].evidence["firing"])
+    assert {p: r.status for p, r in pages.items() if p != victim and p in pf.platform_by_id} == {
+        p.id: Status.passed for p in pf.platforms if p.id != victim}
+
+
+@pytest.mark.lab
+def test_lab_sla_latency_scenarios(lab, pf, monitored):
+    """DCOPS-SLA-002: pass as the lab started (motcua's front end, stopped by the test above,
+    answered fast while it ran); fail when one front end answers slower than its threshold."""
+    import yaml
+
+    from infra.lab import netexec
+
+    good = _sla(lab, pf, monitored, only=("DCOPS-SLA-002",))
+    assert {p: r.status for p, r in good.items()} == {p.id: Status.passed for p in pf.platforms}, {p: r.reason for p, r in good.items()}
+    sc = yaml.safe_load((SLA_SCN / "DCOPS-SLA-002.fail.yaml").read_text())
+    victim = pf.platform_by_id[sc["target"]]
+    assert sc["delay_ms"] > victim.slo.latency_ms
+    _stop_frontend(lab, victim.id)
+    slow = netexec.ns_popen(lab["name"], "dc", [sys.executable, "-c", SLOW_FRONTEND, victim.address, str(victim.ports[0].port), str(sc["delay_ms"])])
+    try:
+        after = _poll(lambda: _sla(lab, pf, monitored, only=("DCOPS-SLA-002",)), lambda v: v[victim.id].status == Status.failed)
+        assert after[victim.id].status == Status.failed, after[victim.id]
+        assert after[victim.id].evidence["fast_pct"] < victim.slo.latency_target
+        assert {p: r.status for p, r in after.items() if p != victim.id} == {p.id: Status.passed for p in pf.platforms if p.id != victim.id}
+    finally:
+        slow.terminate()
+        slow.wait(10)
 
 
 @pytest.mark.lab

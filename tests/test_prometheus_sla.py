@@ -37,17 +37,31 @@ MARGIN_MIN = 3 * 60  # history before the window, so the first 1h ratios are who
 
 # Known outages, as (start minute inside the window, length in minutes, pattern).
 # "down": every probe fails; "flap": every other probe fails (length counts failed probes).
+# The pass and fail scenarios of DCOPS-SLA-001 and DCOPS-SLA-003 are data files
+# (checks/scenarios/sla/*.yaml, kind: history); the other platforms and sites add ground truth.
+SCN = REPO / "checks" / "scenarios" / "sla"
+
+
+def _history_scenarios() -> dict[str, tuple[str, str, list]]:
+    out = {}
+    for cid in ("DCOPS-SLA-001", "DCOPS-SLA-003"):
+        for kind in ("pass", "fail"):
+            d = yaml.safe_load((SCN / f"{cid}.{kind}.yaml").read_text())
+            assert d["kind"] == "history"
+            out[d["target"]] = (cid, kind, [tuple(o) for o in d["outages"]])
+    return out
+
+
+HISTORY = _history_scenarios()
 OUTAGES: dict[str, list[tuple[int, int, str]]] = {
-    "dvc": [(5000, 43, "down")],  # 99.9005% vs 99.9 -> pass
-    "motcua": [(9000, 20, "down"), (20000, 30, "flap")],  # 99.8843% vs 99.9 -> fail
+    **{t: o for t, (cid, _, o) in HISTORY.items() if cid == "DCOPS-SLA-001"},
     "eoffice": [],  # 100% -> pass
     "lgsp": [(3000, 10, "down"), (15000, 10, "down"), (40000, 10, "down")],  # 99.9306% vs 99.95 -> fail
     "ioc": [(12000, 420, "down")],  # 99.0278% vs 99.0 -> pass
     "lris": [(30000, 200, "down")],  # 99.5370% vs 99.5 -> pass
 }
 SITE_OUTAGES: dict[str, list[tuple[int, int, str]]] = {
-    "so-tc": [(7000, 60, "down")],  # 99.8611% vs 99.5 -> pass
-    "x-hoa-binh": [(25000, 300, "down")],  # 99.3056% -> fail
+    **{t: o for t, (cid, _, o) in HISTORY.items() if cid == "DCOPS-SLA-003"},
     "p-trung-tam": [],  # 100% -> pass
 }
 
@@ -195,6 +209,9 @@ def test_availability_matches_ground_truth(pf, netns, history):
     # both verdicts occur: the data is not one-sided
     statuses = {r.status for k, r in results.items() if k[1] in OUTAGES}
     assert statuses == {Status.passed, Status.failed}
+    # each control's pass and fail scenario gives its verdict
+    for target, (cid, kind, _) in HISTORY.items():
+        assert results[(cid, target)].status == (Status.passed if kind == "pass" else Status.failed), (cid, kind, target)
 
 
 @pytest.mark.lab
