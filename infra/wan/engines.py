@@ -171,12 +171,21 @@ def render_selected(run: Run) -> dict[str, E.Endpoint]:
     return out
 
 
-def _pump(proc: subprocess.Popen, on_event: Callable[[dict], None], stderr_tail: list[str]) -> None:
+def _pump(proc: subprocess.Popen, on_event: Callable[[dict], None], stderr_tail: list[str], log: Path | None = None) -> None:
+    """Feed the engine's events to ``on_event``; keep the tail of its other output (and all of
+    it in ``log``, for when something goes wrong)."""
+    lf = open(log, "a") if log else None
+
+    def keep(line: str) -> None:
+        stderr_tail.append(line.rstrip("\n"))
+        del stderr_tail[:-60]
+        if lf:
+            lf.write(line if line.endswith("\n") else line + "\n")
+
     def read_err():
         assert proc.stderr is not None
         for line in proc.stderr:
-            stderr_tail.append(line.rstrip("\n"))
-            del stderr_tail[:-60]
+            keep(line)
 
     t = threading.Thread(target=read_err, daemon=True)
     t.start()
@@ -186,10 +195,11 @@ def _pump(proc: subprocess.Popen, on_event: Callable[[dict], None], stderr_tail:
         if ev is not None:
             on_event(ev)
         elif line.strip():
-            stderr_tail.append(line.rstrip("\n"))
-            del stderr_tail[:-60]
+            keep(line)
     proc.wait()
     t.join(timeout=5)
+    if lf:
+        lf.close()
 
 
 # ----------------------------------------------------------------------- Ansible
@@ -239,7 +249,7 @@ def _ansible_playbook(run: Run, playbook: str, hosts: list[str], on_event, extra
         cwd=str(PLAYBOOKS),
     )
     tail: list[str] = []
-    _pump(proc, on_event, tail)
+    _pump(proc, on_event, tail, run.workdir / "ansible.log")
     return proc.returncode, tail
 
 
@@ -376,7 +386,7 @@ def run_pyinfra(run: Run) -> None:
         run.results.feed(ev)
 
     tail: list[str] = []
-    _pump(proc, on_event, tail)
+    _pump(proc, on_event, tail, run.workdir / "pyinfra.log")
     if state["t_deploy"] is not None:
         run.timings["deploy"] = time.monotonic() - state["t_deploy"]
     run.results.finish_all(

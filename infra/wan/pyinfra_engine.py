@@ -15,7 +15,13 @@ Connections stay open between the two passes. Nothing secret is written.
 
 from __future__ import annotations
 
-import json
+# pyinfra's API needs gevent's monkey patching before anything else is imported:
+# paramiko's transport threads and the SFTP uploads otherwise block the event loop.
+from gevent import monkey  # isort: skip
+
+monkey.patch_all()
+
+import json  # noqa: E402
 import logging
 import sys
 import time
@@ -27,7 +33,7 @@ import gevent
 from pyinfra.api import Config, Inventory, QuoteString, State, StringCommand
 from pyinfra.api.exceptions import ConnectError, NestedOperationError, PyinfraError
 from pyinfra.api.state import StateStage
-from pyinfra.context import ctx_host, ctx_state
+from pyinfra.context import ctx_config, ctx_host, ctx_inventory, ctx_state
 
 REPO = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(REPO / "playbooks" / "pyinfra"))
@@ -35,6 +41,7 @@ sys.path.insert(0, str(REPO / "playbooks" / "pyinfra"))
 from dcops_endpoint import apply_endpoint  # noqa: E402
 
 PREFIX = "@dcops "
+KEEPALIVE = 3  # seconds
 _out = sys.stdout
 
 
@@ -90,6 +97,10 @@ def main() -> int:
     state.init(inventory, config)
     state.print_output = False
     state.print_fact_output = False
+    # The state, inventory and config contexts are process-wide (only the host is per greenlet).
+    ctx_state.set(state)
+    ctx_inventory.set(inventory)
+    ctx_config.set(config)
 
     # ------------------------------------------------------------------ connect
     state.set_stage(StateStage.Connect)
@@ -97,6 +108,10 @@ def main() -> int:
     def connect(h):
         try:
             h.connect(raise_exceptions=True)
+            # Keepalives: when a firewall on the path (the gateway's, on its first rollout)
+            # starts tracking connections, a reply seen before any packet of ours is dropped;
+            # our next packet re-opens the flow. Without them a waiting session would hang.
+            h.connector.client.get_transport().set_keepalive(KEEPALIVE)
         except (ConnectError, PyinfraError, OSError, Exception) as e:  # noqa: BLE001
             return _msg(e)
         return None
@@ -116,7 +131,7 @@ def main() -> int:
     script = spec["key_read"] if check else spec["key_create"]
 
     def key(h):
-        with ctx_state.use(state), ctx_host.use(h):
+        with ctx_host.use(h):
             try:
                 ok, out = h.run_shell_command(StringCommand("bash", "-c", QuoteString(script)), _sudo=True)
             except Exception as e:  # noqa: BLE001
@@ -151,7 +166,7 @@ def main() -> int:
         t0 = time.monotonic()
         ops: list = []
         error = ""
-        with ctx_state.use(state), ctx_host.use(h):
+        with ctx_host.use(h):
             try:
                 apply_endpoint(h.data, check=check, done=ops)
             except NestedOperationError as e:

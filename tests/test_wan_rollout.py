@@ -1,0 +1,410 @@
+"""The WAN rollout on real lab hosts: both engines, idempotence, connectivity, faults, drift.
+
+A lab of its own (``t`` + 5 random characters) with three sites and the gateway; torn down
+in a finalizer even when a test fails. Each engine is applied to fresh hosts and the
+resulting hosts are compared (files, nft table, addresses, routes, rules, WireGuard,
+services, sysctls).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+import string
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from infra.lab import hosts as lab_hosts
+from infra.lab import netexec
+from infra.paths import lab_dir
+from infra.render import endpoint as E
+from infra.validate import load_province
+
+REPO = Path(__file__).resolve().parent.parent
+PROVINCE = REPO / "stacks" / "province-lab.yaml"
+DCOPS = [str(Path(sys.executable).parent / "dcops")]
+SITES = ["so-tc", "so-xd", "p-trung-tam"]  # different reach sets; a department and a ward
+
+PROBE = r"""
+import socket, sys
+t = float(sys.argv[1])
+for a in sys.argv[2:]:
+    h, p = a.rsplit(":", 1)
+    s = socket.socket(); s.settimeout(t)
+    try:
+        s.connect((h, int(p))); r = "open"
+    except socket.timeout:
+        r = "timeout"
+    except ConnectionRefusedError:
+        r = "refused"
+    except OSError as e:
+        r = "error-%s" % e.errno
+    finally:
+        s.close()
+    print(a, r)
+"""
+
+
+class Lab:
+    def __init__(self, name: str):
+        self.name = name
+        self.model = load_province(PROVINCE)
+
+    # -------------------------------------------------------------- lifecycle
+    def up(self) -> None:
+        lab_hosts.up(self.model, self.name, sites=SITES, progress=print)
+
+    def down(self) -> None:
+        lab_hosts.down(self.name, progress=print)
+
+    def fresh_hosts(self) -> None:
+        self.down()
+        shutil.rmtree(lab_dir(self.name) / "wan", ignore_errors=True)
+        self.up()
+
+    # -------------------------------------------------------------- running
+    def dcops(self, *args: str, timeout: float = 1200) -> subprocess.CompletedProcess:
+        p = subprocess.run(
+            [*DCOPS, "wan", *args, "--name", self.name] if args and args[0] == "apply" else [*DCOPS, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=REPO,
+        )
+        print(f"$ dcops wan {' '.join(args)} -> exit {p.returncode}\n{p.stdout}\n{p.stderr}")
+        return p
+
+    def apply(self, *args: str, json_out: Path | None = None) -> tuple[subprocess.CompletedProcess, dict]:
+        out = json_out or (lab_dir(self.name) / f"result-{time.monotonic_ns()}.json")
+        p = self.dcops("apply", *args, "--json", str(out))
+        data = json.loads(out.read_text()) if out.exists() else {}
+        return p, data
+
+    def address(self, host: str) -> str:
+        return self.model.wan.hub.wan_address if host == E.GATEWAY else self.model.site_by_id[host].wan_address
+
+    def ssh(self, host: str, script: str, timeout: float = 60) -> str:
+        p = netexec.ssh_run(
+            self.name, self.address(host), ["sudo", "bash", "-c", script], capture_output=True, text=True, timeout=timeout
+        )
+        assert p.returncode == 0, f"{host}: {script[:80]}...: {p.stderr}"
+        return p.stdout
+
+    def root(self, host: str, argv: list[str]) -> subprocess.CompletedProcess:
+        """In the host's container without SSH (fault injection and repair)."""
+        return netexec.host_run(self.name, "hub" if host == E.GATEWAY else host, argv, capture_output=True, text=True)
+
+    def probe(self, site: str, targets: list[str], timeout: float = 2.0) -> dict[str, str]:
+        p = netexec.ns_run(
+            self.name, f"lan:{site}", ["python3", "-c", PROBE, str(timeout), *targets], capture_output=True, text=True
+        )
+        assert p.returncode == 0, p.stderr
+        return dict(line.split(" ", 1) for line in p.stdout.splitlines())
+
+    @property
+    def hosts(self) -> list[str]:
+        return [E.GATEWAY, *SITES]
+
+
+@pytest.fixture(scope="module")
+def lab(request):
+    if shutil.which("systemd-nspawn") is None:
+        pytest.fail("systemd-nspawn is missing: run scripts/install-system (the lab boots hosts with it)")
+    name = "t" + "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(5))
+    lab = Lab(name)
+
+    def teardown():
+        try:
+            lab.down()
+        finally:
+            d = lab_dir(name)
+            if d.exists():
+                shutil.rmtree(d, ignore_errors=True)
+
+    request.addfinalizer(teardown)
+    lab.up()
+    return lab
+
+
+# ------------------------------------------------------------------ snapshots
+
+
+def snapshot(lab: Lab) -> dict[str, dict[str, str]]:
+    """What each host looks like: the rendered files, live table, addresses, routes, rules,
+    WireGuard (public data only), services, sysctls. Public keys are replaced by host names."""
+    rendered = {h: json.loads((lab_dir(lab.name) / "wan" / "rendered" / f"{h}.json").read_text()) for h in lab.hosts}
+    snap: dict[str, dict[str, str]] = {}
+    for h in lab.hosts:
+        parts = [v for k, v in rendered[h].items() if k.endswith("_state")]
+        files = [f["path"] for p in parts for f in p["files"]]
+        services = [s["name"] for p in parts for s in p["services"]]
+        sysctls = list(rendered[h]["dcops_endpoint"]["sysctls"])
+        sections = {}
+        for f in files:
+            sections[f"file {f}"] = f"stat -c '%a %U %G' {f}; cat {f}"
+        sections["nft"] = "nft list table inet dcops"
+        sections["addresses"] = "ip -4 -o addr show | awk '{print $2, $4}' | sort"
+        sections["routes"] = "ip -4 route show table all | grep -v '^local\\|^broadcast\\|table local' | sort"
+        sections["rules"] = "ip -4 rule show"
+        sections["wg"] = (
+            "wg show wg0 public-key; wg show wg0 listen-port; wg show wg0 allowed-ips | sort; "
+            "ip -o link show wg0 | grep -o 'mtu [0-9]*'"
+        )
+        sections["services"] = " ; ".join(f"echo {s} $(systemctl is-active {s}) $(systemctl is-enabled {s})" for s in services)
+        sections["sysctl"] = " ; ".join(f"echo {k}=$(sysctl -n {k})" for k in sysctls)
+        sections["key mode"] = f"stat -c '%a %U %G' {E.WG_PRIVATE_KEY}"
+        script = "".join(f"echo '@@@ {name}'; {cmd} 2>&1\n" for name, cmd in sections.items())
+        out = lab.ssh(h, script)
+        host_snap: dict[str, str] = {}
+        cur = None
+        for line in out.splitlines():
+            if line.startswith("@@@ "):
+                cur = line[4:]
+                host_snap[cur] = ""
+            elif cur is not None:
+                host_snap[cur] += line + "\n"
+        snap[h] = host_snap
+    keys = {snap[h]["wg"].splitlines()[0].strip(): h for h in lab.hosts}
+    for h in snap:
+        for sec, text in snap[h].items():
+            for k, owner in keys.items():
+                text = text.replace(k, f"<public key of {owner}>")
+            snap[h][sec] = text
+    return snap
+
+
+def _diff_snapshots(a: dict, b: dict) -> list[str]:
+    out = []
+    for h in sorted(set(a) | set(b)):
+        for sec in sorted(set(a.get(h, {})) | set(b.get(h, {}))):
+            x, y = a.get(h, {}).get(sec), b.get(h, {}).get(sec)
+            if x != y:
+                out.append(f"{h} / {sec}:\n--- ansible\n{x}\n--- pyinfra\n{y}")
+    return out
+
+
+def _counts(data: dict) -> dict:
+    return data.get("counts", {})
+
+
+def _status(data: dict) -> dict[str, str]:
+    return {h: v["status"] for h, v in data.get("hosts", {}).items()}
+
+
+# ------------------------------------------------------------------ tests
+
+
+def test_ansible_lint_clean():
+    p = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-lint"), "playbooks"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+
+
+STATE: dict = {}
+
+
+@pytest.mark.lab
+@pytest.mark.timeout(900)
+def test_bad_input_touches_nothing(lab, tmp_path):
+    p = lab.dcops("apply", "--limit", "so-tc,no-such-site")
+    assert p.returncode == 2 and "no-such-site" in p.stderr and "nothing was changed" in p.stderr
+    p = lab.dcops("apply", "--limit", "x-hoa-binh")  # in the province file, not in this lab
+    assert p.returncode == 2
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(PROVINCE.read_text().replace("tunnel_address: 10.200.1.2,", "tunnel_address: 10.200.1.999,"))
+    p = lab.dcops("apply", "--province", str(bad))
+    assert p.returncode == 2 and "10.200.1.999" in p.stderr
+    p = lab.dcops("apply", "--engine", "chef")
+    assert p.returncode == 2
+    # --check on fresh hosts: reports what would change, makes nothing (not even a key)
+    p, data = lab.apply("--check", "--engine", "ansible")
+    assert p.returncode == 0, p.stdout
+    assert _counts(data)["changed"] == len(lab.hosts)
+    assert "would change" in p.stdout and "+PasswordAuthentication no" in p.stdout
+    for h in lab.hosts:
+        out = lab.ssh(h, f"test -e {E.WG_PRIVATE_KEY} && echo KEY; nft list table inet dcops >/dev/null 2>&1 && echo NFT; "
+                         f"test -e {E.SSHD_DROPIN} && echo SSHD; true")
+        assert out.strip() == "", f"{h} was touched: {out}"
+
+
+@pytest.mark.lab
+@pytest.mark.timeout(1800)
+def test_ansible_fresh_then_idempotent(lab):
+    p, data = lab.apply("--engine", "ansible")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert _counts(data)["changed"] == len(lab.hosts), data
+    STATE["ansible_first"] = data["seconds"]
+    p, data = lab.apply("--engine", "ansible")
+    assert p.returncode == 0, p.stdout
+    assert _counts(data) == {"unreachable": 0, "failed": 0, "changed": 0, "unchanged": len(lab.hosts)}, data
+    STATE["ansible_again"] = data["seconds"]
+    STATE["snap_ansible"] = snapshot(lab)
+
+
+def _connectivity(lab: Lab) -> None:
+    m = lab.model
+    deadline = time.monotonic() + 60
+    for site in SITES:
+        s = m.site_by_id[site]
+        allowed, forbidden = [], []
+        for p in m.platforms:
+            ports = [x.port for x in p.ports]
+            if p.id in s.reach:
+                allowed += [f"{p.address}:{x}" for x in ports]
+                forbidden += [f"{p.address}:{x}" for x in (22, 9100, 8443 if 8443 not in ports else 8080) if x not in ports]
+            else:
+                forbidden += [f"{p.address}:{x}" for x in ports]
+        for other in SITES:
+            if other != site:
+                o = m.site_by_id[other]
+                forbidden += [f"{o.tunnel_address}:9100", f"{o.wan_address}:22"]
+                forbidden += [f"{_lan_client(o.lan)}:22"]
+        # the tunnel comes up on the first packet: retry the allowed ones for a while
+        while True:
+            res = lab.probe(site, allowed)
+            if all(v == "open" for v in res.values()) or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert all(v == "open" for v in res.values()), (site, res)
+        res = lab.probe(site, forbidden, timeout=1.5)
+        # dropped, not refused: the packets never reached anything that could answer
+        assert all(v == "timeout" for v in res.values()), (site, res)
+    # the gateway saw a recent handshake from every site
+    out = lab.ssh(E.GATEWAY, "wg show wg0 latest-handshakes")
+    keys = json.loads((lab_dir(lab.name) / "wan" / "pubkeys.json").read_text())
+    hs = {line.split()[0]: int(line.split()[1]) for line in out.splitlines() if line.strip()}
+    now = int(lab.ssh(E.GATEWAY, "date +%s").strip())
+    for site in SITES:
+        assert now - hs[keys[site]["key"]] < 180, (site, hs)
+    # node_exporter answers through the tunnel (management segment, over wg) and only there
+    for site in SITES:
+        s = m.site_by_id[site]
+        p = netexec.mgmt_run(
+            lab.name, ["curl", "-sS", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", f"http://{s.tunnel_address}:9100/metrics"],
+            capture_output=True, text=True,
+        )
+        assert p.stdout == "200", (site, p.stdout, p.stderr)
+        p = netexec.mgmt_run(lab.name, ["curl", "-sS", "-m", "3", f"http://{s.wan_address}:9100/metrics"], capture_output=True, text=True)
+        assert p.returncode != 0, f"{site}: node_exporter answers on the WAN address"
+
+
+def _lan_client(lan: str) -> str:
+    import ipaddress
+
+    return str(list(ipaddress.ip_network(lan).hosts())[1])
+
+
+@pytest.mark.lab
+@pytest.mark.timeout(600)
+def test_connectivity_after_ansible(lab):
+    _connectivity(lab)
+
+
+@pytest.mark.lab
+@pytest.mark.timeout(2400)
+def test_pyinfra_on_fresh_hosts_converges_to_the_same_state(lab):
+    lab.fresh_hosts()
+    p, data = lab.apply("--engine", "pyinfra")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert _counts(data)["changed"] == len(lab.hosts), data
+    STATE["pyinfra_first"] = data["seconds"]
+    p, data = lab.apply("--engine", "pyinfra")
+    assert p.returncode == 0, p.stdout
+    assert _counts(data) == {"unreachable": 0, "failed": 0, "changed": 0, "unchanged": len(lab.hosts)}, data
+    STATE["pyinfra_again"] = data["seconds"]
+    snap = snapshot(lab)
+    diffs = _diff_snapshots(STATE["snap_ansible"], snap)
+    assert not diffs, "\n".join(diffs)
+    # and the other engine sees nothing to do on hosts the first one made
+    p, data = lab.apply("--engine", "ansible")
+    assert p.returncode == 0 and _counts(data)["changed"] == 0, data
+    print("timings:", {k: v for k, v in STATE.items() if not k.startswith("snap")})
+
+
+@pytest.mark.lab
+@pytest.mark.timeout(600)
+def test_connectivity_after_pyinfra(lab):
+    _connectivity(lab)
+
+
+@pytest.mark.lab
+@pytest.mark.timeout(1200)
+def test_drift_shows_in_check_and_is_repaired(lab):
+    site = "so-tc"
+    listing = lab.root(site, ["nft", "-a", "list", "chain", "inet", "dcops", "input"]).stdout
+    handle = re.search(r"tcp dport 9100 .*# handle (\d+)", listing).group(1)
+    assert lab.root(site, ["nft", "delete", "rule", "inet", "dcops", "input", "handle", handle]).returncode == 0
+    assert lab.root(site, ["sed", "-i", "s/^MaxAuthTries .*/MaxAuthTries 6/", E.SSHD_DROPIN]).returncode == 0
+    for engine in ("ansible", "pyinfra"):
+        p, data = lab.apply("--check", "--engine", engine)
+        assert p.returncode == 0, p.stdout
+        assert _status(data)[site] == "changed" and _counts(data)["changed"] == 1, (engine, data)
+        changes = " ".join(data["hosts"][site]["changes"])
+        assert "firewall" in changes and "ssh_hardening" in changes, (engine, changes)
+        assert "-MaxAuthTries 6" in p.stdout and "+MaxAuthTries 3" in p.stdout, engine
+        assert "tcp dport 9100" in p.stdout, engine
+    # --check changed nothing
+    assert "MaxAuthTries 6" in lab.root(site, ["cat", E.SSHD_DROPIN]).stdout
+    assert "9100" not in lab.root(site, ["nft", "list", "chain", "inet", "dcops", "input"]).stdout
+    p, data = lab.apply()
+    assert p.returncode == 0 and _status(data)[site] == "changed" and _counts(data)["changed"] == 1, data
+    assert "9100" in lab.root(site, ["nft", "list", "chain", "inet", "dcops", "input"]).stdout
+    assert "maxauthtries 3" in lab.root(site, ["sshd", "-T"]).stdout
+    p, data = lab.apply("--check")
+    assert p.returncode == 0 and _counts(data)["changed"] == 0, data
+
+
+@pytest.mark.lab
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("engine", ["ansible", "pyinfra"])
+def test_unreachable_site_others_complete(lab, engine):
+    down, other = "p-trung-tam", "so-xd"
+    # something to do on another site, so that it visibly completes its work
+    assert lab.root(other, ["sed", "-i", "s/^LoginGraceTime .*/LoginGraceTime 90/", E.SSHD_DROPIN]).returncode == 0
+    assert lab.root(down, ["systemctl", "stop", "ssh"]).returncode == 0
+    try:
+        p, data = lab.apply("--engine", engine)
+        assert p.returncode == 1, p.stdout
+        st = _status(data)
+        assert st[down] == "unreachable" and st[other] == "changed", st
+        assert all(v == "unchanged" for h, v in st.items() if h not in (down, other)), st
+        assert down in p.stdout and "unreachable" in p.stdout
+    finally:
+        assert lab.root(down, ["systemctl", "start", "ssh"]).returncode == 0
+    p, data = lab.apply("--engine", engine)
+    assert p.returncode == 0 and _counts(data)["failed"] == 0 and _counts(data)["unreachable"] == 0, data
+
+
+@pytest.mark.lab
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("engine", ["ansible", "pyinfra"])
+def test_site_failing_midway_then_repaired(lab, engine):
+    site = "so-xd"
+    # /etc/chrony becomes a file: the 'time' part fails after the earlier parts applied
+    assert lab.root(site, ["bash", "-c", "rm -rf /etc/chrony && echo broken > /etc/chrony"]).returncode == 0
+    assert lab.root(site, ["sed", "-i", "s/^LoginGraceTime .*/LoginGraceTime 90/", E.SSHD_DROPIN]).returncode == 0
+    p, data = lab.apply("--engine", engine)
+    assert p.returncode == 1, p.stdout
+    st = _status(data)
+    assert st[site] == "failed" and "time" in data["hosts"][site]["detail"], data["hosts"][site]
+    assert all(v == "unchanged" for h, v in st.items() if h != site), st
+    # the parts before the failure were applied
+    assert "LoginGraceTime 30" in lab.root(site, ["cat", E.SSHD_DROPIN]).stdout
+    assert lab.root(site, ["bash", "-c", "rm -f /etc/chrony && mkdir /etc/chrony"]).returncode == 0
+    p, data = lab.apply("--engine", engine)
+    assert p.returncode == 0 and _status(data)[site] == "changed", data
+    assert "server 10.200.0.1 iburst" in lab.root(site, ["cat", E.CHRONY_CONF]).stdout
+    assert lab.root(site, ["systemctl", "is-active", "chrony"]).stdout.strip() == "active"
+    p, data = lab.apply("--engine", engine)
+    assert p.returncode == 0 and _counts(data)["changed"] == 0, data
