@@ -435,16 +435,24 @@ def test_invalid_model_raises_and_registers_nothing(tmp_path):
 
 
 def test_unrenderable_model_registers_nothing(tmp_path):
-    """Valid for the validator, but a platform sits in a segment with no node pool on its cluster."""
+    """A platform in a segment with no node pool on its cluster: the validator refuses it, the
+    renderer refuses it too (defence in depth for models built without the validator), and the
+    program registers nothing."""
+    from infra.model import ProvinceFile
+    from infra.validate import ProvinceError
+
     data = yaml.safe_load(LAB.read_text(encoding="utf-8"))
     lris = next(p for p in data["platforms"] if p["id"] == "lris")
     lris["segment"], lris["address"] = "data", "10.10.4.20"
     bad = _write(tmp_path, data)
-    load_province(bad)  # the validator accepts it
+    with pytest.raises(ProvinceError, match="no node pool in segment 'data'"):
+        load_province(bad)
+    with pytest.raises(render.RenderError, match="no node pool in segment 'data'"):
+        render.render_province(ProvinceFile.model_validate(data))
     rec = Recorder()
     pulumi.runtime.set_mocks(rec, project="dcops", stack="lab", preview=False)
     pulumi.runtime.set_all_config({"dcops:province": str(bad)})
-    with pytest.raises(render.RenderError, match="no node pool in segment 'data'"):
+    with pytest.raises(ProvinceError, match="no node pool in segment 'data'"):
         pulumi.runtime.test(program.main)()
     assert rec.registered() == []
 
