@@ -14,6 +14,7 @@ platform, secrets in the state, an up killed midway, destroy.
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import json
 import os
@@ -29,7 +30,7 @@ import yaml
 
 from infra import pulumi_env
 from infra.lab import controlplane as cp
-from infra.lab.state import LabState
+from infra.lab.state import LabState, pid_alive
 from infra.paths import REPO, ToolMissing, lab_dir, tool
 from infra.render.k8s import object_key, render_province
 from infra.validate import load_province
@@ -339,6 +340,19 @@ def test_state_holds_no_secret_in_plain_text(lab, stack_up) -> None:
     assert b"PRIVATE KEY" not in blobs
 
 
+def _session_members(sid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2:].split()[3]) == sid:
+                out.append(int(d.name))
+    return out
+
+
 def _managed_count(lab) -> int:
     kinds = kinds_of(lab["want"])
     return sum(len(live.managed(kinds)) for live in lab["live"].values())
@@ -362,8 +376,20 @@ def test_up_killed_midway_then_refresh_and_up_converges(lab, stack_up) -> None:
             assert time.monotonic() < deadline, "pulumi up made no objects"
             time.sleep(0.2)
     finally:
-        os.killpg(p.pid, signal.SIGKILL)  # pulumi, its language host, the program and the provider
+        # pulumi, its language host, the program and the provider: the plugins run in process
+        # groups of their own but in pulumi's session, so kill the whole session, at once.
+        killed: set[int] = set()
+        for _ in range(20):  # again, in case one was forking meanwhile
+            members = [pid for pid in _session_members(p.pid) if pid_alive(pid)]
+            if not members:
+                break
+            for pid in members:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            killed.update(members)
+            time.sleep(0.1)
         p.wait()
+        assert len(killed) > 1 and not [pid for pid in _session_members(p.pid) if pid_alive(pid)]
     made = _managed_count(lab)
     assert 0 < made < total, f"kill came too late to test anything ({made}/{total})"
     # Recover: clear the lock of the killed update, read the real state back, up again.
