@@ -65,8 +65,12 @@ def summary_table(results, catalog) -> Table:
         if r.status.value in ("fail", "error"):
             failing[r.control].append(r.target)
     t = Table(title="dcops check: summary", show_lines=False)
-    for col in ("control", "severity", "title", "pass", "fail", "error", "skipped", "failing targets"):
-        t.add_column(col)
+    t.add_column("control", no_wrap=True)
+    t.add_column("severity", no_wrap=True)
+    t.add_column("title", max_width=44, overflow="ellipsis", no_wrap=True)
+    for col in ("pass", "fail", "error", "skipped"):
+        t.add_column(col, justify="right", no_wrap=True)
+    t.add_column("failing targets", max_width=40, overflow="ellipsis", no_wrap=True)
     for cid in sorted(by):
         c = catalog.get(cid)
         n = by[cid]
@@ -231,7 +235,7 @@ def check(
         "seconds": round(time.monotonic() - t0, 1),
     }
     paths = write_results(results, output, meta)
-    out.print(summary_table(results, cat))
+    Console(highlight=False, width=max(out.width, 150)).print(summary_table(results, cat))
     s = summarize(results)
     out.print(
         f"{s['total']} result(s): {s['pass']} pass, {s['fail']} fail, {s['error']} error, {s['skipped']} skipped "
