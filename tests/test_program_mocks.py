@@ -478,4 +478,7 @@ def test_pulumi_project_file():
     project = yaml.safe_load((REPO / "Pulumi.yaml").read_text(encoding="utf-8"))
     assert project["name"] == "dcops" and project["stackConfigDir"] == "stacks"
     assert project["runtime"] == {"name": "python", "options": {"virtualenv": ".venv"}}
-    assert (REPO / project["main"]).is_file()
+    # no `main`: Pulumi runs the project root's __main__.py, so the dynamic-provider plugin also
+    # starts at the root, where `virtualenv: .venv` resolves
+    assert "main" not in project
+    assert "infra.program" in (REPO / "__main__.py").read_text(encoding="utf-8")
