@@ -276,9 +276,10 @@ def apply_offline(snap: C.Snapshot, scenario: dict[str, Any]) -> C.Snapshot:
             raise KeyError(f"{kind} {ns}/{name} not in the snapshot")
         if op == "delete":
             if isinstance(coll, dict):
-                coll[name] = None if kind == "Namespace" else coll.pop(name)
-                if kind != "Namespace":
-                    pass
+                if kind == "Namespace":
+                    coll[name] = None  # the controls see a missing namespace
+                else:
+                    coll.pop(name)
             else:
                 coll.remove(target)
         elif op == "patch":

@@ -169,7 +169,7 @@ def check(
 
     # -- hosts
     host_ids = wanted(H.CONTROLS)
-    host_targets = (targets & hosts_all) if targets else (hosts_all if not targets else set())
+    host_targets = (targets & hosts_all) if targets else hosts_all
     if host_ids and host_targets:
         prog.phase(f"hosts: {len(host_targets)} host(s), {len(host_ids)} control(s), over SSH from {lab}-mgmt")
         try:
