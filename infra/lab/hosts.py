@@ -233,7 +233,7 @@ def _record(st: LabState, resources: Sequence[dict] = (), processes: Sequence[di
     st.update(change)
 
 
-def _spawn(argv: list[str], log: Path, cgroups: Sequence[Path] = ()) -> subprocess.Popen:
+def _spawn(argv: list[str], log: Path, cgroups: Sequence[Path] = (), env: dict[str, str] | None = None) -> subprocess.Popen:
     """Start ``argv`` detached (own session, stdin closed, output to ``log``), first moved into ``cgroups``."""
     log.parent.mkdir(parents=True, exist_ok=True)
     joins = "".join(f'echo $$ > {shlex.quote(str(c / "cgroup.procs"))} || exit 97; ' for c in cgroups)
@@ -241,7 +241,7 @@ def _spawn(argv: list[str], log: Path, cgroups: Sequence[Path] = ()) -> subproce
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fd, stderr=subprocess.STDOUT,
-                             start_new_session=True, close_fds=True)
+                             start_new_session=True, close_fds=True, env={**os.environ, **(env or {})})
     finally:
         os.close(fd)
     _children.append(p)
@@ -875,7 +875,9 @@ def _start_host(h: SiteHost | Gateway, st: LabState, rootfs: Path, uid: int, gid
         "--link-journal=no", "--console=read-only", "--bind=/dev/net/tun", "--setenv=SYSTEMD_COLORS=0",
     ]
     t0 = time.monotonic()
-    p = _spawn(argv, log, cgroups)
+    # Each host has its own network namespace, so its /proc/sys/net is its own: leave it writable
+    # (nspawn mounts /proc/sys read-only otherwise) so the rollout's network sysctls apply for real.
+    p = _spawn(argv, log, cgroups, env={"SYSTEMD_NSPAWN_API_VFS_WRITABLE": "network"})
     _record(st, resources=leftovers,
             processes=[_proc_record(h.key, p.pid, kind="nspawn", host=_host_id(h), machine=h.machine,
                                     log=str(log), dir=str(hdir), cmd=argv)])
