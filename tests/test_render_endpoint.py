@@ -104,7 +104,12 @@ def test_firewall_input_rules(model, rendered):
             f'iifname "wg0" ip saddr {mgmt} ip daddr {site.tunnel_address} tcp dport 9100 '
             'accept comment "node_exporter from management via the tunnel"'
         ]
-        assert len(rules) == 5  # established, lo, ssh, wireguard, node_exporter: nothing else
+        icmp = [r for r in rules if "icmp" in r]
+        assert icmp == [
+            f'iifname "wg0" ip saddr {mgmt} ip daddr {site.tunnel_address} icmp type echo-request '
+            'accept comment "link probes from management via the tunnel"'
+        ]
+        assert len(rules) == 6  # established, lo, ssh, wireguard, node_exporter, link probe: nothing else
 
 
 def test_gateway_peers_are_all_sites(model, keys, rendered):

@@ -396,6 +396,8 @@ def _firewall_site(model: ProvinceFile, site: Site) -> Part:
         f"ip saddr {hub.wan_address} udp dport {hub.listen_port} accept comment \"wireguard from the hub\"",
         f'iifname "wg0" ip saddr {mgmt} ip daddr {site.tunnel_address} tcp dport {NODE_EXPORTER_PORT} '
         'accept comment "node_exporter from management via the tunnel"',
+        f'iifname "wg0" ip saddr {mgmt} ip daddr {site.tunnel_address} icmp type echo-request '
+        'accept comment "link probes from management via the tunnel"',
     ]
     fwd = []
     reach = site_reach(model, site)
@@ -441,6 +443,8 @@ def _firewall_gateway(model: ProvinceFile) -> Part:
         f'ip saddr {mgmt} ip daddr {wan.underlay} tcp dport 22 accept comment "management to the sites over the underlay"',
         f'ip saddr {mgmt} oifname "wg0" ip daddr {wan.tunnel_pool} tcp dport {NODE_EXPORTER_PORT} '
         'accept comment "management scrapes the sites through the tunnel"',
+        f'ip saddr {mgmt} oifname "wg0" ip daddr {wan.tunnel_pool} icmp type echo-request '
+        'accept comment "management probes the site links through the tunnel"',
         f'ip saddr {mgmt} ip daddr {_set(_dc_segments(model))} accept comment "management administers the data center"',
     ]
     return _firewall(inp, fwd, sets, "Data-center gateway (hub): sites reach only their platforms' ports")
