@@ -306,9 +306,54 @@ def provision(
     return pulumi([*action_args(action, extra=extra), *stack_args(name)], name, on_line=on_line, check=check)
 
 
-def cancel(name: str | None = None) -> None:
-    """``pulumi cancel``: for the file backend this clears a lock left by a killed update."""
+def _checkpoint_ok(path: Path) -> bool:
+    import gzip
+    import json
+
+    try:
+        raw = path.read_bytes()
+        if path.suffix == ".gz":
+            raw = gzip.decompress(raw)
+        json.loads(raw)
+        return True
+    except (OSError, ValueError, EOFError):
+        return False
+
+
+def repair_checkpoints(name: str | None = None) -> list[str]:
+    """Restore any stack checkpoint of the lab's file backend that a killed update left unreadable.
+
+    An update killed at the wrong moment can leave ``.pulumi/stacks/<project>/<stack>.json``
+    empty or cut short; Pulumi then fails every command with ``failed to load checkpoint: EOF``.
+    The newest readable copy (``<stack>.json.bak`` or ``.pulumi/backups/<project>/<stack>/``) is put
+    back; ``pulumi refresh`` then reads the real state of the cluster into it.  Returns what was done.
+    """
+    done: list[str] = []
+    stacks = state_dir(name) / ".pulumi" / "stacks"
+    for cp in sorted(stacks.glob("*/*.json")) + sorted(stacks.glob("*/*.json.gz")):
+        if _checkpoint_ok(cp):
+            continue
+        project, stack = cp.parent.name, cp.name.split(".json")[0]
+        backups = sorted((state_dir(name) / ".pulumi" / "backups" / project / stack).glob("*.json*"),
+                         key=lambda q: q.stat().st_mtime, reverse=True)
+        candidates = [cp.with_name(cp.name + ".bak"), *backups]
+        good = next((c for c in candidates if c.exists() and _checkpoint_ok(c)), None)
+        if good is None:
+            done.append(f"{cp}: unreadable and no readable backup; `pulumi stack import` one by hand")
+            continue
+        shutil.copyfile(good, cp)
+        done.append(f"{cp}: unreadable after a killed update; restored from {good.name}")
+    return done
+
+
+def cancel(name: str | None = None) -> list[str]:
+    """Recover from a killed update: repair an unreadable checkpoint, then ``pulumi cancel`` (clears its lock).
+
+    Follow with ``pulumi refresh`` (``dcops provision --refresh``) to read the real state back.
+    """
+    repaired = repair_checkpoints(name)
     pulumi(["cancel", "--yes", *stack_args(name)[:2]], name, capture=True, check=False)
+    return repaired
 
 
 def remove_lab_files(name: str | None = None) -> None:

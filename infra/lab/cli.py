@@ -384,6 +384,9 @@ def _provision(name: str | None, preview: bool, destroy: bool, refresh: bool, pr
     clock = _Clock()
     clock(f"pulumi {action} of stack '{pulumi_env.STACK}' against lab '{n}'")
     try:
+        if refresh:  # the recovery path after a killed update: repair its checkpoint, clear its lock
+            for msg in pulumi_env.cancel(n):
+                clock(msg)
         pulumi_env.provision(n, action, province=province,
                              on_line=lambda s: out.print(s, markup=False, highlight=False))
     except ToolMissing as e:
