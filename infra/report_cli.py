@@ -46,8 +46,9 @@ def _lab_stack(name: str) -> tuple[dict, dict]:
     from .pulumi_env import PulumiError, pulumi, stack_args  # the lab engineer's module
 
     try:
-        outputs = json.loads(pulumi(["stack", "output", "--json", *stack_args(name)], name, capture=True).stdout or "{}")
-        state = json.loads(pulumi(["stack", "export", *stack_args(name)], name, capture=True).stdout or "{}")
+        stack = stack_args(name)[:2]  # `--stack lab`: `stack output/export` take no --config-file
+        outputs = json.loads(pulumi(["stack", "output", "--json", *stack], name, capture=True).stdout or "{}")
+        state = json.loads(pulumi(["stack", "export", *stack], name, capture=True).stdout or "{}")
     except ToolMissing as e:
         err.print(f"report: {e}", markup=False)
         raise typer.Exit(EXIT_ENV)

@@ -274,3 +274,13 @@ def test_engines_share_the_parts():
         tasks = (REPO / f"playbooks/roles/{part}/tasks/main.yml").read_text()
         assert f"{part}_state.files" in tasks and f"{part}_state.converge" in tasks
         assert (REPO / f"playbooks/roles/{part}/handlers/main.yml").exists()
+
+
+def test_a_site_reaching_one_port_still_gets_a_set(model, rendered):
+    """nft refuses a singleton concatenation (`ip daddr . meta l4proto . th dport a . b . c`)."""
+    one = [s for s in model.wan.sites if len(E.site_reach(model, s)) == 1]
+    assert one, "the lab province has a site that reaches exactly one platform port"
+    for site in one:
+        nft = rendered[site.id].file(E.NFT_CONF).content
+        line = next(ln for ln in nft.splitlines() if "th dport" in ln and "saddr " + site.lan in ln)
+        assert "th dport { " in line and " }" in line

@@ -216,8 +216,12 @@ def _sorted_nets(nets: Iterable[str]) -> list[str]:
 
 
 def _set(items: Iterable[str]) -> str:
+    """An nft anonymous set; a lone plain value stays bare, but a lone concatenation
+    (``a . b . c``) must still be a set: nft refuses singleton concatenations."""
     items = list(items)
-    return items[0] if len(items) == 1 else "{ " + ", ".join(items) + " }"
+    if len(items) == 1 and " . " not in items[0]:
+        return items[0]
+    return "{ " + ", ".join(items) + " }"
 
 
 def _mgmt_cidr(model: ProvinceFile) -> str:
