@@ -80,6 +80,21 @@ def _inventory(spec: dict) -> Inventory:
     return Inventory((names, {}), **groups)
 
 
+class _HostErrors(logging.Handler):
+    """Keeps pyinfra's error messages per host (the host context is per greenlet)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.by_host: dict[str, list[str]] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        h = ctx_host.get()
+        if h is not None:
+            msg = record.getMessage()
+            if "Error: executed" not in msg:
+                self.by_host.setdefault(h.name, []).append(msg.strip())
+
+
 def _msg(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}".strip()[:2000]
 
@@ -89,6 +104,8 @@ def main() -> int:
     # pyinfra logs to the root logger: keep it off stdout (ours) and quiet.
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
     logging.getLogger("pyinfra").setLevel(logging.ERROR)
+    host_errors = _HostErrors()
+    logging.getLogger("pyinfra").addHandler(host_errors)
 
     check = bool(spec["check"])
     config = Config(SUDO=True, CONNECT_TIMEOUT=spec.get("connect_timeout", 10), PARALLEL=spec.get("parallel") or 0)
@@ -166,6 +183,7 @@ def main() -> int:
         t0 = time.monotonic()
         ops: list = []
         error = ""
+        failed_name = ""
         with ctx_host.use(h):
             try:
                 apply_endpoint(h.data, check=check, done=ops)
@@ -177,18 +195,19 @@ def main() -> int:
                     lines = meta.stderr_lines or meta.stdout_lines
                 except Exception:  # noqa: BLE001
                     names, lines = op_hash, []
-                error = f"{names} failed" + (":\n" + "\n".join(lines[-20:]) if lines else "")
+                failed_name = names
+                lines = lines or host_errors.by_host.get(h.name, [])[-5:]
+                error = "\n".join(lines[-20:]) if lines else "failed (details in <lab dir>/wan/pyinfra.log)"
             except Exception as e:  # noqa: BLE001 - a failing operation stops this host only
                 error = _msg(e)
                 if not isinstance(e, PyinfraError):
                     print(traceback.format_exc(), file=sys.stderr)
-        return ops, error, time.monotonic() - t0
+        return ops, error, failed_name, time.monotonic() - t0
 
     greenlets = {state.pool.spawn(deploy, h): h for h in targets}
     for g in gevent.iwait(list(greenlets)):
         h = greenlets[g]
-        ops, error, secs = g.get()
-        failed_op = ""
+        ops, error, failed_op, secs = g.get()
         for part, label, meta, diffs in ops:
             if label.startswith("on change:") and check:
                 continue

@@ -94,7 +94,7 @@ class CallbackModule(CallbackBase):
             ev="task",
             play=self._play,
             host=result._host.get_name(),
-            task=task.get_name(),
+            task=task.name or task.get_name(),
             role=task._role.get_name() if task._role else None,
             handler=type(task).__name__ == "Handler",
             status=status,
