@@ -115,10 +115,8 @@ def lab_mounts(name: str) -> list[str]:
 def lab_cgroup_pids(name: str) -> list[int]:
     pids: list[int] = []
     for root in hosts._cgroup_roots():
-        d = root / f"dcops-{name}"
-        if d.exists():
-            for f in d.rglob("cgroup.procs"):
-                pids += [int(x) for x in f.read_text().split()]
+        # os.walk based: systemd inside a booting host adds and removes cgroups while we look
+        pids += hosts._cgroup_pids(root / f"dcops-{name}")
     return pids
 
 

@@ -647,13 +647,11 @@ def _host_pss(name: str, key: str) -> int:
     roots = _cgroup_roots()
     if not roots:
         return 0
-    for f in (roots[0] / f"dcops-{name}" / key).rglob("cgroup.procs"):
+    for pid in _cgroup_pids(roots[0] / f"dcops-{name}" / key):
         with contextlib.suppress(OSError):
-            for pid in f.read_text().split():
-                with contextlib.suppress(OSError):
-                    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                        if line.startswith("Pss:"):
-                            total += int(line.split()[1]) * 1024
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
     return total
 
 
@@ -1117,6 +1115,8 @@ def _kill_cgroup(path: Path) -> None:
 
 
 def _cgroup_pids(path: Path) -> list[int]:
+    """PIDs in ``path`` and every cgroup below it; tolerant of cgroups that vanish during the walk
+    (systemd inside a booting or stopping host creates and removes its own)."""
     out: list[int] = []
     for d, _, files in os.walk(path):
         if "cgroup.procs" in files:
