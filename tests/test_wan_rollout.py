@@ -241,6 +241,34 @@ def test_bad_input_touches_nothing(lab, tmp_path):
 
 
 @pytest.mark.lab
+@pytest.mark.timeout(600)
+def test_every_rendered_ruleset_loads(lab):
+    """nft itself accepts the ruleset of every endpoint of every province file (checked with
+    `nft -c` in a throwaway namespace on a lab host: the machine itself has no nft)."""
+    import base64
+
+    from infra.render.endpoint import render
+
+    script = ["set -u; d=$(mktemp -d); bad=0"]
+    n = 0
+    for pf in sorted((REPO / "stacks").glob("province-*.yaml")):
+        model = load_province(pf)
+        keys = {h: base64.b64encode(bytes([i % 256]) * 32).decode() for i, h in enumerate(E.hosts(model))}
+        for h, ep in render(model, keys).items():
+            n += 1
+            f = f"$d/{pf.stem}-{h}.nft"
+            script.append(f"cat > {f} <<'DCOPS_EOF'\n{ep.file(E.NFT_CONF).content}DCOPS_EOF")
+    script.append('for f in "$d"/*.nft; do unshare --net -- nft -c -f "$f" >/dev/null 2>"$f.err" || { bad=$((bad+1)); echo "BAD $f"; head -5 "$f.err"; }; done')
+    script.append('ls "$d"/*.nft | wc -l; rm -rf "$d"; exit $bad')
+    p = subprocess.run(
+        netexec.mgmt_argv(lab.name, netexec.ssh_argv(lab.name, lab.address(E.GATEWAY), ["sudo", "bash", "-s"])),
+        input="\n".join(script) + "\n", capture_output=True, text=True, timeout=500,
+    )
+    assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-2000:]
+    assert p.stdout.strip().splitlines()[-1] == str(n)
+
+
+@pytest.mark.lab
 @pytest.mark.timeout(1800)
 def test_ansible_fresh_then_idempotent(lab):
     p, data = lab.apply("--engine", "ansible")

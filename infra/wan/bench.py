@@ -34,25 +34,35 @@ def _apply(name: str, province: Path, engine: str, out: Path, forks: int) -> dic
     )
     wall = time.monotonic() - t0
     data = json.loads(out.read_text()) if out.exists() else {}
-    tail = "\n".join(p.stdout.splitlines()[-6:])
+    out.with_suffix(".log").write_text(p.stdout + p.stderr)
+    bad = {h: v["detail"] for h, v in data.get("hosts", {}).items() if v["status"] in ("failed", "unreachable")}
+    reasons: dict[str, int] = {}
+    for why in bad.values():
+        reasons[why[:150]] = reasons.get(why[:150], 0) + 1
+    for why, n in sorted(reasons.items(), key=lambda x: -x[1])[:8]:
+        print(f"    {n} host(s): {why}", flush=True)
+    tail = "\n".join(p.stdout.splitlines()[-3:])
     print(f"  {engine}: exit {p.returncode}, {wall:.1f}s, {data.get('counts')}\n{tail}", flush=True)
     if p.returncode != 0:
         print(p.stderr[-3000:], file=sys.stderr)
-    return {"exit": p.returncode, "seconds": round(wall, 1), "counts": data.get("counts"), "timings": data.get("timings")}
+    return {"exit": p.returncode, "seconds": round(wall, 1), "counts": data.get("counts"), "timings": data.get("timings"),
+            "failures": reasons}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sites", type=int, default=200)
     ap.add_argument("--engines", default="pyinfra,ansible")
+    ap.add_argument("--keep", action="store_true", help="leave the last engine's hosts running")
     ap.add_argument("--name", default="bench")
     ap.add_argument("--forks", type=int, default=50)
     ap.add_argument("--province", default=str(REPO / "stacks" / "province-lab.yaml"))
     ap.add_argument("--out", default=None)
+    ap.add_argument("--workdir", default=None, help="province file and per-run JSON (default /tmp/dcops-bench-<name>)")
     a = ap.parse_args(argv)
 
     model = scaled_province(load_province(a.province), a.sites)
-    d = lab_dir(a.name)
+    d = Path(a.workdir or f"/tmp/dcops-bench-{a.name}")
     d.mkdir(parents=True, exist_ok=True)
     pfile = d / f"province-{a.sites}.yaml"
     pfile.write_text(yaml.safe_dump(model.model_dump(mode="json", exclude_defaults=False), allow_unicode=True, sort_keys=False))
@@ -62,14 +72,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] {engine}: starting {a.sites} sites + gateway", flush=True)
         t0 = time.monotonic()
         lab_hosts.up(model, a.name, sites=None, progress=lambda m: print("  " + m, flush=True))
-        lay = json.loads((d / "state.json").read_text())["values"]["hosts.layout"]
+        lay = json.loads((lab_dir(a.name) / "state.json").read_text())["values"]["hosts.layout"]
         r = {"hosts_up_seconds": round(time.monotonic() - t0, 1), "memory_per_host_mib": lay.get("memory_per_host_mib")}
         try:
             r["full"] = _apply(a.name, pfile, engine, d / f"bench-{engine}-full.json", a.forks)
             r["again"] = _apply(a.name, pfile, engine, d / f"bench-{engine}-again.json", a.forks)
         finally:
-            lab_hosts.down(a.name, progress=lambda m: None)
-            shutil.rmtree(d / "wan", ignore_errors=True)
+            if not (a.keep and engine == a.engines.split(",")[-1]):
+                lab_hosts.down(a.name, progress=lambda m: None)
+            shutil.rmtree(lab_dir(a.name) / "wan", ignore_errors=True)
         results["engines"][engine] = r
     print(json.dumps(results, indent=1))
     print(f"\n{'engine':<9} {'full apply':>11} {'no-change':>10} {'MiB/host':>9}")
