@@ -97,6 +97,7 @@ app.command("report")(_report)
 
 
 from . import run_cli as _run_cli  # noqa: E402,F401  (registers `dcops run`)
+from .bench import cli as _bench_cli  # noqa: E402,F401  (registers `dcops bench`)
 
 
 def main() -> None:  # pragma: no cover

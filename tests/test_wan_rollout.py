@@ -397,6 +397,35 @@ def test_drift_shows_in_check_and_is_repaired(lab):
 
 @pytest.mark.lab
 @pytest.mark.timeout(1200)
+def test_pyinfra_one_check_pass_sees_every_kind_of_drift(lab):
+    """pyinfra first runs one whole-state check per host and skips the per-operation work when
+    it prints nothing: a file's mode, a file's content, a stopped service, a disabled service and a
+    live firewall rule changed by hand must each still make the host 'changed', and be repaired."""
+    site, other = "so-tc", "so-xd"
+    drift = {
+        site: "chmod 0600 /etc/chrony/chrony.conf; systemctl stop prometheus-node-exporter; "
+              "nft flush chain inet dcops forward",
+        other: f"echo '# by hand' >> {E.SSHD_DROPIN}; systemctl disable --quiet chrony",
+    }
+    for h, script in drift.items():
+        assert lab.root(h, ["bash", "-c", script]).returncode == 0
+    p, data = lab.apply("--check", "--engine", "pyinfra")
+    assert p.returncode == 0, p.stdout
+    assert {h: v for h, v in _status(data).items() if v != "unchanged"} == {site: "changed", other: "changed"}, data
+    changes = {h: " ".join(data["hosts"][h]["changes"]) for h in drift}
+    assert "chrony.conf" in changes[site] and "prometheus-node-exporter" in changes[site] and "firewall" in changes[site], changes
+    assert E.SSHD_DROPIN in changes[other] and "chrony" in changes[other], changes
+    p, data = lab.apply("--engine", "pyinfra")
+    assert p.returncode == 0 and _counts(data)["changed"] == 2, data
+    assert lab.root(site, ["stat", "-c", "%a", "/etc/chrony/chrony.conf"]).stdout.strip() == "644"
+    assert lab.root(other, ["systemctl", "is-enabled", "chrony"]).stdout.strip() == "enabled"
+    p, data = lab.apply("--engine", "pyinfra")
+    assert p.returncode == 0 and _counts(data) == {"unreachable": 0, "failed": 0, "changed": 0,
+                                                   "unchanged": len(lab.hosts)}, data
+
+
+@pytest.mark.lab
+@pytest.mark.timeout(1200)
 @pytest.mark.parametrize("engine", ["ansible", "pyinfra"])
 def test_unreachable_site_others_complete(lab, engine):
     down, other = "p-trung-tam", "so-xd"

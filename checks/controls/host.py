@@ -14,10 +14,13 @@ management range, the tunnel address, the ports.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
+import json
 import re
 import shlex
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -46,6 +49,51 @@ class HostUnreachable(RuntimeError):
     pass
 
 
+# Runs on the checked host (as root, like every control command): each command through
+# /bin/sh, its exit status and output kept apart, all answered in one JSON document.
+_PREFETCH_PY = (
+    "import base64,json,subprocess,sys\n"
+    "o=[]\n"
+    "for c in json.loads(base64.b64decode(sys.argv[1])):\n"
+    " p=subprocess.run(c,shell=True,capture_output=True,stdin=subprocess.DEVNULL)\n"
+    " o.append([p.returncode,base64.b64encode(p.stdout).decode(),base64.b64encode(p.stderr).decode()])\n"
+    "print(json.dumps(o))\n"
+)
+
+
+class CommandPlan:
+    """The commands the controls ran on the first host of each kind, learned as templates
+    (the host's addresses replaced by placeholders), so that every other host of that kind
+    gets them all in one round trip (:meth:`HostCtx.prefetch`) instead of one SSH exec each.
+    A command the plan does not hold is still run on its own: the plan changes speed, never
+    verdicts."""
+
+    def __init__(self) -> None:
+        self.by_kind: dict[str, list[str]] = {}
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def _subst(t: "Target") -> list[tuple[str, str]]:
+        pairs = [(t.tunnel_address, "{tunnel}"), (t.address, "{address}")]
+        return sorted(((a, p) for a, p in pairs if a), key=lambda x: -len(x[0]))
+
+    def learn(self, t: "Target", cmds: list[str]) -> None:
+        out = []
+        for c in cmds:
+            c = c.replace("{", "{{").replace("}", "}}")
+            for addr, ph in self._subst(t):
+                c = re.sub(rf"(?<![\d.]){re.escape(addr)}(?![\d])", ph, c)
+            out.append(c)
+        with self.lock:
+            have = self.by_kind.setdefault(t.kind, [])
+            have += [c for c in out if c not in have]
+
+    def commands(self, t: "Target") -> list[str]:
+        with self.lock:
+            tmpl = list(self.by_kind.get(t.kind, []))
+        return [c.format(tunnel=t.tunnel_address, address=t.address) for c in tmpl]
+
+
 @dataclass
 class Target:
     """One endpoint to check: a site host or the gateway."""
@@ -66,6 +114,25 @@ class HostCtx:
     cache: dict[str, Any] = field(default_factory=dict)
 
     # -- memoised command outputs
+    def prefetch(self, cmds: list[str]) -> None:
+        """Run ``cmds`` on the host in ONE round trip and keep each one's result as if it had
+        been run alone (same sudo, same shell: exit status, stdout and stderr each)."""
+        todo = [c for c in cmds if c not in self.cache]
+        if not todo:
+            return
+        arg = base64.b64encode(json.dumps(todo).encode()).decode()
+        r = self.host.run(f"python3 -c {shlex.quote(_PREFETCH_PY)} {arg}")
+        if r.rc != 0:
+            return  # each control then runs its own commands
+        try:
+            rows = json.loads(r.stdout)
+        except ValueError:
+            return
+        from testinfra.backend.base import CommandResult
+
+        for c, (rc, out, err) in zip(todo, rows):
+            self.cache[c] = CommandResult(self.host.backend, rc, c.encode(), base64.b64decode(out), base64.b64decode(err))
+
     def run(self, cmd: str) -> Any:
         if cmd not in self.cache:
             self.cache[cmd] = self.host.run(cmd)
@@ -652,7 +719,8 @@ def close_master(t: Target, ssh_config: Path, control_dir: Path) -> None:
 
 
 def check_host(t: Target, pf: ProvinceFile, ssh_config: Path, control_dir: Path, only: set[str] | None = None,
-               hub_pubkey: str | None = None, on_result: Callable[[Result], None] | None = None) -> list[Result]:
+               hub_pubkey: str | None = None, on_result: Callable[[Result], None] | None = None,
+               plan: CommandPlan | None = None) -> list[Result]:
     """Every host control on one host (run inside the management namespace)."""
     ids = [cid for cid in CONTROLS if (not only or cid in only)]
     results: list[Result] = []
@@ -669,6 +737,8 @@ def check_host(t: Target, pf: ProvinceFile, ssh_config: Path, control_dir: Path,
         if reachable:
             break
         time.sleep(1 + attempt)
+    if reachable and plan is not None:
+        x.prefetch(plan.commands(t))
     for cid in ids:
         c = catalog().get(cid)
         t0 = time.monotonic()
@@ -687,6 +757,8 @@ def check_host(t: Target, pf: ProvinceFile, ssh_config: Path, control_dir: Path,
         results.append(r)
         if on_result:
             on_result(r)
+    if reachable and plan is not None:
+        plan.learn(t, [k for k in x.cache if not k.startswith("__")])
     try:
         close_master(t, ssh_config, control_dir)
     except Exception:
@@ -729,13 +801,23 @@ def check_hosts(lab: str, pf: ProvinceFile, names: set[str] | None = None, only:
         gw[0].address = lay.get(E.GATEWAY, gw[0].address)
         hub_key = in_netns(mgmt, hub_public_key, pf, ssh_config, control_dir, gw) if (not only or "DCOPS-WG-001" in only) and E.GATEWAY in lay else None
 
+        plan = CommandPlan()
+
         def one(t: Target) -> list[Result]:
             if started and t.host not in started:
                 return [Result.skip(cid, t.host, f"host not started in lab {lab}") for cid in CONTROLS if not only or cid in only]
-            return in_netns(mgmt, check_host, t, pf, ssh_config, control_dir, only, hub_key, on_result)
+            return in_netns(mgmt, check_host, t, pf, ssh_config, control_dir, only, hub_key, on_result, plan)
 
+        # one host of each kind first, alone: it teaches the plan the commands the controls run
+        first: dict[str, Target] = {}
+        for t in chosen:
+            if (not started or t.host in started) and t.kind not in first:
+                first[t.kind] = t
+        rest = [t for t in chosen if t not in first.values()]
         with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(chosen)))) as ex:
-            for rs in ex.map(one, chosen):
+            for rs in ex.map(one, list(first.values())):
+                out += rs
+            for rs in ex.map(one, rest):
                 out += rs
         if hub_key is not None:
             in_netns(mgmt, close_master, gw[0], ssh_config, control_dir)

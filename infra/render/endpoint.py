@@ -180,8 +180,49 @@ class Endpoint:
             "tunnel_address": self.tunnel_address,
             "parts": [p.name for p in self.parts],
             "sysctls": dict(self.sysctls),
+            "sync_check": self.sync_check(),
         }
         return out
+
+    def sync_check(self) -> str:
+        """One bash script (run as root) that checks the whole state at once.
+
+        It checks exactly what the engines' operations check one by one: every directory and
+        file (SHA-256 of the content, mode, owner, group), every service enabled and active,
+        and every converge step's live-state check. It prints one line per difference and
+        nothing when the host is in sync; an engine that gets no output can report the host
+        unchanged after one round trip instead of a hundred (see ``docs/benchmarks.md``).
+        """
+        import hashlib
+
+        lines = ["set -u", "d() { printf '%s\\n' \"$*\"; }"]
+
+        def stat(path: str, mode: str, owner: str, group: str) -> str:
+            want = f"{int(mode, 8):o} {owner} {group}"
+            q = shlex.quote(path)
+            return (f"s=$(stat -c '%a %U %G' {q} 2>/dev/null) || s=missing; "
+                    f"[ \"$s\" = {shlex.quote(want)} ] || d {shlex.quote(path + ': ')}\"$s, want {want}\"")
+
+        for p in self.parts:
+            for dd in p.dirs:
+                lines.append(stat(dd.path, dd.mode, dd.owner, dd.group))
+            for f in p.files:
+                h = hashlib.sha256(f.content.encode()).hexdigest()
+                lines.append(stat(f.path, f.mode, f.owner, f.group))
+                lines.append(f"[ \"$(sha256sum < {shlex.quote(f.path)} 2>/dev/null | cut -d' ' -f1)\" = {h} ] "
+                             f"|| d {shlex.quote(f.path + ': content differs')}")
+        names = [s.name for s in self.services()]
+        if names:
+            units = " ".join(shlex.quote(n) for n in names)
+            lines.append(f"[ \"$(systemctl is-active {units} 2>/dev/null | sort -u)\" = active ] "
+                         f"|| d \"services not all active: $(systemctl is-active {units} 2>&1 | tr '\\n' ' ')\"")
+            lines.append(f"[ \"$(systemctl is-enabled {units} 2>/dev/null | sort -u)\" = enabled ] "
+                         f"|| d \"services not all enabled: $(systemctl is-enabled {units} 2>&1 | tr '\\n' ' ')\"")
+        for p in self.parts:
+            for c in p.converge:
+                lines.append(f"o=$(bash -c {shlex.quote(c.check)} 2>&1) || o=\"$o (check failed)\"; "
+                             f"[ -z \"$o\" ] || d {shlex.quote(p.name + ': ' + c.name + ': ')}\"$o\"")
+        return "\n".join(lines) + "\n"
 
     def digest(self) -> str:
         """Stable JSON of the whole state (for comparisons and tests)."""

@@ -37,7 +37,12 @@ def apply(
     check: bool = typer.Option(False, "--check", help="show what would change (with diffs) and change nothing"),
     province: Path = typer.Option(Path("stacks/province-lab.yaml"), "--province", "-p", help="province file"),
     name: Optional[str] = typer.Option(None, "--name", "-n", help="lab name (default $DCOPS_LAB or 'dcops')"),
-    forks: int = typer.Option(50, "--forks", help="hosts worked on at once"),
+    forks: int = typer.Option(50, "--forks", help="hosts worked on at once (Ansible: forks; pyinfra: parallel)"),
+    ansible_settings: str = typer.Option(
+        "tuned", "--ansible-settings",
+        help="tuned: playbooks/ansible.cfg (pipelining, forks, ControlPersist); default: Ansible's own defaults "
+             "(forks 5, no pipelining), for comparisons (`dcops bench`)",
+    ),
     quiet_diffs: bool = typer.Option(False, "--no-diffs", help="with --check: list changes without the diffs"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the results as JSON to this file"),
 ) -> None:
@@ -67,6 +72,9 @@ def apply(
     """
     from ..cli import province_or_exit
 
+    if ansible_settings not in engines.ANSIBLE_SETTINGS:
+        err.print(f"error: --ansible-settings must be tuned or default, got '{ansible_settings}'; nothing was changed.", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
     if engine not in engines.ENGINES:
         err.print(f"error: unknown engine '{engine}' (use ansible or pyinfra); nothing was changed.", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT)
@@ -116,7 +124,7 @@ def apply(
         markup=False,
     )
     results = Results(hosts, out, check, show_diffs=not quiet_diffs)
-    run = engines.Run(model, conn, hosts, check, results, workdir, forks=forks, log=lambda m: out.print(m, markup=False))
+    run = engines.Run(model, conn, hosts, check, results, workdir, forks=forks, ansible_settings=ansible_settings, log=lambda m: out.print(m, markup=False))
     t0 = time.monotonic()
     engines.run(engine, run)
     total = time.monotonic() - t0

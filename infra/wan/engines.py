@@ -48,6 +48,7 @@ class Run:
     results: Results
     workdir: Path
     forks: int = 50
+    ansible_settings: str = "tuned"  # "tuned" (playbooks/ansible.cfg) or "default" (Ansible's own defaults)
     log: Callable[[str], None] = print
     pubkeys: dict[str, str] = field(default_factory=dict)
     endpoints: dict[str, E.Endpoint] = field(default_factory=dict)
@@ -205,19 +206,43 @@ def _pump(proc: subprocess.Popen, on_event: Callable[[dict], None], stderr_tail:
 # ----------------------------------------------------------------------- Ansible
 
 
+ANSIBLE_SETTINGS = ("tuned", "default")
+
+# What `--ansible-settings default` keeps of playbooks/ansible.cfg: only what the playbooks need
+# to run at all (where roles and our event callback are, which Python, host keys checked).
+# Everything that makes Ansible fast (forks, pipelining, a long ControlPersist, the poll
+# interval) is left at Ansible's defaults: the baseline users get without tuning.
+_DEFAULT_CFG = """[defaults]
+roles_path = {playbooks}/roles
+callback_plugins = {playbooks}/callback_plugins
+interpreter_python = /usr/bin/python3
+host_key_checking = True
+retry_files_enabled = False
+"""
+
+
+def _ansible_config(run: Run) -> Path:
+    if run.ansible_settings == "tuned":
+        return PLAYBOOKS / "ansible.cfg"
+    cfg = run.workdir / "ansible" / "ansible-defaults.cfg"
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cfg.write_text(_DEFAULT_CFG.format(playbooks=PLAYBOOKS))
+    return cfg
+
+
 def _ansible_env(run: Run) -> dict[str, str]:
     env = dict(os.environ)
     bindir = str(Path(sys.executable).parent)
     env.update(
         {
             "PATH": bindir + os.pathsep + env.get("PATH", ""),
-            "ANSIBLE_CONFIG": str(PLAYBOOKS / "ansible.cfg"),
+            "ANSIBLE_CONFIG": str(_ansible_config(run)),
             "ANSIBLE_STDOUT_CALLBACK": "dcops_events",
             "ANSIBLE_SSH_CONTROL_PATH_DIR": run.conn.control_dir,
-            "ANSIBLE_FORKS": str(run.forks),
             "ANSIBLE_LOCAL_TEMP": str(run.workdir / "ansible" / "tmp"),
             "ANSIBLE_HOME": str(run.workdir / "ansible" / "home"),
             "ANSIBLE_NOCOLOR": "1",
+            **({"ANSIBLE_FORKS": str(run.forks)} if run.ansible_settings == "tuned" else {}),
             "ANSIBLE_FORCE_HANDLERS": "1",
             "ANSIBLE_DEPRECATION_WARNINGS": "0",
             "PYTHONUNBUFFERED": "1",

@@ -1,0 +1,96 @@
+"""Case ``checks``: every host control on every WAN host of the largest site count.
+
+Fresh WAN hosts for the lab province scaled to N sites (the largest ``--sites``), configured
+once with ``dcops wan apply`` (pyinfra), then ``dcops check`` restricted to the host controls
+(what an operator's daily run spends its time on), ``repeat`` times. Baseline: the floor
+measured on the same hosts (``ssh host true`` plus one file copy per host, 50 at a time).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..paths import REPO
+from ..validate import load_province
+from . import BenchOptions, labhosts
+from .core import CaseResult, Measure, Target
+from .wan import BASE_PROVINCE, PARALLEL, apply
+
+CHECK_PARALLEL = 50
+
+
+def host_control_ids() -> list[str]:
+    from checks.controls import host as H
+
+    return sorted(H.CONTROLS)
+
+
+def check(name: str, province: Path, out: Path, parallel: int = CHECK_PARALLEL) -> dict:
+    ids = ",".join(host_control_ids())
+    argv = [str(Path(sys.executable).parent / "dcops"), "check", "--name", name, "--province", str(province),
+            "--only", ids, "--parallel", str(parallel), "--quiet", "--output", str(out)]
+    t0 = time.monotonic()
+    p = subprocess.run(argv, capture_output=True, text=True, cwd=REPO)
+    dt = time.monotonic() - t0
+    out.with_suffix(".log").write_text(p.stdout + p.stderr)
+    data = json.loads(out.read_text()) if out.exists() else {}
+    res = data.get("results", [])
+    counts: dict[str, int] = {}
+    for x in res:
+        counts[x.get("status", "?")] = counts.get(x.get("status", "?"), 0) + 1
+    return {"seconds": dt, "exit": p.returncode, "counts": counts, "log": str(out.with_suffix(".log"))}
+
+
+def measure(r: CaseResult, name: str, pfile: Path, payload: bytes, n: int, opts: BenchOptions) -> None:
+    """Time the host checks ``opts.repeat`` times on the running, configured hosts of lab ``name``,
+    each beside a floor measured on the same hosts just before."""
+    floor, runs = [], []
+    detail = ""
+    wd = pfile.parent
+    for i in range(opts.repeat):
+        floor.append(labhosts.floor(name, PARALLEL, payload))
+        c = check(name, pfile, wd / f"check-{n}-{i}.json")
+        runs.append(c["seconds"])
+        detail = ", ".join(f"{k} {v}" for k, v in sorted(c["counts"].items()))
+        opts.progress(f"checks N={n} run {i + 1}/{opts.repeat}: floor {floor[-1]:.1f}s, check {c['seconds']:.1f}s "
+                      f"exit {c['exit']} ({detail})")
+        if c["exit"] not in (0, 1) or not c["counts"]:
+            r.failed = True
+            r.notes.append(f"check run {i + 1} exit {c['exit']}: see {c['log']}")
+    nctl = len(host_control_ids())
+    r.add(Measure(f"check.{n}", f"{nctl} host controls on {n + 1} hosts", runs, n=n, baseline=f"floor.{n}",
+                  detail=f"results: {detail}; {CHECK_PARALLEL} hosts at once"))
+    r.add(Measure(f"floor.{n}", "floor: ssh true + one file copy per host", floor, n=n))
+    ratio = r.ratio(f"check.{n}")
+    if ratio is not None:
+        r.targets.append(Target(f"full check of {n} sites within 3x the floor", f"{ratio:.2f}x the floor", ratio <= 3))
+
+
+def new_result() -> CaseResult:
+    r = CaseResult("checks", "Host checks (`dcops check`, host controls)")
+    return r
+
+
+def run(opts: BenchOptions, base: Path = BASE_PROVINCE, workdir: Path | None = None) -> CaseResult:
+    """Standalone: fresh hosts, configured with pyinfra, then :func:`measure`. (When the ``wan``
+    case runs too, it measures the checks on its own pyinfra hosts instead: one boot fewer.)"""
+    r = new_result()
+    name = f"{opts.name}c"
+    n = opts.max_sites
+    wd = workdir or Path(f"/tmp/dcops-bench-{name}")
+    model, pfile = labhosts.province_of(load_province(base), n, wd)
+    payload = labhosts.floor_payload(model)
+    try:
+        opts.progress(f"checks N={n}: starting {n} sites + gateway")
+        labhosts.start(model, name, opts.progress)
+        a = apply(name, pfile, "pyinfra", "tuned", wd / "apply.json")
+        opts.progress(f"checks N={n}: hosts configured in {a['seconds']:.0f}s (exit {a['exit']})")
+        measure(r, name, pfile, payload, n, opts)
+    finally:
+        if not opts.keep:
+            labhosts.stop(name)
+    return r

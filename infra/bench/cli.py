@@ -1,0 +1,125 @@
+"""``dcops bench``: run the benchmark cases on the lab and write ``docs/benchmarks.md``."""
+
+from __future__ import annotations
+
+import importlib
+import signal
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..cli import EXIT_BAD_INPUT, EXIT_ENV, EXIT_FAILED, EXIT_OK, app, err, out
+from ..paths import REPO, ToolMissing
+from . import BenchOptions
+from .core import ORDER, case_markdown, load_all, machine, results_dir, save, write_markdown
+
+CASES = {
+    "wan": "WAN rollout at 10, 50, 100, 200 sites: Ansible default, Ansible tuned, pyinfra; floor = parallel ssh + one file copy",
+    "checks": "host checks of every site (testinfra), against the same floor",
+    "provision": "pulumi up and a no-change preview of the full province stack, against kubectl apply --server-side",
+    "sla": "30-day SLA queries for every platform and 200 sites, with and without recording rules",
+    "memory": "lab memory per site (WAN hosts) and per control plane",
+}
+
+
+@app.command("bench")
+def bench(
+    cases: str = typer.Option(",".join(ORDER), "--cases", "-c", help=f"comma-separated, from: {', '.join(ORDER)}"),
+    sites: str = typer.Option("10,50,100,200", "--sites", help="site counts for the scaling cases (the largest is used by checks/sla/memory)"),
+    repeat: int = typer.Option(3, "--repeat", "-r", min=1, help="runs per measure (min / median / max are over these)"),
+    name: str = typer.Option("bench", "--name", "-n", help="lab name prefix for the labs the cases start (1-5 chars + suffix)"),
+    output: Path = typer.Option(REPO / "docs" / "benchmarks.md", "--output", "-o", help="markdown file; its generated block is rewritten"),
+    keep: bool = typer.Option(False, "--keep", help="leave each case's lab running (for profiling); `dcops lab down --name ...` removes it"),
+    list_cases: bool = typer.Option(False, "--list", help="list the cases and exit"),
+    show: bool = typer.Option(False, "--show", help="print the saved results as markdown and exit (runs nothing)"),
+) -> None:
+    """Measure dcops at province scale on the lab, beside baselines measured in the same run.
+
+    Each case starts the lab parts it needs under its own lab name (NAME + a suffix), runs each
+    measure REPEAT times, removes its lab, saves its figures to docs/bench/CASE.json and rewrites
+    the generated block of docs/benchmarks.md from every saved case (so cases can be re-run one at
+    a time). Figures: min / median / max and the ratio of medians to the case's baseline; targets
+    from the project's goals are marked met or not.
+
+    Needs root (network namespaces) and the installed tools, like the lab. Long: the full set with
+    the defaults takes a few hours on 2 cores; `--cases sla,provision --repeat 1 --sites 10` is quick.
+
+    Exit codes: 0 every case ran and met its targets, 1 a target was missed or a run failed,
+    2 bad options, 3 a tool is missing or the lab could not start.
+
+    \b
+    Examples:
+      dcops bench --list
+      dcops bench --cases wan --sites 10,50 --repeat 2
+      dcops bench --cases sla,provision
+      dcops bench --show
+    """
+    if list_cases:
+        for c in ORDER:
+            out.print(f"{c:<10} {CASES[c]}", markup=False)
+        raise typer.Exit(EXIT_OK)
+    if show:
+        for r in load_all(results_dir(output)):
+            out.print(case_markdown(r), markup=False)
+        raise typer.Exit(EXIT_OK)
+    chosen = [c.strip() for c in cases.split(",") if c.strip()]
+    bad = [c for c in chosen if c not in CASES]
+    if bad:
+        err.print(f"--cases: unknown case(s) {', '.join(bad)}; choose from {', '.join(ORDER)}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    try:
+        ns = sorted({int(x) for x in sites.split(",") if x.strip()})
+    except ValueError:
+        ns = []
+    if not ns or ns[0] < 1:
+        err.print(f"--sites: expected positive integers separated by commas, got {sites!r}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    if not (1 <= len(name) <= 5 and name.isalnum() and name.islower()):
+        err.print(f"--name: 1-5 lower-case letters or digits (cases add a suffix), got {name!r}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+    def progress(msg: str) -> None:
+        out.print(f"[{time.strftime('%H:%M:%S')}] {msg}", markup=False)
+
+    def stop_cleanly(signum, frame):  # SIGTERM (a CI timeout, kill): each case's `finally` removes its lab
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, stop_cleanly)
+    opts = BenchOptions(sites=ns, repeat=repeat, name=name, progress=progress, keep=keep)
+    info = machine()
+    worst = EXIT_OK
+    embedded = None
+    if "wan" in chosen and "checks" in chosen:
+        from .checks import new_result
+
+        embedded = new_result()  # measured by the wan case on its pyinfra hosts at the largest N
+    for c in chosen:
+        if c == "checks" and embedded is not None:
+            continue
+        progress(f"== {c}: {CASES[c]}")
+        mod = importlib.import_module(f".{c}", __package__)
+        t0 = time.monotonic()
+        try:
+            r = mod.run(opts, checks=embedded) if c == "wan" else mod.run(opts)
+        except ToolMissing as e:
+            err.print(f"{c}: {e}", markup=False)
+            worst = max(worst, EXIT_ENV)
+            continue
+        r.seconds = time.monotonic() - t0
+        r.machine = info
+        if c == "wan" and embedded is not None and embedded.measures:
+            embedded.machine = info
+            embedded.seconds = r.seconds
+            save(embedded, results_dir(output))
+            if [t for t in embedded.targets if not t.met] or embedded.failed:
+                worst = max(worst, EXIT_FAILED)
+        p = save(r, results_dir(output))
+        write_markdown(output, load_all(results_dir(output)))
+        out.print(case_markdown(r), markup=False)
+        progress(f"== {c}: done in {r.seconds / 60:.1f} min; figures in {p}, table in {output}")
+        failed = [t for t in r.targets if not t.met]
+        if failed or r.failed:
+            worst = max(worst, EXIT_FAILED)
+    raise typer.Exit(worst)

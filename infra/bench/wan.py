@@ -1,0 +1,148 @@
+"""Case ``wan``: the WAN rollout at 10, 50, 100 and 200 sites.
+
+For each site count N (the lab province scaled to N sites) and each way of rolling out:
+
+- ``pyinfra`` (dcops' default engine),
+- ``ansible tuned`` (``playbooks/ansible.cfg``: pipelining, 50 forks, ControlPersist 300 s,
+  short poll interval, strategy free),
+- ``ansible default`` (Ansible's own settings: 5 forks, no pipelining, ControlPersist 60 s),
+
+the case starts fresh WAN hosts, times ``dcops wan apply`` (first apply: every host made from
+scratch, keys included) once, then the no-change re-apply ``repeat`` times (each must report
+zero changes), then removes the hosts. The baseline, measured on the same hosts after a full
+apply, is the floor of :func:`.labhosts.floor`: ``ssh host true`` plus one file copy per host,
+50 at a time.
+
+Ansible with its default settings is slow at scale; at N >= 100 its re-apply is timed once
+(the table's ``runs`` column says so).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..paths import REPO
+from ..validate import load_province
+from . import BenchOptions
+from . import labhosts
+from .core import CaseResult, Measure, Target
+
+VARIANTS = [  # key, label, engine, ansible settings
+    ("pyinfra", "pyinfra", "pyinfra", "tuned"),
+    ("ansible-tuned", "Ansible tuned", "ansible", "tuned"),
+    ("ansible-default", "Ansible default settings", "ansible", "default"),
+]
+PARALLEL = 50
+DEFAULT_SETTINGS_MAX_SITES = 50
+BASE_PROVINCE = REPO / "stacks" / "province-lab.yaml"
+
+
+def apply(name: str, province: Path, engine: str, settings: str, out: Path) -> dict:
+    """One ``dcops wan apply``; returns seconds, exit code and the results' counts."""
+    argv = [str(Path(sys.executable).parent / "dcops"), "wan", "apply", "--name", name, "--province", str(province),
+            "--engine", engine, "--ansible-settings", settings, "--forks", str(PARALLEL), "--json", str(out)]
+    t0 = time.monotonic()
+    p = subprocess.run(argv, capture_output=True, text=True, cwd=REPO)
+    dt = time.monotonic() - t0
+    out.with_suffix(".log").write_text(p.stdout + p.stderr)
+    data = json.loads(out.read_text()) if out.exists() else {}
+    return {"seconds": dt, "exit": p.returncode, "counts": data.get("counts") or {}, "timings": data.get("timings") or {},
+            "log": str(out.with_suffix(".log"))}
+
+
+def _counts(c: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in c.items() if v)
+
+
+def run(opts: BenchOptions, base: Path = BASE_PROVINCE, workdir: Path | None = None,
+        checks: CaseResult | None = None) -> CaseResult:
+    """The case; with ``checks`` (a result of the ``checks`` case), the host checks are also
+    measured on the pyinfra hosts of the largest N, after its re-applies (saves a boot)."""
+    r = CaseResult("wan", "WAN rollout (`dcops wan apply`)")
+    name = f"{opts.name}w"
+    wd = workdir or Path(f"/tmp/dcops-bench-{name}")
+    model0 = load_province(base)
+    payload = None
+    for n in opts.sites:
+        model, pfile = labhosts.province_of(model0, n, wd)
+        if payload is None:
+            payload = labhosts.floor_payload(model)
+        floor_samples: list[float] = []
+        mem: list[float] = []
+        fkey = f"floor.{n}"
+        for key, label, engine, settings in VARIANTS:
+            if settings == "default" and n > DEFAULT_SETTINGS_MAX_SITES:
+                r.notes.append(f"Ansible with default settings is not run at N={n}: at 5 forks and without "
+                               f"pipelining it needs hours on this machine; it is compared at N <= {DEFAULT_SETTINGS_MAX_SITES}.")
+                continue
+            opts.progress(f"wan N={n} {label}: starting {n} sites + gateway")
+            try:
+                up = labhosts.start(model, name, opts.progress)
+                opts.progress(f"wan N={n} {label}: hosts up in {up['seconds']:.0f}s; first apply")
+                full = apply(name, pfile, engine, settings, wd / f"{key}-{n}-full.json")
+                opts.progress(f"wan N={n} {label}: first apply {full['seconds']:.1f}s exit {full['exit']} ({_counts(full['counts'])})")
+                ok = full["exit"] == 0
+                if not floor_samples:
+                    for i in range(opts.repeat):
+                        floor_samples.append(labhosts.floor(name, PARALLEL, payload))
+                        opts.progress(f"wan N={n} floor {i + 1}/{opts.repeat}: {floor_samples[-1]:.2f}s")
+                again: list[float] = []
+                changed = 0
+                times = 1 if (settings == "default" and n >= 50) else opts.repeat
+                for i in range(times):
+                    a = apply(name, pfile, engine, settings, wd / f"{key}-{n}-again{i}.json")
+                    again.append(a["seconds"])
+                    changed += a["counts"].get("changed", 0)
+                    ok = ok and a["exit"] == 0
+                    opts.progress(f"wan N={n} {label}: no-change re-apply {i + 1}/{times}: {a['seconds']:.1f}s "
+                                  f"exit {a['exit']} ({_counts(a['counts'])})")
+                if changed:
+                    ok = False
+                detail = "" if ok else f"NOT CLEAN: first exit {full['exit']}, re-apply changed {changed}; see {full['log']}"
+                r.add(Measure(f"{key}.full.{n}", f"{label}: first apply", [full["seconds"]], n=n, baseline=fkey,
+                              detail=detail))
+                r.add(Measure(f"{key}.again.{n}", f"{label}: no-change re-apply", again, n=n, baseline=fkey))
+                if not ok:
+                    r.failed = True
+                mem.append(up["memory_per_host_mib"])
+                if checks is not None and engine == "pyinfra" and n == opts.max_sites:
+                    from . import checks as checks_case
+
+                    checks_case.measure(checks, name, pfile, payload, n, opts)
+            except Exception as e:  # noqa: BLE001 (one variant failing must not lose the others' figures)
+                r.failed = True
+                r.notes.append(f"N={n} {label}: failed: {e}")
+                opts.progress(f"wan N={n} {label}: FAILED: {e}")
+            finally:
+                if not opts.keep:
+                    labhosts.stop(name)
+        r.add(Measure(fkey, "floor: ssh true + one file copy per host", floor_samples, n=n))
+        r.add(Measure(f"memory.{n}", "machine memory per WAN host (used, before/after boot)", mem, unit="MiB", n=n))
+    _targets(r, opts.max_sites)
+    return r
+
+
+def _targets(r: CaseResult, n: int) -> None:
+    ratio = r.ratio(f"pyinfra.again.{n}")
+    if ratio is not None:
+        r.targets.append(Target(f"no-change re-apply of {n} sites with the default engine (pyinfra) within 3x the floor",
+                                f"{ratio:.2f}x the floor", ratio <= 3))
+    both = [m.n for m in r.measures if m.key.startswith("ansible-default.again.") and m.samples
+            and r.get(f"pyinfra.again.{m.n}") and r.get(f"pyinfra.again.{m.n}").samples]
+    if both:
+        k = max(both)
+        ad = r.get(f"ansible-default.again.{k}")
+        cands = [m for m in (r.get(f"pyinfra.again.{k}"), r.get(f"ansible-tuned.again.{k}")) if m and m.samples]
+        best = min(cands, key=lambda m: m.median)
+        x = ad.median / best.median
+        r.targets.append(Target(f"faster engine at least 5x faster than Ansible with default settings on the no-change "
+                                f"re-apply ({k} sites, the largest N both ran)",
+                                f"{best.label.split(':')[0]}: {x:.1f}x faster", x >= 5))
+    for m in r.measures:
+        rr = r.ratio(m.key)
+        if rr is not None and m.key.startswith("pyinfra.again."):
+            r.notes.append(f"pyinfra no-change re-apply at N={m.n}: {rr:.2f}x the floor")

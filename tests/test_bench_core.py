@@ -1,0 +1,73 @@
+"""The benchmark harness's bookkeeping: ratios, targets, the markdown and the CLI's bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from infra.bench.core import BEGIN, END, CaseResult, Measure, Target, case_markdown, load_all, save, write_markdown
+
+REPO = Path(__file__).resolve().parent.parent
+DCOPS = str(Path(sys.executable).parent / "dcops")
+
+
+def sample() -> CaseResult:
+    r = CaseResult("wan", "WAN rollout")
+    r.add(Measure("floor.10", "floor", [1.0, 2.0, 3.0], n=10))
+    r.add(Measure("py.again.10", "pyinfra re-apply", [4.0, 5.0, 100.0], n=10, baseline="floor.10"))
+    r.targets.append(Target("within 3x the floor", "2.50x", False))
+    r.notes.append("the time goes into ssh")
+    r.machine = {"cores": 2, "memory_mib": 24 * 1024, "versions": {"pyinfra": "3.10.0"}}
+    return r
+
+
+def test_ratio_is_of_medians_and_only_with_a_baseline() -> None:
+    r = sample()
+    assert r.ratio("py.again.10") == 2.5  # 5 / 2: medians, so one slow run does not skew it
+    assert r.ratio("floor.10") is None
+    assert r.ratio("missing") is None
+
+
+def test_markdown_has_min_median_max_ratio_and_targets() -> None:
+    md = case_markdown(sample())
+    row = next(ln for ln in md.splitlines() if ln.startswith("| pyinfra re-apply"))
+    assert "| 10 | 3 | 4.00 s | 5.00 s | 100.0 s | **2.50x** floor |" in row
+    assert "| floor | 10 | 3 |" in md and "| baseline |" in md
+    assert "| within 3x the floor | 2.50x | **no** |" in md
+    assert "- the time goes into ssh" in md
+
+
+def test_results_round_trip_and_text_outside_the_block_is_kept(tmp_path: Path) -> None:
+    md = tmp_path / "benchmarks.md"
+    md.write_text(f"# Benchmarks\n\nintro by hand\n\n{BEGIN}\nold figures\n{END}\n\n## Profiling notes\nby hand\n")
+    save(sample(), tmp_path / "bench")
+    got = load_all(tmp_path / "bench")
+    assert [g.case for g in got] == ["wan"] and got[0].measures[1].samples == [4.0, 5.0, 100.0]
+    write_markdown(md, got)
+    text = md.read_text()
+    assert "intro by hand" in text and "## Profiling notes\nby hand" in text
+    assert "old figures" not in text and "**2.50x** floor" in text
+    assert text.count(BEGIN) == 1 and text.count(END) == 1
+    assert "| pyinfra | 3.10.0 |" in text
+
+
+def test_cli_rejects_bad_options_before_running_anything(tmp_path: Path) -> None:
+    out = tmp_path / "b.md"
+    for args, word in ((["--cases", "wan,nope"], "nope"), (["--sites", "10,x"], "--sites"), (["--name", "Too-Long"], "--name")):
+        p = subprocess.run([DCOPS, "bench", *args, "--output", str(out)], capture_output=True, text=True, cwd=REPO)
+        assert p.returncode == 2, p.stdout + p.stderr
+        assert word in p.stderr
+    assert not out.exists() and not (tmp_path / "bench").exists()
+
+
+def test_cli_lists_the_cases_and_shows_saved_results(tmp_path: Path) -> None:
+    p = subprocess.run([DCOPS, "bench", "--list"], capture_output=True, text=True, cwd=REPO)
+    assert p.returncode == 0
+    assert [ln.split()[0] for ln in p.stdout.splitlines()] == ["wan", "checks", "provision", "sla", "memory"]
+    save(sample(), tmp_path / "bench")
+    p = subprocess.run([DCOPS, "bench", "--show", "--output", str(tmp_path / "benchmarks.md")],
+                       capture_output=True, text=True, cwd=REPO)
+    assert p.returncode == 0 and "**2.50x** floor" in p.stdout
+    json.loads((tmp_path / "bench" / "wan.json").read_text())
