@@ -5,6 +5,7 @@ each with ``run(opts: BenchOptions) -> CaseResult``; :mod:`.core` holds the data
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from .core import CaseResult, Measure, Progress, Target  # noqa: F401
 
@@ -16,6 +17,8 @@ class BenchOptions:
     name: str = "bench"             # lab name prefix; each case makes its own lab(s) from it and removes them
     progress: Progress = print
     keep: bool = False              # leave the case's lab running afterwards (for profiling)
+    variants: list[str] = field(default_factory=lambda: ["pyinfra", "ansible-tuned", "ansible-default"])  # wan case
+    checkpoint: Callable[[CaseResult], None] | None = None  # save a long case's partial result
 
     @property
     def max_sites(self) -> int:

@@ -27,8 +27,10 @@ CASES = {
 @app.command("bench")
 def bench(
     cases: str = typer.Option(",".join(ORDER), "--cases", "-c", help=f"comma-separated, from: {', '.join(ORDER)}"),
-    sites: str = typer.Option("10,50,100,200", "--sites", help="site counts for the scaling cases (the largest is used by checks/sla/memory)"),
+    sites: str = typer.Option("10,50,100,200", "--sites", help="site counts for the scaling cases, run in this order (the largest is used by checks/memory)"),
     repeat: int = typer.Option(3, "--repeat", "-r", min=1, help="runs per measure (min / median / max are over these)"),
+    engines: str = typer.Option("pyinfra,ansible-tuned,ansible-default", "--engines",
+                                help="wan case: which ways of rolling out to time"),
     name: str = typer.Option("bench", "--name", "-n", help="lab name prefix for the labs the cases start (1-5 chars + suffix)"),
     output: Path = typer.Option(REPO / "docs" / "benchmarks.md", "--output", "-o", help="markdown file; its generated block is rewritten"),
     keep: bool = typer.Option(False, "--keep", help="leave each case's lab running (for profiling); `dcops lab down --name ...` removes it"),
@@ -70,11 +72,18 @@ def bench(
         err.print(f"--cases: unknown case(s) {', '.join(bad)}; choose from {', '.join(ORDER)}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT)
     try:
-        ns = sorted({int(x) for x in sites.split(",") if x.strip()})
+        ns = list(dict.fromkeys(int(x) for x in sites.split(",") if x.strip()))  # in the order given
     except ValueError:
         ns = []
-    if not ns or ns[0] < 1:
+    if not ns or min(ns) < 1:
         err.print(f"--sites: expected positive integers separated by commas, got {sites!r}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    from .wan import VARIANTS
+
+    variants = [v.strip() for v in engines.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in {k for k, *_ in VARIANTS}]
+    if unknown or not variants:
+        err.print(f"--engines: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(k for k, *_ in VARIANTS)}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT)
     if not (1 <= len(name) <= 5 and name.isalnum() and name.islower()):
         err.print(f"--name: 1-5 lower-case letters or digits (cases add a suffix), got {name!r}", markup=False)
@@ -87,7 +96,13 @@ def bench(
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, stop_cleanly)
-    opts = BenchOptions(sites=ns, repeat=repeat, name=name, progress=progress, keep=keep)
+    def checkpoint(r) -> None:  # a long case saves what it has so far: stopping it loses no finished figure
+        r.machine = info
+        save(r, results_dir(output))
+        write_markdown(output, load_all(results_dir(output)))
+
+    opts = BenchOptions(sites=ns, repeat=repeat, name=name, progress=progress, keep=keep, checkpoint=checkpoint,
+                        variants=variants)
     info = machine()
     worst = EXIT_OK
     embedded = None

@@ -71,10 +71,12 @@ def run(opts: BenchOptions, base: Path = BASE_PROVINCE, workdir: Path | None = N
         model, pfile = labhosts.province_of(model0, n, wd)
         if payload is None:
             payload = labhosts.floor_payload(model)
-        floor_samples: list[float] = []
-        mem: list[float] = []
         fkey = f"floor.{n}"
+        floor_samples = r.add(Measure(fkey, "floor: ssh true + one file copy per host", [], n=n)).samples
+        mem = r.add(Measure(f"memory.{n}", "machine memory per WAN host (used, before/after boot)", [], unit="MiB", n=n)).samples
         for key, label, engine, settings in VARIANTS:
+            if key not in opts.variants:
+                continue
             if settings == "default" and n > DEFAULT_SETTINGS_MAX_SITES:
                 r.notes.append(f"Ansible with default settings is not run at N={n}: at 5 forks and without "
                                f"pipelining it needs hours on this machine; it is compared at N <= {DEFAULT_SETTINGS_MAX_SITES}.")
@@ -120,13 +122,17 @@ def run(opts: BenchOptions, base: Path = BASE_PROVINCE, workdir: Path | None = N
             finally:
                 if not opts.keep:
                     labhosts.stop(name)
-        r.add(Measure(fkey, "floor: ssh true + one file copy per host", floor_samples, n=n))
-        r.add(Measure(f"memory.{n}", "machine memory per WAN host (used, before/after boot)", mem, unit="MiB", n=n))
+            if opts.checkpoint:
+                _targets(r, opts.max_sites)
+                opts.checkpoint(r)
+                if checks is not None and checks.measures:
+                    opts.checkpoint(checks)
     _targets(r, opts.max_sites)
     return r
 
 
 def _targets(r: CaseResult, n: int) -> None:
+    r.targets = []
     ratio = r.ratio(f"pyinfra.again.{n}")
     if ratio is not None:
         r.targets.append(Target(f"no-change re-apply of {n} sites with the default engine (pyinfra) within 3x the floor",
@@ -142,7 +148,3 @@ def _targets(r: CaseResult, n: int) -> None:
         r.targets.append(Target(f"faster engine at least 5x faster than Ansible with default settings on the no-change "
                                 f"re-apply ({k} sites, the largest N both ran)",
                                 f"{best.label.split(':')[0]}: {x:.1f}x faster", x >= 5))
-    for m in r.measures:
-        rr = r.ratio(m.key)
-        if rr is not None and m.key.startswith("pyinfra.again."):
-            r.notes.append(f"pyinfra no-change re-apply at N={m.n}: {rr:.2f}x the floor")

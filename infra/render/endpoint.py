@@ -220,7 +220,8 @@ class Endpoint:
                          f"|| d \"services not all enabled: $(systemctl is-enabled {units} 2>&1 | tr '\\n' ' ')\"")
         for p in self.parts:
             for c in p.converge:
-                lines.append(f"o=$(bash -c {shlex.quote(c.check)} 2>&1) || o=\"$o (check failed)\"; "
+                # stdout is the drift (stderr carries notes, e.g. sysctls a container cannot set)
+                lines.append(f"o=$(bash -c {shlex.quote(c.check)} 2>/dev/null) || o=\"$o (check failed)\"; "
                              f"[ -z \"$o\" ] || d {shlex.quote(p.name + ': ' + c.name + ': ')}\"$o\"")
         return "\n".join(lines) + "\n"
 
