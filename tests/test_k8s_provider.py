@@ -152,6 +152,46 @@ def test_object_ids():
     assert kp.object_id(dep) == "apps/v1/Deployment/n/x"
 
 
+def _kubeconfig(tmp_path: Path, cluster: dict, user: dict) -> Path:
+    p = tmp_path / "kubeconfig"
+    p.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "k", "cluster": cluster}], "users": [{"name": "u", "user": user}],
+        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
+    }))
+    return p
+
+
+def test_plain_client_only_for_plain_kubeconfigs(tmp_path):
+    """Certificates/token: our small client; exec plugins and the like: the kubernetes package."""
+    tok = tmp_path / "token"
+    tok.write_text("s3cret\n")
+    plain = kp.PlainClient.from_kubeconfig(_kubeconfig(
+        tmp_path, {"server": "https://127.0.0.1:6443/", "insecure-skip-tls-verify": True}, {"tokenFile": str(tok)}))
+    assert isinstance(plain, kp.PlainClient)
+    assert plain.host == "https://127.0.0.1:6443" and plain.token == "s3cret"
+    assert kp._host(plain) == "https://127.0.0.1:6443"
+    execs = _kubeconfig(tmp_path, {"server": "https://127.0.0.1:6443"},
+                        {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "get-token"}})
+    assert kp.PlainClient.from_kubeconfig(execs) is None
+    bad_ca = _kubeconfig(tmp_path, {"server": "https://127.0.0.1:6443", "certificate-authority": "missing-ca.crt"}, {})
+    with pytest.raises(kp.KubeError, match="missing-ca.crt"):
+        kp.PlainClient.from_kubeconfig(bad_ca)
+
+
+def test_trace_records_each_call_only_when_asked(tmp_path, monkeypatch):
+    trace = tmp_path / "trace.jsonl"
+    kp.KubeProvider().diff("id", props(NS), props(NS))
+    assert not trace.exists()
+    monkeypatch.setenv(kp.TRACE_ENV, str(trace))
+    kp.KubeProvider().diff("id", props(NS), props(NS))
+    with pytest.raises(kp.KubeError):
+        kp.KubeProvider().create(props(NS, str(tmp_path / "nope")))
+    recs = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert [(r["op"], r["object"]) for r in recs] == [("diff", "Namespace demo"), ("create", "Namespace demo")]
+    assert recs[1]["error"] == "KubeError" and all(r["dt"] >= 0 for r in recs)
+
+
 # --------------------------------------------------------------------------- a real API server (the lab)
 
 

@@ -10,7 +10,9 @@ every Kubernetes object the program declares is a :class:`KubeObject`: a
 - ``await_ready``: for Deployments, wait until every replica is available;
 - ``ready_timeout``: seconds to wait for readiness and for deletion.
 
-The provider talks to the API server with the ``kubernetes`` Python client:
+The provider talks to the API server with its own small HTTPS client
+(:class:`PlainClient`, urllib3) when the kubeconfig holds only certificates or a
+token, else with the ``kubernetes`` Python client (exec plugins...):
 
 - create/update: server-side apply (field manager ``dcops``, conflicts forced),
   so re-applying is idempotent and fields dropped from the manifest are removed;
@@ -25,11 +27,20 @@ The provider talks to the API server with the ``kubernetes`` Python client:
 The provider is pickled by dill *by reference* (this module is importable), so
 the dynamic-provider process imports this module; keep module-level state to
 caches only.
+
+Profiling: with ``DCOPS_K8S_TRACE=<file>`` in the environment of ``pulumi``, every
+provider call (diff, create, update, read, delete) appends one JSON line to the
+file: ``op``, ``object``, ``kind``, ``t0`` (epoch seconds), ``dt`` and, where
+they apply, ``api`` (seconds in the apply/delete request), ``ready`` (Deployment
+readiness wait) and ``gone`` (wait until a deleted object is gone).  ``dcops
+bench --cases provision`` reads it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -82,6 +93,31 @@ _DISCOVERED: dict[tuple[str, str, str], tuple[str, bool]] = {}
 
 class KubeError(RuntimeError):
     """A Kubernetes API call failed; the message names the object and the cause."""
+
+
+TRACE_ENV = "DCOPS_K8S_TRACE"
+
+
+@contextlib.contextmanager
+def _traced(op: str, manifest: Any):
+    """Time one provider call into ``$DCOPS_K8S_TRACE`` (a JSON line); a no-op without it."""
+    path = os.environ.get(TRACE_ENV)
+    rec: dict[str, Any] = {}
+    if not path:
+        yield rec
+        return
+    m = manifest if isinstance(manifest, dict) else {}
+    rec.update(op=op, object=describe(m), kind=m.get("kind", ""), t0=time.time(), thread=threading.get_ident())
+    try:
+        yield rec
+    except BaseException as e:
+        rec["error"] = type(e).__name__
+        raise
+    finally:
+        rec["dt"] = time.time() - rec["t0"]
+        line = json.dumps(rec) + "\n"
+        with _LOCK, open(path, "a") as f:
+            f.write(line)
 
 
 # --------------------------------------------------------------------- plain helpers
@@ -164,9 +200,132 @@ def project(desired: Any, live: Any) -> Any:
 # --------------------------------------------------------------------- API access
 
 
-def _client(kubeconfig: str):
-    from kubernetes import config as kconfig
+class ApiError(Exception):
+    """An HTTP error answer of the API server (``status``, ``body``: like ``kubernetes.client.ApiException``)."""
 
+    def __init__(self, status: int, body: str):
+        super().__init__(f"HTTP {status}: {body[:200]}")
+        self.status = status
+        self.body = body
+
+
+# What a kubeconfig may hold for the plain client below; anything else (exec or
+# auth-provider plugins, proxies, basic auth...) goes to the ``kubernetes`` package.
+_PLAIN_CLUSTER = {"server", "certificate-authority", "certificate-authority-data", "insecure-skip-tls-verify",
+                  "tls-server-name"}
+_PLAIN_USER = {"client-certificate", "client-certificate-data", "client-key", "client-key-data", "token", "tokenFile"}
+
+
+class PlainClient:
+    """HTTPS to one API server with the certificates or the token of a kubeconfig, over urllib3.
+
+    Why not the ``kubernetes`` package: importing it takes ~3 s of CPU (every model class),
+    and each ``pulumi up``/``destroy``/``refresh`` paid that in its first provider calls,
+    on the critical path.  Only used for kubeconfigs that need nothing more (see
+    ``_PLAIN_*``); certificate and key data are loaded from memory (``memfd`` on Linux;
+    elsewhere a private temporary directory, removed at once).
+    """
+
+    def __init__(self, server: str, ctx, token: str | None, server_name: str | None):
+        import urllib3
+
+        self.host = server.rstrip("/")
+        self.token = token
+        kw: dict[str, Any] = {"ssl_context": ctx} if self.host.startswith("https:") else {}
+        if server_name:
+            kw["server_hostname"] = server_name
+        self.pool = urllib3.PoolManager(num_pools=4, maxsize=8, retries=False,
+                                        timeout=urllib3.Timeout(connect=10.0, read=60.0), **kw)
+
+    @classmethod
+    def from_kubeconfig(cls, path: Path) -> "PlainClient | None":
+        """The client for the current context of ``path``, or None if it needs more than certificates/token."""
+        import base64
+        import ssl
+
+        import yaml
+
+        try:
+            doc = yaml.safe_load(path.read_text()) or {}
+            ctx_name = doc.get("current-context")
+            context = next(c["context"] for c in doc.get("contexts") or [] if c.get("name") == ctx_name)
+            cluster = next(c["cluster"] for c in doc.get("clusters") or [] if c.get("name") == context.get("cluster"))
+            user = next((u["user"] for u in doc.get("users") or [] if u.get("name") == context.get("user")), {}) or {}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, StopIteration, yaml.YAMLError):
+            return None
+        if set(cluster) - _PLAIN_CLUSTER or set(user) - _PLAIN_USER or not cluster.get("server"):
+            return None
+        base = path.parent
+
+        def blob(src: dict, key: str) -> bytes | None:
+            if src.get(key + "-data"):
+                return base64.b64decode(src[key + "-data"])
+            if src.get(key):
+                f = Path(src[key]).expanduser()
+                return (f if f.is_absolute() else base / f).read_bytes()
+            return None
+
+        try:
+            ctx = ssl.create_default_context()
+            if cluster.get("insecure-skip-tls-verify"):
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            else:
+                ca = blob(cluster, "certificate-authority")
+                if ca:
+                    ctx.load_verify_locations(cadata=ca.decode())
+            cert, key = blob(user, "client-certificate"), blob(user, "client-key")
+            if cert and key:
+                _load_cert_chain(ctx, cert, key)
+            token = user.get("token")
+            if not token and user.get("tokenFile"):
+                token = Path(user["tokenFile"]).expanduser().read_text().strip()
+        except (OSError, ValueError, ssl.SSLError) as e:
+            raise KubeError(f"kubeconfig {path}: cannot load its certificates or token: {e}") from e
+        return cls(cluster["server"], ctx, token, cluster.get("tls-server-name"))
+
+    def call(self, method: str, path: str, body: Any, query: list, content_type: str) -> dict:
+        from urllib.parse import urlencode
+
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        url = self.host + path + (("?" + urlencode(query)) if query else "")
+        data = None if body is None else json.dumps(body).encode()
+        r = self.pool.request(method, url, body=data, headers=headers, preload_content=True)
+        text = r.data.decode("utf-8", "replace") if r.data else ""
+        if r.status >= 400:
+            raise ApiError(r.status, text)
+        return json.loads(text) if text else {}
+
+
+def _load_cert_chain(ctx, cert: bytes, key: bytes) -> None:
+    """``ctx.load_cert_chain`` from memory: anonymous memory files on Linux, else a private temp dir."""
+    if hasattr(os, "memfd_create"):
+        fds = []
+        try:
+            for data in (cert, key):
+                fd = os.memfd_create("dcops-kubeconfig", os.MFD_CLOEXEC)
+                fds.append(fd)
+                os.write(fd, data)
+            ctx.load_cert_chain(f"/proc/self/fd/{fds[0]}", f"/proc/self/fd/{fds[1]}")
+            return
+        finally:
+            for fd in fds:
+                os.close(fd)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="dcops-kc-") as d:
+        c, k = Path(d) / "c.pem", Path(d) / "k.pem"
+        for f, data in ((c, cert), (k, key)):
+            fd = os.open(f, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+        ctx.load_cert_chain(str(c), str(k))
+
+
+def _client(kubeconfig: str):
+    """The API client of a kubeconfig (cached per path): :class:`PlainClient`, else the ``kubernetes`` package's."""
     path = Path(kubeconfig)
     if not path.is_file():
         raise KubeError(
@@ -176,13 +335,23 @@ def _client(kubeconfig: str):
     with _LOCK:
         api = _CLIENTS.get(str(path))
         if api is None:
-            api = kconfig.new_client_from_config(config_file=str(path))
+            api = PlainClient.from_kubeconfig(path)
+            if api is None:
+                from kubernetes import config as kconfig
+
+                api = kconfig.new_client_from_config(config_file=str(path))
             _CLIENTS[str(path)] = api
         return api
 
 
+def _host(api) -> str:
+    return api.host if isinstance(api, PlainClient) else api.configuration.host
+
+
 def _call(api, method: str, path: str, body: Any = None, query: Optional[list] = None,
           content_type: str = "application/json") -> dict:
+    if isinstance(api, PlainClient):
+        return api.call(method, path, body, query or [], content_type)
     resp = api.call_api(
         path,
         method,
@@ -244,7 +413,7 @@ def _resource(api, api_version: str, kind: str) -> tuple[str, bool]:
     known = _KNOWN.get((api_version, kind))
     if known:
         return known
-    key = (api.configuration.host, api_version, kind)
+    key = (_host(api), api_version, kind)
     if key not in _DISCOVERED:
         base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
         doc = _retrying(f"discovery {base}", lambda: _call(api, "GET", base))
@@ -312,8 +481,18 @@ def deployment_ready(obj: dict) -> tuple[bool, str]:
     return ok, summary
 
 
+def _polls(first: float = 0.1, most: float = 1.0):
+    """Sleep intervals for polling: short at first (kwok makes pods Ready within a second or
+    two, most deletions finish as fast), growing to ``most`` for slow ones."""
+    delay = first
+    while True:
+        yield delay
+        delay = min(delay * 1.5, most)
+
+
 def wait_ready(api, manifest: dict, timeout: float) -> dict:
     deadline = time.monotonic() + timeout
+    polls = _polls(0.1, 1.0)
     while True:
         live = get(api, manifest)
         if live is None:
@@ -328,12 +507,14 @@ def wait_ready(api, manifest: dict, timeout: float) -> dict:
                 f"Look at `kubectl -n {ns} get pods,events` (node pool labels/taints, quota, PVC binding, image), "
                 f"or set `dcops:awaitReady false` to skip the wait"
             )
-        time.sleep(1.0)
+        time.sleep(next(polls))
 
 
-def delete(api, manifest: dict, timeout: float) -> None:
-    """Delete and wait until gone; a missing object is fine."""
+def delete(api, manifest: dict, timeout: float, rec: dict[str, Any] | None = None) -> None:
+    """Delete and wait until gone; a missing object is fine.  ``rec``: gets ``api`` and ``gone`` seconds."""
+    rec = {} if rec is None else rec
     path = _path(api, manifest)
+    t0 = time.monotonic()
     try:
         _retrying(
             f"delete {describe(manifest)}",
@@ -344,10 +525,14 @@ def delete(api, manifest: dict, timeout: float) -> None:
         if _status(e) == 404:
             return
         raise KubeError(f"deleting {describe(manifest)} failed ({_status(e)}): {_reason(e)}") from e
-    deadline = time.monotonic() + timeout
+    t1 = time.monotonic()
+    rec["api"] = t1 - t0
+    deadline = t1 + timeout
+    polls = _polls(0.1, 0.5)
     while True:
         live = get(api, manifest)
         if live is None:
+            rec["gone"] = time.monotonic() - t1
             return
         if time.monotonic() > deadline:
             fin = (live.get("metadata") or {}).get("finalizers") or (live.get("spec") or {}).get("finalizers")
@@ -355,7 +540,7 @@ def delete(api, manifest: dict, timeout: float) -> None:
                 f"{describe(manifest)} still exists {timeout:.0f}s after deletion (finalizers: {fin}); "
                 f"is kube-controller-manager running?"
             )
-        time.sleep(0.5)
+        time.sleep(next(polls))
 
 
 # --------------------------------------------------------------------- the provider
@@ -384,6 +569,10 @@ class KubeProvider(ResourceProvider):
         return CheckResult(news, failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        with _traced("diff", news.get("manifest")):
+            return self._diff(olds, news)
+
+    def _diff(self, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         new_m = news.get("manifest")
         old_m = clean(olds.get("manifest") or {})
         if not isinstance(new_m, dict) or _has_unknown(new_m):
@@ -407,23 +596,33 @@ class KubeProvider(ResourceProvider):
             "uid": ((live or {}).get("metadata") or {}).get("uid", ""),
         }
 
-    def _apply(self, props: dict[str, Any]) -> tuple[dict, dict]:
+    def _apply(self, props: dict[str, Any], rec: dict[str, Any]) -> tuple[dict, dict]:
         manifest = clean(props["manifest"])
         api = _client(props["kubeconfig"])
+        t0 = time.monotonic()
         live = apply(api, manifest)
+        t1 = time.monotonic()
+        rec["api"] = t1 - t0
         if props.get("await_ready") and manifest.get("kind") == "Deployment":
             live = wait_ready(api, manifest, float(props.get("ready_timeout") or DEFAULT_TIMEOUT))
+            rec["ready"] = time.monotonic() - t1
         return manifest, live
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        manifest, live = self._apply(props)
-        return CreateResult(object_id(manifest), self._outs(props, manifest, live))
+        with _traced("create", props.get("manifest")) as rec:
+            manifest, live = self._apply(props, rec)
+            return CreateResult(object_id(manifest), self._outs(props, manifest, live))
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        manifest, live = self._apply(news)
-        return UpdateResult(self._outs(news, manifest, live))
+        with _traced("update", news.get("manifest")) as rec:
+            manifest, live = self._apply(news, rec)
+            return UpdateResult(self._outs(news, manifest, live))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        with _traced("read", props.get("manifest")):
+            return self._read(id_, props)
+
+    def _read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         manifest = clean(props.get("manifest") or {})
         if not manifest.get("metadata"):
             return ReadResult(id_, props)
@@ -436,8 +635,9 @@ class KubeProvider(ResourceProvider):
         return ReadResult(id_, outs, inputs)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        manifest = clean(props["manifest"])
-        delete(_client(props["kubeconfig"]), manifest, float(props.get("ready_timeout") or DEFAULT_TIMEOUT))
+        with _traced("delete", props.get("manifest")) as rec:
+            manifest = clean(props["manifest"])
+            delete(_client(props["kubeconfig"]), manifest, float(props.get("ready_timeout") or DEFAULT_TIMEOUT), rec)
 
 
 class KubeObject(pulumi.dynamic.Resource, module="dcops", name="KubeObject"):
