@@ -98,6 +98,7 @@ def bench(
     signal.signal(signal.SIGTERM, stop_cleanly)
     def checkpoint(r) -> None:  # a long case saves what it has so far: stopping it loses no finished figure
         r.machine = info
+        r.seconds = time.time() - r.started
         save(r, results_dir(output))
         write_markdown(output, load_all(results_dir(output)))
 
