@@ -18,7 +18,7 @@ from ..paths import REPO
 from ..validate import load_province
 from . import BenchOptions, labhosts
 from .core import CaseResult, Measure, Target
-from .wan import BASE_PROVINCE, PARALLEL, apply
+from .wan import BASE_PROVINCE, PARALLEL, apply, run_group
 
 CHECK_PARALLEL = 50
 
@@ -34,7 +34,7 @@ def check(name: str, province: Path, out: Path, parallel: int = CHECK_PARALLEL) 
     argv = [str(Path(sys.executable).parent / "dcops"), "check", "--name", name, "--province", str(province),
             "--only", ids, "--parallel", str(parallel), "--quiet", "--output", str(out)]
     t0 = time.monotonic()
-    p = subprocess.run(argv, capture_output=True, text=True, cwd=REPO)
+    p = run_group(argv)
     dt = time.monotonic() - t0
     out.with_suffix(".log").write_text(p.stdout + p.stderr)
     data = json.loads(out.read_text()) if out.exists() else {}

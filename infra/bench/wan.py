@@ -19,7 +19,10 @@ Ansible with its default settings is slow at scale; at N >= 100 its re-apply is 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -41,12 +44,30 @@ DEFAULT_SETTINGS_MAX_SITES = 50
 BASE_PROVINCE = REPO / "stacks" / "province-lab.yaml"
 
 
+def run_group(argv: list[str]) -> subprocess.CompletedProcess:
+    """Run a dcops command in its own process group; when the bench is stopped (Ctrl-C, SIGTERM),
+    the whole group ends with it (ansible-playbook and its workers too, not only dcops)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate()
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
 def apply(name: str, province: Path, engine: str, settings: str, out: Path) -> dict:
     """One ``dcops wan apply``; returns seconds, exit code and the results' counts."""
     argv = [str(Path(sys.executable).parent / "dcops"), "wan", "apply", "--name", name, "--province", str(province),
             "--engine", engine, "--ansible-settings", settings, "--forks", str(PARALLEL), "--json", str(out)]
     t0 = time.monotonic()
-    p = subprocess.run(argv, capture_output=True, text=True, cwd=REPO)
+    p = run_group(argv)
     dt = time.monotonic() - t0
     out.with_suffix(".log").write_text(p.stdout + p.stderr)
     data = json.loads(out.read_text()) if out.exists() else {}
