@@ -115,7 +115,12 @@ def bench(
         if c == "checks" and embedded is not None:
             continue
         progress(f"== {c}: {CASES[c]}")
-        mod = importlib.import_module(f".{c}", __package__)
+        try:
+            mod = importlib.import_module(f".{c}", __package__)
+        except ModuleNotFoundError as e:
+            err.print(f"{c}: this case is not in this version of dcops ({e})", markup=False)
+            worst = max(worst, EXIT_ENV)
+            continue
         t0 = time.monotonic()
         try:
             r = mod.run(opts, checks=embedded) if c == "wan" else mod.run(opts)
