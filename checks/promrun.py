@@ -89,26 +89,34 @@ def stop(proc: subprocess.Popen, timeout: float = 20.0) -> None:
             proc.wait(5)
 
 
-def backfill_openmetrics(files: list[Path], out_dir: Path, parallel: int = 2) -> None:
+def backfill_openmetrics(files: list[Path], out_dir: Path, parallel: int = 2, max_block_duration: str | None = None) -> None:
     """Backfill OpenMetrics files into TSDB blocks in ``out_dir``.
 
-    promtool 2.42 re-reads its whole input once per 2h block, so the cost grows
-    with (file size x time span): give it one file per day (or shorter) rather
-    than one file for the whole history.  Files are imported ``parallel`` at a time.
+    promtool 2.42 re-reads its whole input once per block (2h unless
+    ``max_block_duration`` allows longer ones: 54h gives a day file one or two
+    blocks instead of twelve), so the cost grows with (file size x blocks): give
+    it one file per day (or shorter) rather than one file for the whole history.
+    Files are imported ``parallel`` at a time.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     pending = list(files)
     running: list[tuple[Path, subprocess.Popen]] = []
     failures = []
-    while pending or running:
-        while pending and len(running) < parallel:
-            f = pending.pop(0)
-            argv = [promtool_bin(), "tsdb", "create-blocks-from", "openmetrics", "--quiet", str(f), str(out_dir)]
-            running.append((f, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
-        f, p = running.pop(0)
-        out, _ = p.communicate()
-        if p.returncode != 0:
-            failures.append(f"{f}: exit {p.returncode}: {out.strip()[-500:]}")
+    try:
+        while pending or running:
+            while pending and len(running) < parallel:
+                f = pending.pop(0)
+                argv = [promtool_bin(), "tsdb", "create-blocks-from", "openmetrics", "--quiet",
+                        *([f"--max-block-duration={max_block_duration}"] if max_block_duration else []), str(f), str(out_dir)]
+                running.append((f, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
+            f, p = running[0]
+            out, _ = p.communicate()
+            running.pop(0)
+            if p.returncode != 0:
+                failures.append(f"{f}: exit {p.returncode}: {out.strip()[-500:]}")
+    finally:  # interrupted: end the promtools we started (by PID)
+        for _, p in running:
+            stop(p, timeout=5)
     if failures:
         raise RuntimeError("promtool openmetrics backfill failed: " + "; ".join(failures))
 
@@ -121,17 +129,21 @@ def backfill_rules(ns: str | None, url: str, rule_files: list[Path], start: int,
     of ``out_dir``); rules must not depend on other rules being backfilled.
     """
     procs = []
-    for i, rf in enumerate(rule_files):
-        od = out_dir / f"r{i}"
-        od.mkdir(parents=True, exist_ok=True)
-        argv = [promtool_bin(), "tsdb", "create-blocks-from", "rules", "--quiet", f"--url={url}", f"--start={start}",
-                f"--end={end}", f"--output-dir={od}", f"--eval-interval={eval_interval}", str(rf)]
-        procs.append((rf, subprocess.Popen(netns_cmd(ns, argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
     failures = []
-    for rf, p in procs:
-        out, _ = p.communicate()
-        if p.returncode != 0:
-            failures.append(f"{rf}: exit {p.returncode}: {out.strip()[-500:]}")
+    try:
+        for i, rf in enumerate(rule_files):
+            od = out_dir / f"r{i}"
+            od.mkdir(parents=True, exist_ok=True)
+            argv = [promtool_bin(), "tsdb", "create-blocks-from", "rules", "--quiet", f"--url={url}", f"--start={start}",
+                    f"--end={end}", f"--output-dir={od}", f"--eval-interval={eval_interval}", str(rf)]
+            procs.append((rf, subprocess.Popen(netns_cmd(ns, argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
+        for rf, p in procs:
+            out, _ = p.communicate()
+            if p.returncode != 0:
+                failures.append(f"{rf}: exit {p.returncode}: {out.strip()[-500:]}")
+    finally:  # interrupted: end the promtools we started (by PID)
+        for _, p in procs:
+            stop(p, timeout=5)
     if failures:
         raise RuntimeError("promtool rules backfill failed: " + "; ".join(failures))
 

@@ -10,6 +10,10 @@ of the 1h ratios over the window, queried with prometheus-api-client from
 inside the namespace).  Each platform's and site's availability must equal the
 known value within 0.01 percentage points; the verdicts follow the targets.
 Sites without history and a stopped Prometheus give `error`, never `pass`.
+The namespace, the files and the backfill pipeline are checks/promhistory.py
+(shared with the SLA benchmark, infra/bench/sla.py).  Only the 1h ratios are
+backfilled here, not the hourly ones, so this covers checks.sla's reading for a
+Prometheus younger than the window; tests/test_bench_sla.py covers the hourly one.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from checks import promrun, sla
+from checks import promhistory, sla
 from checks.netns import in_netns
 from checks.result import Status
 from infra.render import prometheus as R
@@ -83,24 +87,9 @@ def _values(outages: list[tuple[int, int, str]]) -> list[int]:
 
 def write_openmetrics(d: Path, pf, t0: int) -> list[Path]:
     """t0: timestamp (s) of window minute 0 (= end - 30d).  One file per day of history."""
-    series = [(f'job="{R.JOB_PLATFORM}",platform="{p}",instance="{R.probe_url(pf.platform_by_id[p])}"', o) for p, o in OUTAGES.items()]
-    series += [
-        (f'job="{R.JOB_SITE}",site="{s}",tier="{pf.site_by_id[s].tier}",instance="{pf.site_by_id[s].tunnel_address}"', o)
-        for s, o in SITE_OUTAGES.items()
-    ]
-    base = t0 - MARGIN_MIN * 60
-    values = [(labels, _values(o)) for labels, o in series]
-    n = len(values[0][1])
-    files = []
-    for day, lo in enumerate(range(0, n, 1440)):
-        path = d / f"history-{day:02d}.om"
-        with path.open("w") as f:
-            f.write("# HELP probe_success Displays whether or not the probe was a success\n# TYPE probe_success gauge\n")
-            for labels, vals in values:
-                f.writelines(f"probe_success{{{labels}}} {vals[i]} {base + 60 * i}\n" for i in range(lo, min(lo + 1440, n)))
-            f.write("# EOF\n")
-        files.append(path)
-    return files
+    series = [promhistory.Series("probe_success", promhistory.platform_labels(pf, p), _values(o)) for p, o in OUTAGES.items()]
+    series += [promhistory.Series("probe_success", promhistory.site_labels(pf, s), _values(o)) for s, o in SITE_OUTAGES.items()]
+    return promhistory.write_openmetrics(d, series, start=t0 - MARGIN_MIN * 60, step=60)
 
 
 def _free_port() -> int:
@@ -117,14 +106,8 @@ def pf():
 @pytest.fixture(scope="module")
 def netns():
     name = "t" + "".join(random.choices(string.ascii_lowercase + string.digits, k=5)) + "-prom"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        subprocess.run(["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"], check=True)
-        links = subprocess.run(["ip", "netns", "exec", name, "ip", "-o", "link"], check=True, capture_output=True, text=True).stdout
-        assert [l.split(":")[1].strip() for l in links.splitlines()] == ["lo"], links
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], check=False)
+    with promhistory.loopback_netns(name) as ns:
+        yield ns
 
 
 @pytest.fixture(scope="module")
@@ -133,45 +116,14 @@ def history(pf, netns, tmp_path_factory):
     d = tmp_path_factory.mktemp("sla")
     end = (int(time.time()) // 3600) * 3600 - 3600
     t0 = end - WINDOW_MIN * 60
-    om = d / "om"
-    om.mkdir()
-    files = write_openmetrics(om, pf, t0)
-    data = d / "data"
-    t = time.monotonic()
-    promrun.backfill_openmetrics(files, data)
-    print(f"openmetrics backfill: {time.monotonic() - t:.1f}s")
-
+    files = write_openmetrics(d / "om", pf, t0)
     # the 1h availability SLIs only (what the SLA computation reads)
-    groups = R.recording_rules(pf, windows=["1h"], long=False)["groups"]
-    keep = {R.rec("platform", "availability", "1h"), R.rec("site", "availability", "1h")}
-    rule_files = []
-    for g in groups:
-        for r in g["rules"]:
-            if r["record"] in keep:  # one file per rule: promtool runs them in parallel
-                rf = d / f"sli-{len(rule_files)}.yml"
-                rf.write_text(yaml.safe_dump({"groups": [{"name": g["name"], "rules": [r]}]}))
-                rule_files.append(rf)
-    assert len(rule_files) == 2
-    cfg = d / "prometheus.yml"
-    cfg.write_text(yaml.safe_dump({"global": {"evaluation_interval": "1m"}, "scrape_configs": []}))
-
-    port = _free_port()
-    listen = f"127.0.0.1:{port}"
-    url = f"http://{listen}"
-    log = d / "prometheus.log"
-    proc = promrun.start_prometheus(netns, cfg, data, listen, log, retention="400d")
-    try:
-        promrun.wait_ready(netns, url, proc)
-        t = time.monotonic()
-        promrun.backfill_rules(netns, url, rule_files, t0 - 120 * 60, end, d / "rules-blocks", eval_interval="60s")
-        print(f"rules backfill: {time.monotonic() - t:.1f}s")
-        promrun.stop(proc)
-        assert promrun.move_blocks(d / "rules-blocks", data) > 0
-        proc = promrun.start_prometheus(netns, cfg, data, listen, log, retention="400d")
-        promrun.wait_ready(netns, url, proc)
-        yield url, end, proc, d
-    finally:
-        promrun.stop(proc)
+    phases = promhistory.sli_rule_phases(pf, d, {R.rec("platform", "availability", "1h"), R.rec("site", "availability", "1h")})
+    assert [len(p) for p in phases] == [2]
+    with promhistory.HistoryProm(netns, d, f"127.0.0.1:{_free_port()}") as hp:
+        secs = hp.load(files, phases, t0 - 120 * 60, end, eval_interval="60s")
+        print(", ".join(f"{k}: {v:.1f}s" for k, v in secs.items()))
+        yield hp.url, end, hp.proc, d
 
 
 def _results(netns, url, pf, at):
