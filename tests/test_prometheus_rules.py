@@ -259,3 +259,35 @@ def test_missing_probe_series_alerts(pf, rendered):
             }
         ],
     )
+
+
+def test_hourly_ratios_for_the_sla(pf, rendered):
+    """The hourly 1h ratios (group dcops-sli-hourly, read by the 30-day SLA in checks/sla.py):
+    lgsp (threshold 0.5 s) answers fast for an hour, is down for the next two, then answers but
+    slowly every other probe.  The hourly latency ratio records nothing for the hours without a
+    successful probe (instead of 0/0 = NaN, which would make every 30-day average over them NaN);
+    the availability ratio records 0 for them.  (The range [t - 1h, t] holds 61 one-minute probes.)"""
+    ok = [1.0] * 61 + [0.0] * 120 + [1.0] * 60
+    dur = [0.1] * 61 + [0.01] * 120 + [0.1, 2.0] * 30
+    hourly_lat, hourly_av = P.hourly_rec("platform", "latency"), P.hourly_rec("platform", "availability")
+
+    def at(expr: str, t: str, value: float | None, scale: int = 1) -> dict:
+        q = f'round({expr}{{platform="lgsp"}} * {scale})'
+        return {"expr": q, "eval_time": t, "exp_samples": [] if value is None else [{"labels": '{platform="lgsp"}', "value": value}]}
+
+    _run_promtool_test(
+        rendered,
+        [
+            {
+                "interval": "1m",
+                "input_series": [_platform("lgsp", ok), _platform("lgsp", dur, "probe_duration_seconds")],
+                "promql_expr_test": [
+                    at(hourly_lat, "1h", 1), at(hourly_av, "1h", 1),
+                    at(hourly_lat, "3h", None), at(hourly_av, "3h", 0),
+                    # 30 fast of 60 answered (of 59 when the booleans the ratio reads lag a step: rule groups are
+                    # evaluated in no set order); 60 of 61 probes answered
+                    at(hourly_lat, "4h", 5, 10), at(hourly_av, "4h", 60, 61),
+                ],
+            }
+        ],
+    )

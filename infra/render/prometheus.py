@@ -20,6 +20,13 @@ What is rendered (``render(province, out_dir)`` writes all of it):
   Long windows (the 30-day SLA) are computed by averaging the 1h ratios
   (``avg_over_time(...ratio_rate1h[30d])``), never by a raw 30-day range over
   the probe series (that exceeds Prometheus' sample limits on a real WAN).
+
+  The same 1h ratios are also recorded once an hour (group ``dcops-sli-hourly``,
+  ``dcops:<kind>_<sli>:ratio_hourly``): one sample per hour, so the 30-day SLA
+  reads 720 samples per target whatever the scrape and evaluation intervals
+  (the 1h ratio every 15 s is 172,800), see ``checks/sla.py``.  The hourly
+  latency ratio divides only by hours with a successful probe: an hour without
+  any records nothing instead of 0/0 = NaN (which would poison a 30-day average).
 - ``rules/slo-alerts.yml``: multi-window, multi-burn-rate alerts in the style
   of the SRE workbook, per platform (availability and latency) and per site:
   page at 14.4x over 1h (5m short window) and 6x over 6h (30m); ticket at 1x
@@ -88,6 +95,11 @@ def _site_slo() -> SiteSLO:
 def rec(kind: str, sli: str, window: str) -> str:
     """Recording rule name, e.g. rec('platform', 'availability', '1h')."""
     return f"dcops:{kind}_{sli}:ratio_rate{window}"
+
+
+def hourly_rec(kind: str, sli: str) -> str:
+    """The 1h ratio recorded once an hour, e.g. ``dcops:site_availability:ratio_hourly``."""
+    return f"dcops:{kind}_{sli}:ratio_hourly"
 
 
 def fast_rec() -> str:
@@ -180,8 +192,10 @@ def _platform_sel(p: Platform) -> str:
     return f'job="{JOB_PLATFORM}",platform="{p.id}"'
 
 
-def recording_rules(pf: ProvinceFile, windows: Iterable[str] = SHORT_WINDOWS, long: bool = True) -> dict[str, Any]:
-    """The SLI recording rules.  ``windows`` narrows them (the backfill only needs 1h)."""
+def recording_rules(pf: ProvinceFile, windows: Iterable[str] = SHORT_WINDOWS, long: bool = True,
+                    hourly: bool = True) -> dict[str, Any]:
+    """The SLI recording rules.  ``windows`` narrows them (the backfill only needs 1h); ``hourly``:
+    the 1h ratios recorded once an hour for the long-window SLA."""
     windows = list(windows)
     groups: list[dict[str, Any]] = []
 
@@ -219,6 +233,16 @@ def recording_rules(pf: ProvinceFile, windows: Iterable[str] = SHORT_WINDOWS, lo
             },
         ]
         groups.append({"name": f"dcops-sli-{w}", "rules": rules})
+
+    if hourly:
+        groups.append({"name": "dcops-sli-hourly", "interval": "1h", "rules": [
+            {"record": hourly_rec("platform", "availability"),
+             "expr": f'avg by (platform) (avg_over_time(probe_success{{job="{JOB_PLATFORM}"}}[1h]))'},
+            {"record": hourly_rec("platform", "latency"),
+             "expr": f"avg_over_time({fast_rec()}[1h]) / (avg_over_time({up_rec()}[1h]) > 0)"},
+            {"record": hourly_rec("site", "availability"),
+             "expr": f'avg by (site, tier) (avg_over_time(probe_success{{job="{JOB_SITE}"}}[1h]))'},
+        ]})
 
     if long and "1h" in windows:
         rules = []
