@@ -192,17 +192,18 @@ def test_stack_outputs_and_state_in_inventory(lab):
 
 @pytest.mark.parametrize("value", [
     PLANTED["pem"],
-    "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----",
-    "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIFake\n-----END EC PRIVATE KEY-----",
+    PLANTED["pem_pkcs8"],
+    PLANTED["pem_ec"],
     f"[Interface]\nPrivateKey = {PLANTED['wg']}\nListenPort = 51820",
     f"wg0\t{PLANTED['wg']}\tpub\t51820\toff",
     f"PULUMI_CONFIG_PASSPHRASE={PLANTED['passphrase']} pulumi up",
     f"password: {PLANTED['password']}",
-    "AGE-SECRET-KEY-1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQS",
+    PLANTED["age"],
 ])
 def test_redact_free_text(value):
     out = redact({"output": value})["output"]
-    for secret in (PLANTED["wg"], PLANTED["passphrase"], PLANTED["password"], "MIIEvQ", "MHcCAQEE", "b3BlbnNzaC1rZXkt", "QYQSZQGP"):
+    bodies = [PLANTED[k].splitlines()[1] for k in ("pem", "pem_pkcs8", "pem_ec")]
+    for secret in (PLANTED["wg"], PLANTED["passphrase"], PLANTED["password"], *bodies, "b3BlbnNzaC1rZXkt", PLANTED["age"][16:]):
         assert secret not in out
     assert not find_secrets(out)
 
@@ -238,7 +239,7 @@ def test_no_planted_secret_in_json_junit_html(lab):
     d = make(lab, doc, previous=prev, stack_outputs={"wg_private_key": PLANTED["wg"], "note": PLANTED["pem"]})
     for text in (render_json(d), render_junit(d), render_html(d, "vi"), render_html(d, "en")):
         for name, secret in PLANTED.items():
-            needle = secret.strip().splitlines()[1] if name == "pem" else secret
+            needle = secret.strip().splitlines()[1] if name.startswith("pem") else secret
             assert needle not in text, name
         assert "BEGIN OPENSSH PRIVATE KEY" not in text
         assert "[redacted" in text

@@ -179,15 +179,29 @@ def sample_results(m: ProvinceFile, catalog=None, *, seed: int = 6, fail_rate: f
     return doc
 
 
-# Fake secrets, planted by tests in evidence; none of them may reach a report.
-PLANTED = {
-    "wg": "aGVsbG8tZmFrZS13aXJlZ3VhcmQta2V5LWZvci10ZXM=",
-    "passphrase": "correct-horse-battery-staple-6d1f",
-    "password": "Sup3r-S3cret-DB-pw!",
-    "pem": (
-        "-----BEGIN OPENSSH PRIVATE KEY-----\n"
-        "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
-        "QyNTUxOQAAACBmYWtlLWtleS1mb3ItdGVzdHMtb25seS0xMjM0NTY3ODkwYWJjAAAAmFAKE\n"
-        "-----END OPENSSH PRIVATE KEY-----\n"
-    ),
-}
+def _make_planted() -> dict[str, str]:
+    """Throwaway secrets, made fresh in each process (never committed): real-format keys, so that
+    redaction is tested against what a leak would look like. Tests plant them in evidence; none
+    of them may reach a report."""
+    import base64
+    import secrets
+
+    from cryptography.hazmat.primitives import serialization as ser
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    bech32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+    return {
+        "wg": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "passphrase": "pp-" + secrets.token_urlsafe(18),
+        "password": "pw-" + secrets.token_urlsafe(12) + "!",
+        "pem": ed25519.Ed25519PrivateKey.generate().private_bytes(
+            ser.Encoding.PEM, ser.PrivateFormat.OpenSSH, ser.NoEncryption()).decode(),
+        "pem_pkcs8": rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+            ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption()).decode(),
+        "pem_ec": ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            ser.Encoding.PEM, ser.PrivateFormat.TraditionalOpenSSL, ser.NoEncryption()).decode(),
+        "age": "AGE-SECRET-KEY-1" + "".join(secrets.choice(bech32) for _ in range(58)).upper(),
+    }
+
+
+PLANTED = _make_planted()
