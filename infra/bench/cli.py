@@ -96,7 +96,8 @@ def bench(
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, stop_cleanly)
-    def checkpoint(r) -> None:  # a long case saves what it has so far: stopping it loses no finished figure
+
+    def checkpoint(r) -> None:  # saves a case's result; long cases call it as they go, so stopping loses no finished figure
         r.machine = info
         r.seconds = time.time() - r.started
         save(r, results_dir(output))
@@ -121,23 +122,18 @@ def bench(
             err.print(f"{c}: this case is not in this version of dcops ({e})", markup=False)
             worst = max(worst, EXIT_ENV)
             continue
-        t0 = time.monotonic()
         try:
             r = mod.run(opts, checks=embedded) if c == "wan" else mod.run(opts)
         except ToolMissing as e:
             err.print(f"{c}: {e}", markup=False)
             worst = max(worst, EXIT_ENV)
             continue
-        r.seconds = time.monotonic() - t0
-        r.machine = info
         if c == "wan" and embedded is not None and embedded.measures:
-            embedded.machine = info
-            embedded.seconds = r.seconds
-            save(embedded, results_dir(output))
+            checkpoint(embedded)
             if [t for t in embedded.targets if not t.met] or embedded.failed:
                 worst = max(worst, EXIT_FAILED)
-        p = save(r, results_dir(output))
-        write_markdown(output, load_all(results_dir(output)))
+        checkpoint(r)
+        p = results_dir(output) / f"{r.case}.json"
         out.print(case_markdown(r), markup=False)
         progress(f"== {c}: done in {r.seconds / 60:.1f} min; figures in {p}, table in {output}")
         failed = [t for t in r.targets if not t.met]

@@ -8,7 +8,6 @@ namespace, for every host, one SSH connection running ``true`` and one file copi
 from __future__ import annotations
 
 import contextlib
-import json
 import shlex
 import shutil
 import subprocess
@@ -48,7 +47,7 @@ def start(model: ProvinceFile, name: str, progress: Progress) -> dict:
     stop(name)
     t0 = time.monotonic()
     lab_hosts.up(model, name, sites=None, progress=lambda m: progress("  " + m) if "up (" not in m else None)
-    lay = json.loads((lab_dir(name) / "state.json").read_text())["values"]["hosts.layout"]
+    lay = netexec.layout(name)
     bad = [h for h in lay.get("failed") or [] if not str(h).startswith("frontend:")]
     if bad:
         raise RuntimeError(f"lab hosts failed to start: {bad}")

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..lab.hosts import process_pss
 from ..lab.state import LabState
 from ..paths import REPO
 from ..validate import load_province
@@ -25,22 +26,12 @@ from .core import CaseResult, Measure
 from .wan import BASE_PROVINCE
 
 
-def pss_mib(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 def run(opts: BenchOptions, base: Path = BASE_PROVINCE, workdir: Path | None = None) -> CaseResult:
     r = CaseResult("memory", "Lab memory")
     name = f"{opts.name}m"
     wd = workdir or Path(f"/tmp/dcops-bench-{name}")
     model0 = load_province(base)
-    per_host, pss = [], []
+    pss = []
     for n in opts.sites:
         model, _ = labhosts.province_of(model0, n, wd)
         opts.progress(f"memory: starting {n} sites + gateway")
@@ -50,7 +41,6 @@ def run(opts: BenchOptions, base: Path = BASE_PROVINCE, workdir: Path | None = N
             if not opts.keep:
                 labhosts.stop(name)
         opts.progress(f"memory N={n}: {up['memory_per_host_mib']} MiB per host, site host PSS {up['host_pss_mib']} MiB")
-        per_host.append(up["memory_per_host_mib"])
         pss.append(up["host_pss_mib"])
         r.add(Measure(f"hosts.{n}", "machine memory per WAN host (used before/after)", [up["memory_per_host_mib"]],
                       unit="MiB", n=n))
@@ -68,7 +58,7 @@ def run(opts: BenchOptions, base: Path = BASE_PROVINCE, workdir: Path | None = N
             if p.returncode != 0:
                 raise RuntimeError(f"dcops lab up --no-hosts failed (exit {p.returncode}): {p.stderr[-1000:]}")
             procs = LabState.load(name).alive()
-            total = sum(pss_mib(x["pid"]) for x in procs)
+            total = sum(process_pss(x["pid"]) for x in procs) / 2**20
             per_cluster.append(total / clusters)
             opts.progress(f"memory: {len(procs)} control-plane processes, {total:.0f} MiB PSS")
         finally:

@@ -648,11 +648,17 @@ def _host_pss(name: str, key: str) -> int:
     if not roots:
         return 0
     for pid in _cgroup_pids(roots[0] / f"dcops-{name}" / key):
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1]) * 1024
+        total += process_pss(pid)
     return total
+
+
+def process_pss(pid: int) -> int:
+    """Proportional memory (PSS, bytes) of one process; 0 when it is gone."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def _host_id(h: SiteHost | Gateway) -> str:
