@@ -9,15 +9,12 @@ measured on the same hosts (``ssh host true`` plus one file copy per host, 50 at
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from ..paths import REPO
 from ..validate import load_province
 from . import BenchOptions, labhosts
-from .core import CaseResult, Measure, Target
+from .core import CaseResult, Measure, Target, dcops_argv
 from .wan import BASE_PROVINCE, PARALLEL, apply, run_group
 
 CHECK_PARALLEL = 50
@@ -31,8 +28,8 @@ def host_control_ids() -> list[str]:
 
 def check(name: str, province: Path, out: Path, parallel: int = CHECK_PARALLEL) -> dict:
     ids = ",".join(host_control_ids())
-    argv = [str(Path(sys.executable).parent / "dcops"), "check", "--name", name, "--province", str(province),
-            "--only", ids, "--parallel", str(parallel), "--quiet", "--output", str(out)]
+    argv = dcops_argv("check", "--name", name, "--province", str(province),
+                      "--only", ids, "--parallel", str(parallel), "--quiet", "--output", str(out))
     t0 = time.monotonic()
     p = run_group(argv)
     dt = time.monotonic() - t0

@@ -6,7 +6,6 @@ import importlib
 import signal
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 

@@ -21,6 +21,7 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -92,6 +93,11 @@ class CaseResult:
         d["measures"] = [Measure(**m) for m in d.get("measures", [])]
         d["targets"] = [Target(**t) for t in d.get("targets", [])]
         return cls(**d)
+
+
+def dcops_argv(*args: str) -> list[str]:
+    """The ``dcops`` command of this venv with ``args``: cases run dcops as users do."""
+    return [str(Path(sys.executable).parent / "dcops"), *args]
 
 
 def timed(fn: Callable[[], object]) -> tuple[float, object]:

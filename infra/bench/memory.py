@@ -14,7 +14,6 @@ No baseline run: the figures are sizes. Samples are one per site count (hosts) a
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 from ..lab.hosts import process_pss
@@ -22,7 +21,7 @@ from ..lab.state import LabState
 from ..paths import REPO
 from ..validate import load_province
 from . import BenchOptions, labhosts
-from .core import CaseResult, Measure
+from .core import CaseResult, Measure, dcops_argv
 from .wan import BASE_PROVINCE
 
 
@@ -49,11 +48,10 @@ def run(opts: BenchOptions, base: Path = BASE_PROVINCE, workdir: Path | None = N
 
     clusters = len(model0.datacenter.clusters)
     per_cluster: list[float] = []
-    dcops = str(Path(sys.executable).parent / "dcops")
     for i in range(opts.repeat):
         opts.progress(f"memory: control planes of {clusters} clusters, start {i + 1}/{opts.repeat}")
         try:
-            p = subprocess.run([dcops, "lab", "up", "--no-hosts", "--name", name, "--province", str(base)],
+            p = subprocess.run(dcops_argv("lab", "up", "--no-hosts", "--name", name, "--province", str(base)),
                                capture_output=True, text=True, cwd=REPO)
             if p.returncode != 0:
                 raise RuntimeError(f"dcops lab up --no-hosts failed (exit {p.returncode}): {p.stderr[-1000:]}")
@@ -62,7 +60,7 @@ def run(opts: BenchOptions, base: Path = BASE_PROVINCE, workdir: Path | None = N
             per_cluster.append(total / clusters)
             opts.progress(f"memory: {len(procs)} control-plane processes, {total:.0f} MiB PSS")
         finally:
-            subprocess.run([dcops, "lab", "down", "--name", name], capture_output=True, text=True, cwd=REPO)
+            subprocess.run(dcops_argv("lab", "down", "--name", name), capture_output=True, text=True, cwd=REPO)
     r.add(Measure("cp.cluster", "Kubernetes control plane per cluster (etcd, API server, controllers, scheduler, kwok; PSS)",
                   per_cluster, unit="MiB"))
     n = opts.max_sites

@@ -39,7 +39,6 @@ import os
 import re
 import statistics
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -52,7 +51,7 @@ from ..paths import REPO, lab_dir, tool
 from ..render.k8s import object_key, render_province
 from ..validate import load_province
 from . import BenchOptions
-from .core import CaseResult, Measure
+from .core import CaseResult, Measure, dcops_argv
 
 FULL_CONFIG = REPO / "stacks" / "Pulumi.thanhhoa.yaml"
 LAB_CONFIG = REPO / "stacks" / "Pulumi.lab.yaml"
@@ -80,7 +79,7 @@ def province_of(stack_config: Path) -> Path:
 
 
 def _dcops(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "from infra.cli import app; app()", *args], cwd=REPO,
+    return subprocess.run(dcops_argv(*args), cwd=REPO,
                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 

@@ -24,7 +24,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from ..paths import REPO
 from ..validate import load_province
 from . import BenchOptions
 from . import labhosts
-from .core import CaseResult, Measure, Target
+from .core import CaseResult, Measure, Target, dcops_argv
 
 VARIANTS = [  # key, label, engine, ansible settings
     ("pyinfra", "pyinfra", "pyinfra", "tuned"),
@@ -64,8 +63,8 @@ def run_group(argv: list[str]) -> subprocess.CompletedProcess:
 
 def apply(name: str, province: Path, engine: str, settings: str, out: Path) -> dict:
     """One ``dcops wan apply``; returns seconds, exit code and the results' counts."""
-    argv = [str(Path(sys.executable).parent / "dcops"), "wan", "apply", "--name", name, "--province", str(province),
-            "--engine", engine, "--ansible-settings", settings, "--forks", str(PARALLEL), "--json", str(out)]
+    argv = dcops_argv("wan", "apply", "--name", name, "--province", str(province), "--engine", engine,
+                      "--ansible-settings", settings, "--forks", str(PARALLEL), "--json", str(out))
     t0 = time.monotonic()
     p = run_group(argv)
     dt = time.monotonic() - t0
