@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from infra.bench.core import BEGIN, END, CaseResult, Measure, Target, case_markdown, load_all, save, write_markdown
+from infra.bench import wan
+from infra.bench.core import BEGIN, END, CaseResult, Measure, Target, case_markdown, load_all, merge, save, write_markdown
 
 REPO = Path(__file__).resolve().parent.parent
 DCOPS = str(Path(sys.executable).parent / "dcops")
@@ -71,3 +72,37 @@ def test_cli_lists_the_cases_and_shows_saved_results(tmp_path: Path) -> None:
                        capture_output=True, text=True, cwd=REPO)
     assert p.returncode == 0 and "**2.50x** floor" in p.stdout
     json.loads((tmp_path / "bench" / "wan.json").read_text())
+
+
+def test_a_rerun_replaces_what_it_measured_again_and_keeps_the_rest_with_their_own_baselines() -> None:
+    old = CaseResult("wan", "WAN rollout", started=1000.0)
+    old.add(Measure("floor.10", "floor", [2.0], n=10))
+    old.add(Measure("pyinfra.again.10", "pyinfra: no-change re-apply", [6.0], n=10, baseline="floor.10"))
+    old.add(Measure("floor.200", "floor", [40.0], n=200))
+    old.add(Measure("pyinfra.again.200", "pyinfra: no-change re-apply", [100.0], n=200, baseline="floor.200"))
+    old = merge(None, old)
+    new = CaseResult("wan", "WAN rollout", started=2000.0)  # Ansible only, 10 sites: a new floor.10
+    new.add(Measure("floor.10", "floor", [1.0], n=10))
+    new.add(Measure("ansible-default.again.10", "Ansible default settings: no-change re-apply", [30.0], n=10,
+                    baseline="floor.10"))
+    new.add(Measure("ansible-tuned.again.10", "Ansible tuned: no-change re-apply", [5.0], n=10, baseline="floor.10"))
+    m = merge(old, new)
+    assert len(m.runs) == 2 and [r["started"] for r in m.runs] == [1000.0, 2000.0]
+    # every earlier figure is kept; pyinfra's 10-site ratio still uses the floor of its own run
+    assert m.get("pyinfra.again.10").run == 0 and m.ratio("pyinfra.again.10") == 3.0
+    assert m.get("floor.10").samples == [1.0] and m.get("floor.10", 0).samples == [2.0]
+    assert m.ratio("ansible-default.again.10") == 30.0 and m.ratio("pyinfra.again.200") == 2.5
+    assert [x.n for x in m.measures] == sorted(x.n for x in m.measures)  # grouped by site count
+    wan.targets(m)  # over the merged figures: re-apply target at 200, 5x target at 10
+    goals = {t.goal.split(" ")[0] + str(t.met): t.measured for t in m.targets}
+    assert goals == {"no-changeTrue": "2.50x the floor", "fasterTrue": "Ansible tuned: 6.0x faster"}, goals
+    md = case_markdown(m)
+    assert "figures from 2 runs" in md and "| run |" in md
+    assert "| pyinfra: no-change re-apply | 10 | 1 | 1 | 6.00 s | 6.00 s | 6.00 s | **3.00x** floor |" in md
+    # a third run that repeats pyinfra at 10 retires run 1's floor.10 (no kept figure needs it)
+    third = CaseResult("wan", "WAN rollout", started=3000.0)
+    third.add(Measure("floor.10", "floor", [1.5], n=10))
+    third.add(Measure("pyinfra.again.10", "pyinfra: no-change re-apply", [3.0], n=10, baseline="floor.10"))
+    m3 = merge(m, third)
+    assert len([x for x in m3.measures if x.key == "floor.10"]) == 2  # run 2's, for the kept Ansible figures
+    assert m3.ratio("pyinfra.again.10") == 2.0 and m3.ratio("ansible-tuned.again.10") == 5.0

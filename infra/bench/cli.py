@@ -12,7 +12,7 @@ import typer
 from ..cli import EXIT_BAD_INPUT, EXIT_ENV, EXIT_FAILED, EXIT_OK, app, err, out
 from ..paths import REPO, ToolMissing
 from . import BenchOptions
-from .core import ORDER, case_markdown, load_all, machine, results_dir, save, write_markdown
+from .core import ORDER, case_markdown, load, load_all, machine, merge, results_dir, save, write_markdown
 
 CASES = {
     "wan": "WAN rollout at 10, 50, 100, 200 sites: Ansible default, Ansible tuned, pyinfra; floor = parallel ssh + one file copy",
@@ -32,6 +32,8 @@ def bench(
                                 help="wan case: which ways of rolling out to time"),
     name: str = typer.Option("bench", "--name", "-n", help="lab name prefix for the labs the cases start (1-5 chars + suffix)"),
     output: Path = typer.Option(REPO / "docs" / "benchmarks.md", "--output", "-o", help="markdown file; its generated block is rewritten"),
+    fresh: bool = typer.Option(False, "--fresh", help="drop the saved figures of the chosen cases first (by default a run "
+                               "replaces only the figures it measures again and keeps the others, e.g. other site counts)"),
     keep: bool = typer.Option(False, "--keep", help="leave each case's lab running (for profiling); `dcops lab down --name ...` removes it"),
     list_cases: bool = typer.Option(False, "--list", help="list the cases and exit"),
     show: bool = typer.Option(False, "--show", help="print the saved results as markdown and exit (runs nothing)"),
@@ -41,7 +43,9 @@ def bench(
     Each case starts the lab parts it needs under its own lab name (NAME + a suffix), runs each
     measure REPEAT times, removes its lab, saves its figures to docs/bench/CASE.json and rewrites
     the generated block of docs/benchmarks.md from every saved case (so cases can be re-run one at
-    a time). Figures: min / median / max and the ratio of medians to the case's baseline; targets
+    a time). A run replaces the figures it measures again and keeps the case's other saved figures
+    (other site counts, other engines), each marked with its run; --fresh starts the case over.
+    Figures: min / median / max and the ratio of medians to the case's baseline; targets
     from the project's goals are marked met or not.
 
     Needs root (network namespaces) and the installed tools, like the lab. Long: the full set with
@@ -96,11 +100,20 @@ def bench(
 
     signal.signal(signal.SIGTERM, stop_cleanly)
 
-    def checkpoint(r) -> None:  # saves a case's result; long cases call it as they go, so stopping loses no finished figure
+    earlier: dict = {}  # each case's saved figures as they were before this run
+
+    def checkpoint(r):  # saves a case's result; long cases call it as they go, so stopping loses no finished figure
         r.machine = info
         r.seconds = time.time() - r.started
-        save(r, results_dir(output))
+        if r.case not in earlier:
+            earlier[r.case] = None if fresh else load(r.case, results_dir(output))
+        merged = merge(earlier[r.case], r)
+        mod = importlib.import_module(f".{r.case}", __package__)
+        if hasattr(mod, "targets"):
+            mod.targets(merged)  # over every kept figure, e.g. the largest N of any run
+        save(merged, results_dir(output))
         write_markdown(output, load_all(results_dir(output)))
+        return merged
 
     opts = BenchOptions(sites=ns, repeat=repeat, name=name, progress=progress, keep=keep, checkpoint=checkpoint,
                         variants=variants)
@@ -131,9 +144,9 @@ def bench(
             checkpoint(embedded)
             if [t for t in embedded.targets if not t.met] or embedded.failed:
                 worst = max(worst, EXIT_FAILED)
-        checkpoint(r)
+        merged = checkpoint(r)
         p = results_dir(output) / f"{r.case}.json"
-        out.print(case_markdown(r), markup=False)
+        out.print(case_markdown(merged), markup=False)
         progress(f"== {c}: done in {r.seconds / 60:.1f} min; figures in {p}, table in {output}")
         failed = [t for t in r.targets if not t.met]
         if failed or r.failed:

@@ -44,6 +44,7 @@ class Measure:
     n: int | None = None         # sites (or objects) involved, when it matters
     baseline: str | None = None  # key of the measure this one is compared to
     detail: str = ""             # anything a reader needs (exit codes, changed counts)
+    run: int = 0                 # index into CaseResult.runs: the run that measured it
 
     @property
     def median(self) -> float:
@@ -68,18 +69,25 @@ class CaseResult:
     seconds: float = 0.0
     machine: dict = field(default_factory=dict)
     failed: bool = False  # a run did not do its job (exit code, changes on a re-apply): figures are suspect
+    runs: list[dict] = field(default_factory=list)  # every run whose figures are kept (see merge)
 
     def add(self, m: Measure) -> Measure:
         self.measures.append(m)
         return m
 
-    def get(self, key: str) -> Measure | None:
-        return next((m for m in self.measures if m.key == key), None)
+    def get(self, key: str, run: int | None = None) -> Measure | None:
+        """The measure ``key`` (of ``run`` when given; else the newest run's)."""
+        found = [m for m in self.measures if m.key == key and (run is None or m.run == run)]
+        return max(found, key=lambda m: m.run) if found else None
+
+    def baseline_of(self, m: Measure) -> Measure | None:
+        """The baseline ``m`` is compared to: always the one measured in the same run."""
+        return self.get(m.baseline, m.run) if m.baseline else None
 
     def ratio(self, key: str) -> float | None:
         """Median of ``key`` over the median of its baseline (None without one)."""
         m = self.get(key)
-        b = self.get(m.baseline) if m and m.baseline else None
+        b = self.baseline_of(m) if m else None
         if not m or not b or not m.samples or not b.samples or b.median <= 0:
             return None
         return m.median / b.median
@@ -87,12 +95,52 @@ class CaseResult:
     def to_json(self) -> dict:
         return asdict(self)
 
+    def run_info(self) -> dict:
+        """This result's own run, as kept in ``runs``."""
+        v = self.machine.get("versions", {})
+        return {"started": self.started, "seconds": self.seconds, "load_at_start": self.machine.get("load_at_start"),
+                "commit": v.get("dcops commit", "?")}
+
     @classmethod
     def from_json(cls, d: dict) -> "CaseResult":
         d = dict(d)
         d["measures"] = [Measure(**m) for m in d.get("measures", [])]
         d["targets"] = [Target(**t) for t in d.get("targets", [])]
         return cls(**d)
+
+
+def merge(old: CaseResult | None, new: CaseResult) -> CaseResult:
+    """``new`` (one run) laid over the figures kept from earlier runs of the same case.
+
+    A measure of the new run replaces the earlier one with the same key; earlier measures that
+    the new run did not repeat are kept (a case can be re-run for one site count or one engine
+    without losing the rest), each with the run it came from, and so is every earlier baseline
+    they are compared to: a ratio always sets two figures of the same run side by side. The
+    machine, targets, notes and ``failed`` are the new run's; the case module recomputes targets
+    over the merged figures (see ``targets`` in the case modules)."""
+    if old is None or old.case != new.case:
+        out = CaseResult.from_json(new.to_json())
+        out.runs = [new.run_info()]
+        for m in out.measures:
+            m.run = 0
+        return out
+    runs = list(old.runs) or [old.run_info()]
+    fresh = {m.key for m in new.measures}
+    kept = [m for m in old.measures if m.key not in fresh]
+    needed = {(m.baseline, m.run) for m in kept if m.baseline}
+    kept_baselines = [m for m in old.measures if m.key in fresh and (m.key, m.run) in needed]
+    used = sorted({m.run for m in kept + kept_baselines})
+    renumber = {r: i for i, r in enumerate(used)}
+    out = CaseResult.from_json(new.to_json())
+    out.runs = [runs[r] for r in used] + [new.run_info()]
+    for m in out.measures:
+        m.run = len(used)
+    keep_ids = {id(m) for m in kept + kept_baselines}
+    olds = [Measure(**{**asdict(m), "run": renumber[m.run]}) for m in old.measures if id(m) in keep_ids]
+    order = {id(m): i for i, m in enumerate(olds + out.measures)}
+    out.measures = sorted(olds + out.measures, key=lambda m: (m.n if m.n is not None else -1, order[id(m)]))
+    out.notes = list(dict.fromkeys(new.notes + [n for n in old.notes if used]))
+    return out
 
 
 def dcops_argv(*args: str) -> list[str]:
@@ -172,25 +220,36 @@ def _fmt(x: float, unit: str) -> str:
     return f"{x:.1f} {unit}"
 
 
+def _run_line(run: dict) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(run.get("started") or 0))
+    return (f"{when}, {(run.get('seconds') or 0) / 60:.1f} min, load at start {run.get('load_at_start')}, "
+            f"commit {run.get('commit', '?')}")
+
+
 def case_markdown(r: CaseResult) -> str:
     m = r.machine
-    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(r.started))
-    lines = [f"## {r.title}", "",
-             f"Run {when}, {r.seconds / 60:.1f} min; {m.get('cores')} cores, {m.get('memory_mib', 0) // 1024} GiB, "
-             f"load at start {m.get('load_at_start')}; `dcops bench --cases {r.case}` (commit {m.get('versions', {}).get('dcops commit', '?')}).",
-             "",
-             "| measured | N | runs | min | median | max | ratio to baseline |",
-             "|---|---:|---:|---:|---:|---:|---|"]
+    cmd = f"`dcops bench --cases {r.case}`"
+    runs = r.runs or [r.run_info()]
+    several = len(runs) > 1
+    if several:
+        head = [f"{m.get('cores')} cores, {m.get('memory_mib', 0) // 1024} GiB; {cmd}, figures from {len(runs)} runs "
+                f"(each ratio compares figures of one run):", ""]
+        head += [f"{i + 1}. {_run_line(run)}" for i, run in enumerate(runs)]
+    else:
+        head = [f"Run {_run_line(runs[0])}; {m.get('cores')} cores, {m.get('memory_mib', 0) // 1024} GiB; {cmd}."]
+    lines = [f"## {r.title}", "", *head, "",
+             "| measured | N | " + ("run | " if several else "") + "runs | min | median | max | ratio to baseline |",
+             "|---|---:|" + ("---:|" if several else "") + "---:|---:|---:|---:|---|"]
     for x in r.measures:
-        ratio = r.ratio(x.key)
-        base = r.get(x.baseline) if x.baseline else None
-        rtxt = "baseline" if any(o.baseline == x.key for o in r.measures) else "-"
-        if ratio is not None and base is not None:
-            rtxt = f"**{ratio:.2f}x** {base.label}"
+        base = r.baseline_of(x)
+        rtxt = "baseline" if any(o.baseline == x.key and o.run == x.run for o in r.measures) else "-"
+        if base is not None and x.samples and base.samples and base.median > 0:
+            rtxt = f"**{x.median / base.median:.2f}x** {base.label}"
         s = x.samples
         cells = [_fmt(min(s), x.unit), _fmt(statistics.median(s), x.unit), _fmt(max(s), x.unit)] if s else ["-"] * 3
         label = x.label + (f" ({x.detail})" if x.detail else "")
-        lines.append(f"| {label} | {x.n if x.n is not None else ''} | {len(s)} | {' | '.join(cells)} | {rtxt} |")
+        run_cell = f"{x.run + 1} | " if several else ""
+        lines.append(f"| {label} | {x.n if x.n is not None else ''} | {run_cell}{len(s)} | {' | '.join(cells)} | {rtxt} |")
     if r.targets:
         lines += ["", "| target | measured | met |", "|---|---|---|"]
         lines += [f"| {t.goal} | {t.measured} | {'yes' if t.met else '**no**'} |" for t in r.targets]
@@ -213,6 +272,12 @@ def save(r: CaseResult, d: Path | None = None) -> Path:
     p = d / f"{r.case}.json"
     p.write_text(json.dumps(r.to_json(), indent=1, ensure_ascii=False) + "\n")
     return p
+
+
+def load(case: str, d: Path | None = None) -> CaseResult | None:
+    """The saved figures of ``case`` (None when it never ran)."""
+    p = (d or results_dir()) / f"{case}.json"
+    return CaseResult.from_json(json.loads(p.read_text())) if p.exists() else None
 
 
 def load_all(d: Path | None = None) -> list[CaseResult]:
