@@ -363,8 +363,24 @@ def test_down_removes_everything_and_spares_another_lab(model, lab) -> None:
         assert len(pids) > 10
         r = ssh(name, model.wan.sites[8].id, "hostname")
         assert r.stdout.strip() == model.wan.sites[8].id
+        # Left in the management namespace: a client of this lab whose parent was stopped (an
+        # Ansible worker orphaned by a stopped run, its argv naming the lab's inventory; SSH
+        # ControlMasters daemonize likewise) and someone's process that is not the lab's.
+        # down ends the first (by PID) and leaves the second alone.
+        inv = lab_dir(name) / "wan" / "ansible" / "inventory" / "hosts.yml"
+        orphan = subprocess.Popen(netexec.mgmt_argv(name, [sys.executable, "-c", "import time; time.sleep(600)", str(inv)]),
+                                  start_new_session=True)
+        bystander = subprocess.Popen(netexec.mgmt_argv(name, ["sleep", "600"]))
+        time.sleep(0.5)
     finally:
         hosts.down(name, progress=lambda m: None)
+    try:
+        assert orphan.wait(5) is not None, "the lab's orphaned client survived down"
+        assert bystander.poll() is None, "down ended a process that was not the lab's"
+    finally:
+        for proc in (bystander, orphan):
+            proc.kill()
+            proc.wait()
     assert_no_leftovers(name, pids)
     hosts.down(name, progress=lambda m: None)  # twice: nothing to do, no error
     assert_no_leftovers(name, pids)

@@ -1155,6 +1155,33 @@ def _netns_in_use(names: list[str]) -> dict[str, list[int]]:
     return out
 
 
+def _end_lab_clients(held: dict[str, list[int]], name: str, progress: Progress) -> dict[str, list[int]]:
+    """End the clients that dcops commands left in the lab's namespaces: processes whose command
+    line names this lab's directory (an SSH ControlMaster whose ControlPersist outlives the
+    command, an Ansible worker whose parent was stopped). Each by its PID, SIGTERM then SIGKILL.
+    Anything else (someone's shell in ``ip netns exec``) is left alone; returns what is left."""
+    mark = str(lab_dir(name)).encode() + b"/"
+    ours: list[tuple[int, int | None]] = []
+    for pids in held.values():
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                if mark in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    ours.append((pid, proc_start_time(pid)))
+    if not ours:
+        return held
+    progress(f"[hosts] ending {len(ours)} client process(es) of this lab left in its namespaces "
+             f"(pid {', '.join(str(p) for p, _ in ours[:8])})")
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid, started in ours:
+            if pid_alive(pid, started):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(pid_alive(p, t) for p, t in ours):
+            time.sleep(0.1)
+    return _netns_in_use(list(held))
+
+
 def down(name: str, progress: Progress = print) -> None:
     """Remove everything ``up`` made for lab ``name`` (by its record); safe to run twice.
 
@@ -1227,6 +1254,8 @@ def down(name: str, progress: Progress = print) -> None:
     #    deleted one by one first, so no veth of the lab survives.
     existing = _existing_netns()
     held = _netns_in_use([r["id"] for r in res if r["kind"] == "netns" and r["id"] in existing])
+    if held:
+        held = _end_lab_clients(held, name, progress)
     for ns, pids in held.items():
         progress(f"[hosts] namespace {ns} is still used by pid {', '.join(map(str, pids[:5]))} "
                  f"(not started by the lab): deleting its links first")
