@@ -139,7 +139,7 @@ def merge(old: CaseResult | None, new: CaseResult) -> CaseResult:
     olds = [Measure(**{**asdict(m), "run": renumber[m.run]}) for m in old.measures if id(m) in keep_ids]
     order = {id(m): i for i, m in enumerate(olds + out.measures)}
     out.measures = sorted(olds + out.measures, key=lambda m: (m.n if m.n is not None else -1, order[id(m)]))
-    out.notes = list(dict.fromkeys(new.notes + [n for n in old.notes if used]))
+    # notes say what one run saw: the new run's (an earlier run's would describe figures it replaced)
     return out
 
 
