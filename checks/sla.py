@@ -85,6 +85,29 @@ class Prom:
             raise PromUnavailable(f"Prometheus at {self.url} refused the query {query!r}: {e}") from e
 
 
+    def matrix(self, query: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
+        """A range query: one row per series, ``values`` as [[t, "v"], ...]."""
+        try:
+            return self.client.custom_query_range(query, start_time=_dt(start), end_time=_dt(end), step=f"{int(step)}s")
+        except (requests.exceptions.RequestException, OSError) as e:
+            raise PromUnavailable(f"Prometheus at {self.url} is unreachable: {e.__class__.__name__}: {e}") from e
+        except PrometheusApiClientException as e:
+            raise PromUnavailable(f"Prometheus at {self.url} refused the query {query!r}: {e}") from e
+
+
+def _dt(t: float):
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(t, tz=timezone.utc)
+
+
+DAY = 86400
+
+
+def _date(t: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(t))
+
+
 def _pct(x: float) -> float:
     return round(100.0 * x, 6)
 
@@ -190,6 +213,7 @@ class Queries:
         self.scope = scope or {}
         self._cache: dict[str, Any] = {}
         self._grouped: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
+        self._daily: dict[tuple, Any] = {}
 
     def _ids(self, kind: str, ident: str) -> list[str] | None:
         if kind in self.scope:
@@ -254,6 +278,59 @@ class Queries:
             raise SeriesMissing(f"no data for {one.count}")
         return v, one.value, int(float(crows[0]["value"][1]))
 
+    def daily(self, kind: str, sli: str, ident: str, window_days: int) -> list[dict[str, Any]]:
+        """The SLI per UTC day over the window, for the report's charts: ``[{"date", "<sli>_pct"}]``
+        (``availability_pct`` or ``latency_ok_pct``), the last day up to the query time.
+
+        Each day is the average of the target's hourly 1h ratios recorded that day (24 samples),
+        or of its 1h ratios (one per evaluation) where no hourly ratio exists yet (a young
+        Prometheus). Asked once per kind and SLI for every target in scope: one range query with a
+        point at each midnight, one instant query for today so far."""
+        ids = self._ids(kind, ident)
+        key = (kind, sli, window_days, tuple(ids) if ids is not None else None)
+        if key not in self._daily:
+            self._daily[key] = self._fetch_daily(kind, sli, ids, window_days)
+        v = self._daily[key]
+        if isinstance(v, PromUnavailable):
+            raise v
+        return v.get(ident, [])
+
+    def _fetch_daily(self, kind: str, sli: str, ids: list[str] | None, window_days: int):
+        end = self.at if self.at is not None else time.time()
+        today = end // DAY * DAY
+        first = today - (window_days - 2) * DAY  # the end of the first whole day: window_days - 1 whole days, then today
+        name = "latency_ok_pct" if sli == "latency" else "availability_pct"
+        out: dict[str, dict[str, float]] = {}
+
+        def ask(series: str, sel: str) -> None:
+            rows = []
+            if window_days > 1:
+                rows += [(r, lambda t: _date(t - DAY)) for r in self.prom.matrix(
+                    f"avg_over_time({series}{{{sel}}}[1d])", first, today, DAY)]
+            if end - today >= 60:  # today so far
+                rows += [(r, lambda t: _date(end)) for r in self.prom.vector(
+                    f"avg_over_time({series}{{{sel}}}[{int(end - today)}s])", end)]
+            for r, label_of in rows:
+                who = r["metric"].get(kind)
+                for t, v in r.get("values") or [r["value"]]:
+                    x = float(v)
+                    if who is not None and not (math.isnan(x) or math.isinf(x)):
+                        out.setdefault(who, {}).setdefault(label_of(float(t)), _pct(x))
+
+        try:
+            ask(R.hourly_rec(kind, sli), id_matcher(kind, ids))
+            # targets without any hourly ratio yet (a young Prometheus): from the 1h ratios
+            if ids is None:
+                sel = f'{kind}!~"{"|".join(sorted(out))}"' if out else id_matcher(kind, None)
+            else:
+                missing = [x for x in ids if x not in out]
+                sel = id_matcher(kind, missing) if missing else None
+            if sel is not None:
+                ask(R.rec(kind, sli, "1h"), sel)
+        except PromUnavailable as e:
+            return e
+        return {who: [{"date": d, name: v} for d, v in sorted(days.items())] for who, days in out.items()}
+
     def probes_query(self, kind: str, ident: str) -> str:
         job = f'job="{JOBS[kind]}"'
         return f"probe_success{{{_matchers(job, id_matcher(kind, self._ids(kind, ident)))}}}"
@@ -269,6 +346,14 @@ class Queries:
     def page_alerts(self, kind: str, ident: str) -> tuple[list[dict[str, Any]], str]:
         """Firing page alerts of the target, and the query that lists them."""
         return self._rows(self.alerts_query(kind, ident), kind).get(ident, []), self.alerts_query(kind, ident, one=True)
+
+
+def _daily(qs: Queries, kind: str, sli: str, ident: str, window_days: int) -> dict[str, Any]:
+    """Evidence for the report's charts; a failed daily query never changes the verdict."""
+    try:
+        return {"daily": qs.daily(kind, sli, ident, window_days)}
+    except PromUnavailable as e:
+        return {"daily_error": str(e)}
 
 
 def _guard(control: str, target: str, fn) -> Result:
@@ -303,6 +388,7 @@ def platform_availability(prom: Prom, p: Platform, at: float | None = None, wind
             qs.slis.samples_key: n,
             "query": q,
             "probe": R.probe_url(p),
+            **_daily(qs, "platform", "availability", p.id, w),
         }
         good = avail * 100 >= p.slo.availability
         return Result.verdict(
@@ -330,6 +416,7 @@ def platform_latency(prom: Prom, p: Platform, at: float | None = None, window_da
             **_budget(ratio, p.slo.latency_target, w),
             qs.slis.samples_key: n,
             "query": q,
+            **_daily(qs, "platform", "latency", p.id, w),
         }
         good = ratio * 100 >= p.slo.latency_target
         return Result.verdict(
@@ -363,6 +450,7 @@ def site_availability(prom: Prom, s: Site, at: float | None = None, window_days:
             qs.slis.samples_key: n,
             "query": q,
             "probe": f"icmp {s.tunnel_address}",
+            **_daily(qs, "site", "availability", s.id, w),
         }
         return Result.verdict(
             cid, s.id, avail * 100 >= target, ev,

@@ -166,6 +166,50 @@ def test_availability_matches_ground_truth(pf, netns, history):
         assert results[(cid, target)].status == (Status.passed if kind == "pass" else Status.failed), (cid, kind, target)
 
 
+def known_daily(outages: list[tuple[int, int, str]], t0: int, end: int) -> dict[str, float]:
+    """Each UTC day's average of the 1h availability ratios, from the probe values themselves:
+    the days the report charts (29 whole days, then today up to ``end``). A ratio at t averages
+    the probes in [t - 1h, t]; a day averages the ratios evaluated (every minute) in it."""
+    from itertools import accumulate
+
+    vals = _values(outages)
+    start = t0 - MARGIN_MIN * 60  # timestamp of vals[0]
+    pre = [0, *accumulate(vals)]
+
+    def ratio(t: int) -> float:
+        i, j = max(0, (t - 3600 - start) // 60), (t - start) // 60
+        return (pre[j + 1] - pre[i]) / (j + 1 - i)
+
+    today = end // 86400 * 86400
+    days = [(d - 86400, d) for d in range(today - (WINDOW_DAYS - 2) * 86400, today + 1, 86400)]
+    if end - today >= 60:
+        days.append((today, end))
+    out = {}
+    for a, b in days:
+        rs = [ratio(t) for t in range(a, b + 1, 60)]
+        out[time.strftime("%Y-%m-%d", time.gmtime(a))] = 100 * sum(rs) / len(rs)
+    return out
+
+
+@pytest.mark.lab
+def test_daily_series_match_ground_truth(pf, netns, history):
+    """The report's charts: every platform's and site's availability per UTC day equals the
+    known value of that day (0.1 percentage points: one evaluation more or less in a day)."""
+    url, end, _, _ = history
+    results = {(r.control, r.target): r for r in _results(netns, url, pf, end)}
+    t0 = end - WINDOW_MIN * 60
+    cases = [("DCOPS-SLA-001", x, o) for x, o in OUTAGES.items()] + [("DCOPS-SLA-003", x, o) for x, o in SITE_OUTAGES.items()]
+    for cid, target, outages in cases:
+        ev = results[(cid, target)].evidence
+        got = {d["date"]: d["availability_pct"] for d in ev["daily"]}
+        want = known_daily(outages, t0, end)
+        assert sorted(got) == sorted(want), (target, sorted(got), sorted(want))
+        bad = {d: (round(got[d], 4), round(v, 4)) for d, v in want.items() if abs(got[d] - v) > 0.1}
+        assert not bad, f"{target}: day: (computed, known) {bad}"
+        # the outages show on their days, and only there
+        assert any(v < 99.9 for v in got.values()) == bool(outages), (target, got)
+
+
 @pytest.mark.lab
 def test_missing_series_is_an_error_not_a_pass(pf, netns, history):
     url, end, _, _ = history
