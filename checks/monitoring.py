@@ -93,25 +93,32 @@ def stop(lab: str) -> None:
         st.remove_process(p["pid"])
 
 
-def wait_for_samples(lab: str, pf: ProvinceFile, timeout: float = 120.0) -> None:
-    """Wait until every platform has a 1h availability ratio recorded (a fresh Prometheus has none)."""
+def wait_for_samples(lab: str, pf: ProvinceFile, timeout: float = 120.0, sites: int = 0) -> None:
+    """Wait until every platform has its 1h availability and latency ratios recorded and, with
+    ``sites``, every site started in the lab its 1h availability ratio (a fresh Prometheus has
+    none: the SLA checks would report "series missing" until its first rule evaluation)."""
     from .netns import in_netns
     from .sla import Prom
 
     info = running(lab)
     if not info:
         raise RuntimeError(f"monitoring is not running in lab {lab}")
-    qs = [f'count(count_over_time({R.rec("platform", sli, "1h")}[1h]))' for sli in ("availability", "latency")]
+    want = [(f'count(count_over_time({R.rec("platform", sli, "1h")}[1h]))', len(pf.platforms), f"platform {sli}")
+            for sli in ("availability", "latency")]
+    if sites:
+        want.append((f'count(count_over_time({R.rec("site", "availability", "1h")}[1h]))', sites, "site availability"))
 
-    def n() -> int:
-        counts = []
-        for q in qs:
+    def short() -> list[str]:
+        out = []
+        for q, need, what in want:
             rows = Prom(info["url"]).vector(q)
-            counts.append(int(float(rows[0]["value"][1])) if rows else 0)
-        return min(counts)
+            have = int(float(rows[0]["value"][1])) if rows else 0
+            if have < need:
+                out.append(f"{what} {have}/{need}")
+        return out
 
     deadline = time.monotonic() + timeout
-    while in_netns(info["netns"], n) < len(pf.platforms):
+    while missing := in_netns(info["netns"], short):
         if time.monotonic() > deadline:
-            raise TimeoutError(f"no SLI samples for every platform after {timeout}s")
+            raise TimeoutError(f"SLI samples still missing after {timeout:.0f}s: {', '.join(missing)}")
         time.sleep(2)

@@ -272,3 +272,16 @@ def monitor(
     except Exception as e:
         err.print(f"error: monitoring did not start in lab '{lab}': {e}", markup=False)
         raise typer.Exit(EXIT_ENV)
+    # A fresh Prometheus has no SLI yet: wait for its first rule evaluations, so that a
+    # `dcops check` right after this sees every platform and site instead of "series missing".
+    from infra.lab import netexec
+
+    started = netexec.layout(lab).get("ssh", {})
+    sites = len([s for s in pf.wan.sites if s.id in started])
+    t0 = time.monotonic()
+    try:
+        monitoring.wait_for_samples(lab, pf, timeout=120, sites=sites)
+        out.print(f"first SLI samples of {len(pf.platforms)} platforms and {sites} sites recorded ({time.monotonic() - t0:.0f}s)",
+                  markup=False)
+    except TimeoutError as e:
+        err.print(f"warning: {e}; the SLA checks report those as errors until Prometheus has them", markup=False)
