@@ -77,18 +77,16 @@ class Prom:
 
     def vector(self, query: str, at: float | None = None) -> list[dict[str, Any]]:
         params = {"time": f"{at:.3f}"} if at is not None else None
-        try:
-            return self.client.custom_query(query, params=params)
-        except (requests.exceptions.RequestException, OSError) as e:
-            raise PromUnavailable(f"Prometheus at {self.url} is unreachable: {e.__class__.__name__}: {e}") from e
-        except PrometheusApiClientException as e:
-            raise PromUnavailable(f"Prometheus at {self.url} refused the query {query!r}: {e}") from e
-
+        return self._ask(query, lambda: self.client.custom_query(query, params=params))
 
     def matrix(self, query: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
         """A range query: one row per series, ``values`` as [[t, "v"], ...]."""
+        return self._ask(query, lambda: self.client.custom_query_range(
+            query, start_time=_dt(start), end_time=_dt(end), step=f"{int(step)}s"))
+
+    def _ask(self, query: str, call):
         try:
-            return self.client.custom_query_range(query, start_time=_dt(start), end_time=_dt(end), step=f"{int(step)}s")
+            return call()
         except (requests.exceptions.RequestException, OSError) as e:
             raise PromUnavailable(f"Prometheus at {self.url} is unreachable: {e.__class__.__name__}: {e}") from e
         except PrometheusApiClientException as e:

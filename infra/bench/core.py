@@ -85,10 +85,14 @@ class CaseResult:
         return self.get(m.baseline, m.run) if m.baseline else None
 
     def ratio(self, key: str) -> float | None:
-        """Median of ``key`` over the median of its baseline (None without one)."""
+        """Median of ``key`` (the newest run's) over the median of its baseline (None without one)."""
         m = self.get(key)
-        b = self.baseline_of(m) if m else None
-        if not m or not b or not m.samples or not b.samples or b.median <= 0:
+        return self.ratio_of(m) if m else None
+
+    def ratio_of(self, m: Measure) -> float | None:
+        """Median of ``m`` over the median of its baseline of the same run (None without one)."""
+        b = self.baseline_of(m)
+        if not b or not m.samples or not b.samples or b.median <= 0:
             return None
         return m.median / b.median
 
@@ -241,10 +245,10 @@ def case_markdown(r: CaseResult) -> str:
              "| measured | N | " + ("run | " if several else "") + "runs | min | median | max | ratio to baseline |",
              "|---|---:|" + ("---:|" if several else "") + "---:|---:|---:|---:|---|"]
     for x in r.measures:
-        base = r.baseline_of(x)
+        ratio = r.ratio_of(x)
         rtxt = "baseline" if any(o.baseline == x.key and o.run == x.run for o in r.measures) else "-"
-        if base is not None and x.samples and base.samples and base.median > 0:
-            rtxt = f"**{x.median / base.median:.2f}x** {base.label}"
+        if ratio is not None:
+            rtxt = f"**{ratio:.2f}x** {r.baseline_of(x).label}"
         s = x.samples
         cells = [_fmt(min(s), x.unit), _fmt(statistics.median(s), x.unit), _fmt(max(s), x.unit)] if s else ["-"] * 3
         label = x.label + (f" ({x.detail})" if x.detail else "")

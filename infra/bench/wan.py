@@ -156,11 +156,9 @@ def targets(r: CaseResult) -> None:
     re-apply target at the largest N pyinfra ran, the 5x target at the largest N both ran."""
     ns = [m.n for m in r.measures if m.key.startswith("pyinfra.again.") and m.samples and m.n]
     r.targets = []
-    if ns:
-        _targets(r, max(ns))
-
-
-def _targets(r: CaseResult, n: int) -> None:
+    if not ns:
+        return
+    n = max(ns)
     ratio = r.ratio(f"pyinfra.again.{n}")
     if ratio is not None:
         r.targets.append(Target(f"no-change re-apply of {n} sites with the default engine (pyinfra) within 3x the floor",

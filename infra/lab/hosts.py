@@ -1160,25 +1160,20 @@ def _end_lab_clients(held: dict[str, list[int]], name: str, progress: Progress) 
     line names this lab's directory (an SSH ControlMaster whose ControlPersist outlives the
     command, an Ansible worker whose parent was stopped). Each by its PID, SIGTERM then SIGKILL.
     Anything else (someone's shell in ``ip netns exec``) is left alone; returns what is left."""
+    from .controlplane import stop_processes
+
     mark = str(lab_dir(name)).encode() + b"/"
-    ours: list[tuple[int, int | None]] = []
+    ours: list[dict[str, Any]] = []
     for pids in held.values():
         for pid in pids:
             with contextlib.suppress(OSError):
                 if mark in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    ours.append((pid, proc_start_time(pid)))
+                    ours.append({"pid": pid, "start_time": proc_start_time(pid), "name": "lab client"})
     if not ours:
         return held
     progress(f"[hosts] ending {len(ours)} client process(es) of this lab left in its namespaces "
-             f"(pid {', '.join(str(p) for p, _ in ours[:8])})")
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid, started in ours:
-            if pid_alive(pid, started):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, sig)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and any(pid_alive(p, t) for p, t in ours):
-            time.sleep(0.1)
+             f"(pid {', '.join(str(p['pid']) for p in ours[:8])})")
+    stop_processes(ours, timeout=5, progress=progress)
     return _netns_in_use(list(held))
 
 

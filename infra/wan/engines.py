@@ -209,14 +209,13 @@ def _pump(proc: subprocess.Popen, on_event: Callable[[dict], None], stderr_tail:
 ANSIBLE_SETTINGS = ("tuned", "default")
 
 # What `--ansible-settings default` keeps of playbooks/ansible.cfg: only what the playbooks need
-# to run at all (where roles and our event callback are, which Python, host keys checked).
-# Everything that makes Ansible fast (forks, pipelining, a long ControlPersist, the poll
-# interval) is left at Ansible's defaults: the baseline users get without tuning.
-# Ansible's own settings (5 forks, no pipelining, facts gathered, ControlPersist 60 s), with only
-# what the run needs to work at all: our roles and event callback, the interpreter, and one SSH
-# keepalive. Without ServerAliveInterval a session whose reply the gateway's firewall dropped
-# while it started tracking connections waits forever (seen: a first apply of 10 sites hung on
-# 4 hosts at their first service restart); ssh_args is otherwise Ansible's default value.
+# to run at all (where roles and our event callback are, which Python, host keys checked, and
+# one SSH keepalive). Everything that makes Ansible fast (forks, pipelining, a long
+# ControlPersist, the poll interval) is left at Ansible's defaults: the baseline users get
+# without tuning. The keepalive: without ServerAliveInterval a session whose reply the gateway's
+# firewall dropped while it started tracking connections waits forever (seen: a first apply of
+# 10 sites hung on 4 hosts at their first service restart); ssh_args is otherwise Ansible's
+# default value.
 _DEFAULT_CFG = """[defaults]
 roles_path = {playbooks}/roles
 callback_plugins = {playbooks}/callback_plugins
