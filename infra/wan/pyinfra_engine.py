@@ -99,8 +99,18 @@ def _msg(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}".strip()[:2000]
 
 
+_T0 = time.monotonic()
+
+
+def mark(what: str) -> None:
+    """Phase times on stderr (the run's pyinfra.log): where a run's seconds went."""
+    print(f"[{time.monotonic() - _T0:6.2f}s] {what}", file=sys.stderr, flush=True)
+
+
 def main() -> int:
+    mark("imported")
     spec = _read()
+    mark("spec read")
     # pyinfra logs to the root logger: keep it off stdout (ours) and quiet.
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
     logging.getLogger("pyinfra").setLevel(logging.ERROR)
@@ -143,6 +153,7 @@ def main() -> int:
         else:
             state.activate_host(h)
     live = [h for h in hosts if h in state.active_hosts]
+    mark(f"connected {len(live)}/{len(hosts)}")
 
     # ------------------------------------------------------------------ keys
     script = spec["key_read"] if check else spec["key_create"]
@@ -164,10 +175,12 @@ def main() -> int:
             emit(ev="task", phase="keys", host=h.name, role="wireguard", task="WireGuard key", status="failed", msg=text)
             continue
         keys[h.name] = text
+    mark(f"keys {len(keys)}")
     emit(ev="keys", stdout=keys)
 
     # ------------------------------------------------------------------ deploy
     job = _read()
+    mark("endpoints read")
     endpoints: dict = job.get("endpoints", {})
     targets = [h for h in live if h.name in endpoints]
     for h in targets:
@@ -267,6 +280,7 @@ def main() -> int:
             )
         emit(ev="host_done", host=h.name, seconds=round(secs, 2))
 
+    mark("deployed")
     for h in live:
         try:
             h.disconnect()
