@@ -15,6 +15,10 @@ Connections stay open between the two passes. Nothing secret is written.
 
 from __future__ import annotations
 
+import time  # isort: skip
+
+_T0 = time.monotonic()  # the phase times in the log count from here (imports included)
+
 # pyinfra's API needs gevent's monkey patching before anything else is imported:
 # paramiko's transport threads and the SFTP uploads otherwise block the event loop.
 from gevent import monkey  # isort: skip
@@ -24,7 +28,6 @@ monkey.patch_all()
 import json  # noqa: E402
 import logging
 import sys
-import time
 import traceback
 from pathlib import Path
 
@@ -97,9 +100,6 @@ class _HostErrors(logging.Handler):
 
 def _msg(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}".strip()[:2000]
-
-
-_T0 = time.monotonic()
 
 
 def mark(what: str) -> None:
