@@ -18,6 +18,7 @@ class BenchOptions:
     progress: Progress = print
     keep: bool = False              # leave the case's lab running afterwards (for profiling)
     variants: list[str] = field(default_factory=lambda: ["pyinfra", "ansible-tuned", "ansible-default"])  # wan case
+    ansible_first_max: int = 50     # wan case: Ansible's first apply is timed up to this many sites
     checkpoint: Callable[[CaseResult], None] | None = None  # save a long case's partial result
 
     @property

@@ -30,6 +30,10 @@ def bench(
     repeat: int = typer.Option(3, "--repeat", "-r", min=1, help="runs per measure (min / median / max are over these)"),
     engines: str = typer.Option("pyinfra,ansible-tuned,ansible-default", "--engines",
                                 help="wan case: which ways of rolling out to time"),
+    ansible_first_max: int = typer.Option(50, "--ansible-first-max", min=0,
+                                          help="wan case: time the Ansible variants' first apply up to this many sites; "
+                                          "above it they re-apply on the hosts pyinfra configured (Ansible's first "
+                                          "apply of 200 sites takes 40+ min on 2 cores)"),
     name: str = typer.Option("bench", "--name", "-n", help="lab name prefix for the labs the cases start (1-5 chars + suffix)"),
     output: Path = typer.Option(REPO / "docs" / "benchmarks.md", "--output", "-o", help="markdown file; its generated block is rewritten"),
     fresh: bool = typer.Option(False, "--fresh", help="drop the saved figures of the chosen cases first (by default a run "
@@ -59,6 +63,7 @@ def bench(
       dcops bench --list
       dcops bench --cases wan --sites 10,50 --repeat 2
       dcops bench --cases sla,provision
+      dcops bench --cases wan --sites 100 --engines ansible-tuned --ansible-first-max 100
       dcops bench --show
     """
     if list_cases:
@@ -116,7 +121,7 @@ def bench(
         return merged
 
     opts = BenchOptions(sites=ns, repeat=repeat, name=name, progress=progress, keep=keep, checkpoint=checkpoint,
-                        variants=variants)
+                        variants=variants, ansible_first_max=ansible_first_max)
     info = machine()
     worst = EXIT_OK
     embedded = None

@@ -13,7 +13,7 @@ zero changes), then removes the hosts. The baseline, measured on the same hosts 
 apply, is the floor of :func:`.labhosts.floor`: ``ssh host true`` plus one file copy per host,
 50 at a time.
 
-Ansible is slow at scale: above 50 sites its first apply is not timed (10-40 minutes on 2 cores)
+Ansible is slow at scale: above 50 sites (``--ansible-first-max``) its first apply is not timed (10-40 minutes on 2 cores)
 and its re-applies run on the hosts pyinfra configured; with its default settings, from 50
 sites up, its re-apply is timed once (the table's ``runs`` column says so).
 """
@@ -40,7 +40,6 @@ VARIANTS = [  # key, label, engine, ansible settings
     ("ansible-default", "Ansible default settings", "ansible", "default"),
 ]
 PARALLEL = 50
-ANSIBLE_FIRST_APPLY_MAX_SITES = 50
 BASE_PROVINCE = REPO / "stacks" / "province-lab.yaml"
 
 
@@ -84,7 +83,7 @@ def run(opts: BenchOptions, base: Path = BASE_PROVINCE, workdir: Path | None = N
     """The case; with ``checks`` (a result of the ``checks`` case), the host checks are also
     measured on the pyinfra hosts of the largest N, after its re-applies (saves a boot).
 
-    Above ``ANSIBLE_FIRST_APPLY_MAX_SITES`` the Ansible variants' first apply is not timed
+    Above ``opts.ansible_first_max`` sites (``--ansible-first-max``, default 50) the Ansible variants' first apply is not timed
     (it takes 10-40 minutes on 2 cores): their no-change re-apply runs on the hosts that
     pyinfra's first apply just configured, which hold the same rendered state (both engines
     deploy what one renderer produced; a re-apply that changes anything is reported NOT CLEAN).
@@ -102,13 +101,13 @@ def run(opts: BenchOptions, base: Path = BASE_PROVINCE, workdir: Path | None = N
         floor_samples = r.add(Measure(fkey, "floor: ssh true + one file copy per host", [], n=n)).samples
         mem = r.add(Measure(f"memory.{n}", "machine memory per WAN host (used, before/after boot)", [], unit="MiB", n=n)).samples
         chosen = [v for v in VARIANTS if v[0] in opts.variants]
-        later = [v for v in chosen if v[2] == "ansible" and n > ANSIBLE_FIRST_APPLY_MAX_SITES]
+        later = [v for v in chosen if v[2] == "ansible" and n > opts.ansible_first_max]
         fresh = [v for v in chosen if v not in later]
         if later and not any(v[0] == "pyinfra" for v in fresh):
             fresh.insert(0, (None, "pyinfra (to prepare the hosts, not timed)", "pyinfra", "tuned"))
         if later:
             r.notes.append(f"N={n}: the Ansible variants' first apply is not timed above "
-                           f"{ANSIBLE_FIRST_APPLY_MAX_SITES} sites; their no-change re-apply ran on the hosts "
+                           f"{opts.ansible_first_max} sites; their no-change re-apply ran on the hosts "
                            f"pyinfra's first apply configured (the same rendered state).")
         for key, label, engine, settings in fresh:
             opts.progress(f"wan N={n} {label}: starting {n} sites + gateway")
