@@ -15,7 +15,7 @@ from . import BenchOptions
 from .core import ORDER, case_markdown, load, load_all, machine, merge, results_dir, save, write_markdown
 
 CASES = {
-    "wan": "WAN rollout at 10, 50, 100, 200 sites: Ansible default, Ansible tuned, pyinfra; floor = parallel ssh + one file copy",
+    "wan": "WAN rollout at each --sites count with each --engines variant (pyinfra, Ansible tuned, Ansible default settings); floor = parallel ssh + one file copy",
     "checks": "host checks of every site (testinfra), against the same floor",
     "provision": "pulumi up and a no-change preview of the full province stack, against kubectl apply --server-side",
     "sla": "30-day SLA queries for every platform and 200 sites, with and without recording rules",
