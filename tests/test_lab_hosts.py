@@ -444,30 +444,6 @@ def test_many_sites_in_parallel(model) -> None:
     subprocess.run(["rm", "-rf", str(lab_dir(name))])
 
 
-def container_init(nspawn_pid: int) -> int | None:
-    """The PID (as the machine sees it) of the process that is PID 1 inside the host under ``nspawn_pid``.
-
-    Killing nspawn's first child is not enough: that is its short-lived "outer
-    child", which may already have forked the real init and be about to exit.
-    """
-    todo, seen = [nspawn_pid], set()
-    while todo:
-        pid = todo.pop()
-        if pid in seen:
-            continue
-        seen.add(pid)
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-            kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        except OSError:
-            continue
-        ns = next((ln.split()[1:] for ln in status.splitlines() if ln.startswith("NSpid:")), [])
-        if pid != nspawn_pid and len(ns) >= 2 and ns[-1] == "1":
-            return pid
-        todo.extend(int(k) for k in kids)
-    return None
-
-
 @pytest.mark.lab
 def test_one_host_failing_does_not_stop_the_others(model) -> None:
     """A host whose systemd dies while it boots is reported; every other host comes up; down is exact."""
@@ -482,7 +458,7 @@ def test_one_host_failing_does_not_stop_the_others(model) -> None:
         while not stop.is_set() and not killed:
             for p in LabState.load(name).processes(hosts.COMPONENT):
                 if p.get("host") == victim:
-                    init = container_init(int(p["pid"]))
+                    init = netexec.init_pid(int(p["pid"]))  # the host's systemd, not nspawn's outer child
                     if init:
                         os.kill(init, signal.SIGKILL)
                         killed.append(init)

@@ -13,9 +13,10 @@ zero changes), then removes the hosts. The baseline, measured on the same hosts 
 apply, is the floor of :func:`.labhosts.floor`: ``ssh host true`` plus one file copy per host,
 50 at a time.
 
-Ansible is slow at scale: above 50 sites (``--ansible-first-max``) its first apply is not timed (10-40 minutes on 2 cores)
-and its re-applies run on the hosts pyinfra configured; with its default settings, from 50
-sites up, its re-apply is timed once (the table's ``runs`` column says so).
+Ansible is slow at scale: above 50 sites (``--ansible-first-max``) its first apply is not timed
+(10-40 minutes on 2 cores) and its re-applies run on the hosts pyinfra configured; with its
+default settings, from 50 sites up, its re-apply is timed once (the table's ``runs`` column
+says so).
 """
 
 from __future__ import annotations
@@ -83,9 +84,9 @@ def run(opts: BenchOptions, base: Path = BASE_PROVINCE, workdir: Path | None = N
     """The case; with ``checks`` (a result of the ``checks`` case), the host checks are also
     measured on the pyinfra hosts of the largest N, after its re-applies (saves a boot).
 
-    Above ``opts.ansible_first_max`` sites (``--ansible-first-max``, default 50) the Ansible variants' first apply is not timed
-    (it takes 10-40 minutes on 2 cores): their no-change re-apply runs on the hosts that
-    pyinfra's first apply just configured, which hold the same rendered state (both engines
+    Above ``opts.ansible_first_max`` sites (``--ansible-first-max``, default 50) the Ansible
+    variants' first apply is not timed (10-40 minutes on 2 cores): their no-change re-apply runs
+    on the hosts that pyinfra's first apply just configured, which hold the same rendered state (both engines
     deploy what one renderer produced; a re-apply that changes anything is reported NOT CLEAN).
     """
     r = CaseResult("wan", "WAN rollout (`dcops wan apply`)")

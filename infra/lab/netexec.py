@@ -116,6 +116,30 @@ def ssh_run(name: str, host: str, argv: Sequence[str], **kw: Any) -> subprocess.
     return mgmt_run(name, ssh_argv(name, host, argv), **kw)
 
 
+def init_pid(nspawn_pid: int) -> int | None:
+    """PID (on this machine) of the process that is PID 1 inside the container of ``nspawn_pid``.
+
+    Not simply nspawn's first child: while a host boots that is nspawn's short-lived "outer
+    child", which may already have forked the container's init and be about to exit.
+    """
+    todo, seen = [nspawn_pid], set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            continue
+        ns = next((ln.split()[1:] for ln in status.splitlines() if ln.startswith("NSpid:")), [])
+        if pid != nspawn_pid and len(ns) >= 2 and ns[-1] == "1":
+            return pid
+        todo.extend(int(k) for k in kids)
+    return None
+
+
 def container_pid(name: str, host: str) -> int:
     """PID (on this machine) of the host container's init (systemd)."""
     lay = layout(name)
@@ -123,9 +147,9 @@ def container_pid(name: str, host: str) -> int:
     st = LabState.load(lab_name(name))
     for p in st.processes(COMPONENT):
         if p.get("kind") == "nspawn" and p["name"] == key and pid_alive(p["pid"], p.get("start_time")):
-            kids = Path(f"/proc/{p['pid']}/task/{p['pid']}/children").read_text().split()
-            if kids:
-                return int(kids[0])
+            pid = init_pid(p["pid"])
+            if pid:
+                return pid
     raise LabNotRunning(f"host '{host}' of lab '{name}' is not running")
 
 
