@@ -11,7 +11,9 @@ evidence was kept.  Statuses:
   ``reason`` says why.
 
 Results are written as JSON (``write_results``): a document with the run's
-metadata, a summary and one entry per result.
+metadata, a summary and one entry per result.  Everything written passes through
+the one redaction of dcops first (:func:`infra.redact.redact`, the report's too):
+a secret in evidence or a reason never reaches the file.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any, Iterable
+
+from infra.redact import SecretLeak, find_secrets, redact
 
 SCHEMA_VERSION = 1
 
@@ -115,11 +119,18 @@ def document(results: list[Result], meta: dict[str, Any] | None = None) -> dict[
 
 
 def write_results(results: list[Result], path: Path, meta: dict[str, Any] | None = None, timestamped: bool = True) -> list[Path]:
-    """Write the JSON document to ``path`` (atomically) and, if asked, a timestamped copy beside it."""
+    """Write the JSON document to ``path`` (atomically) and, if asked, a timestamped copy beside it.
+
+    The document is redacted first (evidence, reasons, metadata: every string); the objects
+    passed in are not changed.  Raises :class:`infra.redact.SecretLeak` rather than write a
+    document that still holds something that looks like a private key."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    doc = document(results, meta)
+    doc = redact(document(results, meta))
     text = json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=False) + "\n"
+    leaks = find_secrets(text)
+    if leaks:
+        raise SecretLeak(f"{path}: refusing to write results that still hold what looks like a secret: {leaks[:3]}")
     written = []
     targets = [path]
     if timestamped:
