@@ -87,7 +87,7 @@ def run(opts: BenchOptions, base: Path = BASE_PROVINCE, workdir: Path | None = N
     r = new_result()
     name = f"{opts.name}c"
     n = opts.max_sites
-    wd = workdir or Path(f"/tmp/dcops-bench-{name}")
+    wd = workdir or labhosts.workdir(name, opts.progress)
     model, pfile = labhosts.province_of(load_province(base), n, wd)
     payload = labhosts.floor_payload(model)
     try:

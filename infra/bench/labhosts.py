@@ -8,6 +8,7 @@ namespace, for every host, one SSH connection running ``true`` and one file copi
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 import shutil
 import subprocess
@@ -23,6 +24,20 @@ from ..lab.topology import scaled_province
 from ..model import ProvinceFile
 from ..paths import lab_dir
 from . import Progress
+
+
+def workdir(name: str, progress: Progress | None = None) -> Path:
+    """A new working directory for one case run (province files, apply logs, results JSON).
+
+    Made by ``tempfile.mkdtemp``: a fresh, unpredictable name under the temporary directory,
+    created 0700 and owned by the caller, so nobody else can plant files or symlinks where a
+    case running as root writes (a fixed ``/tmp/dcops-bench-<name>`` allowed that).  It is kept
+    after the run (the figures' notes point at its logs)."""
+    d = Path(tempfile.mkdtemp(prefix=f"dcops-bench-{name}-"))
+    os.chmod(d, 0o700)
+    if progress:
+        progress(f"bench {name}: working directory {d}")
+    return d
 
 
 def province_of(base: ProvinceFile, n: int, workdir: Path) -> tuple[ProvinceFile, Path]:
@@ -72,7 +87,7 @@ def floor(name: str, parallel: int, payload: bytes) -> float:
         src.write_bytes(payload)
         (Path(d) / "hosts").write_text("\n".join(addrs) + "\n")
         one = (f"ssh -F {shlex.quote(str(cfg))} \"$1\" true && "
-               f"ssh -F {shlex.quote(str(cfg))} \"$1\" 'cat > /tmp/dcops-floor' < {shlex.quote(str(src))}")
+               f"ssh -F {shlex.quote(str(cfg))} \"$1\" 'umask 077 && cat > .dcops-floor' < {shlex.quote(str(src))}")
         script = f"xargs -P {parallel} -n 1 sh -c {shlex.quote(one)} _ < {shlex.quote(str(Path(d) / 'hosts'))}"
         t0 = time.monotonic()
         p = subprocess.run(netexec.mgmt_argv(name, ["sh", "-c", script]), capture_output=True, text=True)

@@ -28,7 +28,7 @@ from .wan import BASE_PROVINCE
 def run(opts: BenchOptions, base: Path = BASE_PROVINCE, workdir: Path | None = None) -> CaseResult:
     r = CaseResult("memory", "Lab memory")
     name = f"{opts.name}m"
-    wd = workdir or Path(f"/tmp/dcops-bench-{name}")
+    wd = workdir or labhosts.workdir(name, opts.progress)
     model0 = load_province(base)
     pss = []
     for n in opts.sites:

@@ -91,7 +91,7 @@ def run(opts: BenchOptions, base: Path = BASE_PROVINCE, workdir: Path | None = N
     """
     r = CaseResult("wan", "WAN rollout (`dcops wan apply`)")
     name = f"{opts.name}w"
-    wd = workdir or Path(f"/tmp/dcops-bench-{name}")
+    wd = workdir or labhosts.workdir(name, opts.progress)
     model0 = load_province(base)
     payload = None
     for n in opts.sites:
