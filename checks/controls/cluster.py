@@ -41,14 +41,34 @@ class KubeError(RuntimeError):
 
 
 class Kube:
-    """A thin JSON client over the pinned kubernetes package (kubeconfig: server, CA, client cert)."""
+    """A thin JSON client over the pinned kubernetes package (kubeconfig: server, CA, credentials).
 
-    def __init__(self, kubeconfig: Path | str, timeout: float = 15.0):
+    Evidence for auditors needs a server whose identity was checked: a kubeconfig that turns
+    TLS verification off (``insecure-skip-tls-verify``) is refused, and so is an ``http://``
+    server (a token would travel in the clear). The CA is the kubeconfig's own
+    (``certificate-authority[-data]``), never the system's trust store in addition to it."""
+
+    def __init__(self, kubeconfig: Path | str, timeout: float = 15.0, context: str | None = None):
         from kubernetes import config
 
         self.kubeconfig = str(kubeconfig)
-        self.client = config.new_client_from_config(config_file=self.kubeconfig)
-        self.host = self.client.configuration.host
+        self.context = context
+        try:
+            self.client = config.new_client_from_config(config_file=self.kubeconfig, context=context)
+        except Exception as e:  # unreadable file, unknown context
+            raise KubeError(f"kubeconfig {self.kubeconfig}{f' context {context}' if context else ''}: "
+                            f"{e.__class__.__name__}: {e}") from None
+        conf = self.client.configuration
+        self.host = conf.host
+        if not self.host.startswith("https://"):
+            raise KubeError(f"kubeconfig {self.kubeconfig}: server {self.host} is not https: refused "
+                            "(credentials and evidence would travel unprotected)")
+        if not conf.verify_ssl:
+            raise KubeError(f"kubeconfig {self.kubeconfig}: insecure-skip-tls-verify is set: refused "
+                            "(the server's identity would not be checked); give it the cluster's CA")
+        if not conf.ssl_ca_cert:
+            raise KubeError(f"kubeconfig {self.kubeconfig}: no certificate-authority for {self.host}: give the "
+                            "cluster's CA (the system trust store would accept any public certificate for its name)")
         self.timeout = timeout
 
     def request(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> tuple[int, Any]:
@@ -101,13 +121,18 @@ class Snapshot:
     encryption_config_error: str = ""
     etcd_secrets: dict[str, bytes] | None = None  # etcd key -> raw value prefix
     etcd_error: str = ""
+    evidence_configured: bool = False  # the environment says where the control plane's evidence is
 
     def objs(self, ns: str, kind: str) -> list[Obj]:
         return self.per_ns.get(ns, {}).get(kind, [])
 
 
-def fetch(kube: Kube, pf: ProvinceFile, cluster: str, lab: str | None = None) -> Snapshot:
-    """Everything the cluster controls read, in one pass."""
+def fetch(kube: Kube, pf: ProvinceFile, cluster: str, evidence: Any = None) -> Snapshot:
+    """Everything the cluster controls read, in one pass.
+
+    ``evidence``: the environment's :class:`infra.environment.ClusterEvidence` for this
+    cluster with its paths resolved (see :func:`resolve_evidence`), or None: then what only
+    the control plane's hosts can show (encryption at rest) is "not assessed"."""
     snap = Snapshot(cluster)
     for p in pf.platforms_on(cluster):
         ns = p.namespace
@@ -116,49 +141,93 @@ def fetch(kube: Kube, pf: ProvinceFile, cluster: str, lab: str | None = None) ->
     snap.cluster_role_bindings = kube.items("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings")
     snap.role_bindings = kube.items("/apis/rbac.authorization.k8s.io/v1/rolebindings")
     snap.cluster_roles = {r["metadata"]["name"]: r for r in kube.items("/apis/rbac.authorization.k8s.io/v1/clusterroles")}
-    if lab:
-        _lab_encryption(snap, lab, cluster, [p.namespace for p in pf.platforms_on(cluster)])
+    snap.evidence_configured = evidence is not None
+    if evidence is not None:
+        read_encryption_evidence(snap, evidence, [p.namespace for p in pf.platforms_on(cluster)])
     return snap
 
 
-# --------------------------------------------------------------------- encryption evidence (lab)
+# --------------------------------------------------------------------- encryption evidence
 
 
-def _lab_encryption(snap: Snapshot, lab: str, cluster: str, namespaces: list[str]) -> None:
-    """The lab records the API server's command line; etcd is read with the API server's client cert."""
+@dataclass(frozen=True)
+class Evidence:
+    """Where the encryption-at-rest evidence of a cluster is read (paths resolved)."""
+
+    apiserver_args_file: Path | None = None
+    encryption_config_file: Path | None = None
+    etcd_endpoints: tuple[str, ...] = ()
+    etcd_ca: Path | None = None
+    etcd_cert: Path | None = None
+    etcd_key: Path | None = None
+
+
+def resolve_evidence(stack: Any, cluster: str) -> Evidence | None:
+    """The environment's evidence section of a cluster, paths resolved; None when it has none."""
+    ev = stack.env.clusters[cluster].evidence
+    if ev is None:
+        return None
+    r = stack.resolve
+    e = ev.etcd
+    return Evidence(r(ev.apiserver_args_file) if ev.apiserver_args_file else None,
+                    r(ev.encryption_config_file) if ev.encryption_config_file else None,
+                    tuple(e.endpoints) if e else (), r(e.ca_file) if e else None, r(e.cert_file) if e else None,
+                    r(e.key_file) if e else None)
+
+
+def _read_args(path: Path) -> list[str]:
+    text = path.read_text()
     try:
-        from infra.lab.state import LabState
+        data = json.loads(text)
+        if isinstance(data, list):
+            return [str(x) for x in data]
+    except ValueError:
+        pass
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
-        st = LabState.load(lab)
-        procs = [p for p in st.processes() if p.get("cluster") == cluster and "kube-apiserver" in " ".join(map(str, p.get("cmd") or []))[:400]]
-        procs = [p for p in procs if str((p.get("cmd") or [""])[0]).endswith("kube-apiserver")]
-        if not procs:
-            snap.encryption_config_error = f"no kube-apiserver recorded for cluster {cluster} in lab {lab}"
-        else:
-            snap.apiserver_flags = [str(x) for x in procs[-1]["cmd"][1:]]
-            path = _flag(snap.apiserver_flags, "--encryption-provider-config")
+
+def read_encryption_evidence(snap: Snapshot, ev: Evidence, namespaces: list[str]) -> None:
+    """The API server's flags and encryption config, and the raw etcd values of the platforms'
+    Secrets. What cannot be read is recorded as an error (never a pass)."""
+    try:
+        if ev.apiserver_args_file is not None:
+            snap.apiserver_flags = _read_args(ev.apiserver_args_file)
+            path = ev.encryption_config_file or (lambda p: Path(p) if p else None)(_flag(snap.apiserver_flags, "--encryption-provider-config"))
             if path:
                 snap.encryption_config = yaml.safe_load(Path(path).read_text())
+        else:
+            snap.encryption_config_error = "the environment gives no apiserver_args_file"
     except Exception as e:  # evidence missing is reported, never a pass
         snap.encryption_config_error = f"{e.__class__.__name__}: {e}"
-    try:
-        snap.etcd_secrets = etcd_secret_values(lab, cluster, namespaces)
-    except Exception as e:
-        snap.etcd_error = f"{e.__class__.__name__}: {e}"
+    if ev.etcd_endpoints:
+        try:
+            snap.etcd_secrets = etcd_secret_values(ev, namespaces)
+        except Exception as e:
+            snap.etcd_error = f"{e.__class__.__name__}: {e}"
+    else:
+        snap.etcd_error = "the environment gives no etcd client"
 
 
-def _etcd(lab: str, cluster: str):
-    from infra.lab import controlplane as cp
-    from infra.lab import pki
-    from infra.lab.state import LabState
+def etcd_request(ev: Evidence, method: str, path: str, body: Any = None) -> Any:
+    """etcd's v3 JSON gateway over TLS with the environment's (read-only) etcd client certificate."""
+    import ssl
+    import urllib.error
+    import urllib.request
 
-    st = LabState.load(lab)
-    ports = st.get(f"k8s.{cluster}.ports") or {}
-    d = cp.k8s_dir(lab, cluster) / "pki"
-    p = pki.ClusterPKI(d, pki.Pair(d / "ca.crt", d / "ca.key"), None, None,  # type: ignore[arg-type]
-                       pki.Pair(d / "apiserver-etcd-client.crt", d / "apiserver-etcd-client.key"), {},
-                       d / "sa.key", d / "sa.pub", d / "encryption-config.yaml")
-    return cp, p, ports["etcd_client"]
+    ctx = ssl.create_default_context(cafile=str(ev.etcd_ca))
+    ctx.load_cert_chain(str(ev.etcd_cert), str(ev.etcd_key))
+    data = json.dumps(body).encode() if body is not None else None
+    last: Exception | None = None
+    for ep in ev.etcd_endpoints:
+        req = urllib.request.Request(f"{ep}{path}", data=data, method=method)
+        try:
+            with urllib.request.urlopen(req, context=ctx, timeout=5) as resp:
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as e:
+            raise RuntimeError(f"etcd {ep}{path}: HTTP {e.code}") from None
+        except OSError as e:
+            last = e
+    raise RuntimeError(f"no etcd endpoint answered: {last}")
 
 
 def _range_end(prefix: bytes) -> bytes:
@@ -167,27 +236,15 @@ def _range_end(prefix: bytes) -> bytes:
     return bytes(b)
 
 
-def etcd_secret_values(lab: str, cluster: str, namespaces: list[str]) -> dict[str, bytes]:
-    cp, p, port = _etcd(lab, cluster)
+def etcd_secret_values(ev: Evidence, namespaces: list[str]) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     for ns in namespaces:
         prefix = f"/registry/secrets/{ns}/".encode()
         body = {"key": base64.b64encode(prefix).decode(), "range_end": base64.b64encode(_range_end(prefix)).decode()}
-        res = cp.etcd_request(p, port, "POST", "/v3/kv/range", body)
+        res = etcd_request(ev, "POST", "/v3/kv/range", body)
         for kv in res.get("kvs") or []:
             out[base64.b64decode(kv["key"]).decode()] = base64.b64decode(kv["value"])[:64]
     return out
-
-
-def etcd_put(lab: str, cluster: str, key: str, value: bytes) -> None:
-    """Write a raw value into a lab etcd (scenarios only: a Secret stored before encryption was enabled)."""
-    cp, p, port = _etcd(lab, cluster)
-    cp.etcd_request(p, port, "POST", "/v3/kv/put", {"key": base64.b64encode(key.encode()).decode(), "value": base64.b64encode(value).decode()})
-
-
-def etcd_delete(lab: str, cluster: str, key: str) -> None:
-    cp, p, port = _etcd(lab, cluster)
-    cp.etcd_request(p, port, "POST", "/v3/kv/deleterange", {"key": base64.b64encode(key.encode()).decode()})
 
 
 def _flag(flags: list[str], name: str) -> str | None:
@@ -339,11 +396,21 @@ def k8s_006(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
                               "grants more than get/list/watch" if writes else "", "can read Secrets" if secrets else "") if x))
 
 
+SETTLES_007 = ("the kube-apiserver's arguments (--encryption-provider-config) and its encryption config, read on a "
+               "control-plane node, and a read-only etcd client to sample the raw Secrets (environment: "
+               "clusters.<id>.evidence); or, on a managed cluster, the provider's attestation of encryption at rest")
+
+
 def k8s_007(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
     ev: dict[str, Any] = {}
+    if not snap.evidence_configured:
+        return Result.not_assessed(c.id, snap.cluster,
+                                   "the read-only identity cannot see the API server's flags or etcd through the "
+                                   "Kubernetes API, and the environment gives no other evidence",
+                                   {"would_settle": SETTLES_007})
     if snap.apiserver_flags is None and snap.etcd_secrets is None:
         return Result.err(c.id, snap.cluster, "no evidence: neither the API server's configuration nor etcd could be read "
-                          f"({snap.encryption_config_error or 'not a lab cluster'}; {snap.etcd_error})")
+                          f"({snap.encryption_config_error}; {snap.etcd_error})")
     problems: list[str] = []
     if snap.apiserver_flags is not None:
         path = _flag(snap.apiserver_flags, "--encryption-provider-config")
@@ -540,10 +607,11 @@ def run(snap: Snapshot, pf: ProvinceFile, only: set[str] | None = None) -> list[
     return out
 
 
-def check_cluster(kubeconfig: Path, pf: ProvinceFile, cluster: str, lab: str | None = None, only: set[str] | None = None) -> list[Result]:
+def check_cluster(kubeconfig: Path, pf: ProvinceFile, cluster: str, evidence: Evidence | None = None,
+                  only: set[str] | None = None, context: str | None = None) -> list[Result]:
     """Fetch once, run every cluster control; the API unreachable makes every control an error."""
     try:
-        snap = fetch(Kube(kubeconfig), pf, cluster, lab)
+        snap = fetch(Kube(kubeconfig, context=context), pf, cluster, evidence)
     except Exception as e:
         reason = f"cannot read cluster {cluster} ({kubeconfig}): {e.__class__.__name__}: {e}"
         return [Result.err(cid, cluster, reason) for cid in CONTROLS if not only or cid in only]

@@ -5,20 +5,28 @@ processes of the host (own session, logs in the lab directory, PIDs recorded in
 the lab's ``state.json``):
 
 - ``etcd`` (TLS with client certificates, own data directory);
-- ``kube-apiserver`` (TLS, RBAC + Node authorization, NodeRestriction and
-  PodSecurity admission on top of the defaults, Secrets encrypted at rest with
-  secretbox, service-account keys, audit log);
+- ``kube-apiserver`` (TLS, RBAC + Node authorization, NodeRestriction,
+  PodSecurity and DenyServiceExternalIPs admission on top of the defaults,
+  Secrets encrypted at rest with secretbox, service-account keys, audit log);
 - ``kube-controller-manager`` (all controllers) and ``kube-scheduler``;
 - ``kwok``, which makes the fake nodes Ready and the pods on them Running.
 
 Every port is picked free on 127.0.0.1 at start and recorded.  Fake Node
 objects are registered for every node pool (count, labels, taints, capacity of
 the model).  The admin kubeconfig of a cluster is
-``<lab dir>/k8s/<cluster>/kubeconfig`` (0600).
+``<lab dir>/k8s/<cluster>/kubeconfig`` (0600), the auditors' one (user
+``dcops-auditor``, group ``dcops:auditors``: a read-only identity once RBAC
+binds the group) ``kubeconfig-auditor`` beside it.
 
-Layout of ``<lab dir>/k8s/<cluster>/``: ``pki/`` (CA, certificates, keys,
+The CAs are split (:mod:`infra.lab.pki`): etcd trusts only its own CA (its
+certificates and the API server's etcd client certificate); the API server
+trusts the client CA and the CSR signing CA for its clients; kubeconfigs trust
+the serving CA.  No client of the API server can talk to etcd.
+
+Layout of ``<lab dir>/k8s/<cluster>/``: ``pki/`` (CAs, certificates, keys,
 encryption config; 0700), ``etcd/`` (data), ``logs/<component>.log``,
-``*.kubeconfig`` of the components, ``kubeconfig`` (admin).
+``*.kubeconfig`` of the components, ``kubeconfig`` (admin),
+``kubeconfig-auditor``.
 """
 
 from __future__ import annotations
@@ -68,6 +76,15 @@ def k8s_dir(name: str, cluster: str) -> Path:
 def kubeconfig_path(name: str, cluster: str) -> Path:
     """The admin kubeconfig of a lab cluster (exists while the lab runs)."""
     return k8s_dir(name, cluster) / "kubeconfig"
+
+
+AUDITOR_USER, AUDITORS_GROUP = "dcops-auditor", "dcops:auditors"
+
+
+def auditor_kubeconfig_path(name: str, cluster: str) -> Path:
+    """The auditors' kubeconfig of a lab cluster (user ``dcops-auditor``, group
+    ``dcops:auditors``; client CA): what the checks use to read. Exists while the lab runs."""
+    return k8s_dir(name, cluster) / "kubeconfig-auditor"
 
 
 # --------------------------------------------------------------------------- API client
@@ -569,6 +586,7 @@ def up(model: ProvinceFile, name: str, progress: Progress = print) -> list[dict[
         st.set(f"k8s.{r.id}.apiserver_port", r.ports["apiserver"])
         st.set(f"k8s.{r.id}.server", r.server)
         st.set(f"k8s.{r.id}.kubeconfig", str(r.dir / "kubeconfig"))
+        st.set(f"k8s.{r.id}.auditor_kubeconfig", str(auditor_kubeconfig_path(name, r.id)))
     for r in runs:
         api = r.api()
         wait_for(f"{r.id} kube-apiserver /readyz", api.healthy, [r.procs["kube-apiserver"], r.procs["etcd"]],
@@ -618,6 +636,11 @@ def _write_configs(r: ClusterRun) -> None:
         r.dir / "kubeconfig",
         pki.kubeconfig(r.server, p.ca.cert, p.clients["admin"], f"{r.name}-{r.id}", f"{r.name}-{r.id}-admin"),
     )
+    auditor = pki.issue_client(p, AUDITOR_USER, [AUDITORS_GROUP])
+    pki.write_private(
+        auditor_kubeconfig_path(r.name, r.id),
+        pki.kubeconfig(r.server, p.ca.cert, auditor, f"{r.name}-{r.id}", f"{r.name}-{r.id}-auditor"),
+    )
     pki.write_private(r.dir / "audit-policy.yaml", AUDIT_POLICY)
     pki.write_private(r.dir / "kwok.yaml", KWOK_CONFIG)
 
@@ -640,11 +663,11 @@ def _etcd_cmd(binary: Path, r: ClusterRun) -> list[str]:
         f"--initial-cluster-token={member}",
         f"--cert-file={p.etcd.cert}",
         f"--key-file={p.etcd.key}",
-        f"--trusted-ca-file={p.ca.cert}",
+        f"--trusted-ca-file={p.etcd_ca.cert}",  # its own CA only: no API client reaches etcd
         "--client-cert-auth=true",
         f"--peer-cert-file={p.etcd.cert}",
         f"--peer-key-file={p.etcd.key}",
-        f"--peer-trusted-ca-file={p.ca.cert}",
+        f"--peer-trusted-ca-file={p.etcd_ca.cert}",
         "--peer-client-cert-auth=true",
         # The lab's data is thrown away at `lab down`: skip fsync for speed on small machines.
         "--unsafe-no-fsync=true",
@@ -664,15 +687,17 @@ def _apiserver_cmd(binary: Path, r: ClusterRun) -> list[str]:
         f"--tls-cert-file={p.apiserver.cert}",
         f"--tls-private-key-file={p.apiserver.key}",
         "--tls-min-version=VersionTLS12",
-        f"--client-ca-file={p.ca.cert}",
+        f"--client-ca-file={p.client_ca_bundle}",  # client CA + CSR signing CA
         "--anonymous-auth=false",
         f"--etcd-servers=https://127.0.0.1:{r.ports['etcd_client']}",
-        f"--etcd-cafile={p.ca.cert}",
+        f"--etcd-cafile={p.etcd_ca.cert}",
         f"--etcd-certfile={p.apiserver_etcd_client.cert}",
         f"--etcd-keyfile={p.apiserver_etcd_client.key}",
         "--authorization-mode=Node,RBAC",
         # On top of the default plugins (NamespaceLifecycle, LimitRanger, ServiceAccount, ...).
-        "--enable-admission-plugins=NodeRestriction,PodSecurity",
+        # DenyServiceExternalIPs: no new Service.spec.externalIPs (CVE-2020-8554: whoever may
+        # create a Service could otherwise intercept traffic to any address).
+        "--enable-admission-plugins=NodeRestriction,PodSecurity,DenyServiceExternalIPs",
         # Privileged containers are allowed by the server, so that Pod Security
         # admission (namespace labels) is what rejects them, as in production.
         "--allow-privileged=true",
@@ -715,8 +740,8 @@ def _kcm_cmd(binary: Path, r: ClusterRun) -> list[str]:
         f"--secure-port={r.ports['controller_manager']}",
         f"--service-account-private-key-file={p.sa_key}",
         f"--root-ca-file={p.ca.cert}",
-        f"--cluster-signing-cert-file={p.ca.cert}",
-        f"--cluster-signing-key-file={p.ca.key}",
+        f"--cluster-signing-cert-file={p.signing_ca.cert}",
+        f"--cluster-signing-key-file={p.signing_ca.key}",
         "--use-service-account-credentials=true",
         "--controllers=*",
         f"--cluster-name={r.name}-{r.id}",
@@ -754,10 +779,12 @@ def _etcd_healthy(r: ClusterRun) -> tuple[bool, str]:
 def etcd_request(p: pki.ClusterPKI | Path, port: int, method: str, path: str, body: Any = None) -> Any:
     """Call etcd's HTTP API (v3 JSON gateway) over loopback with the API server's etcd client certificate.
 
-    ``p``: the cluster's PKI, or its ``pki`` directory.
+    ``p``: the cluster's PKI, or its ``pki`` directory.  etcd's server certificate is checked
+    against the etcd CA (``ca.crt`` in a lab started before the CAs were split).
     """
     d = p.dir if isinstance(p, pki.ClusterPKI) else Path(p)
-    ctx = ssl.create_default_context(cafile=str(d / "ca.crt"))
+    ca = d / f"{pki.ETCD_CA}.crt"
+    ctx = ssl.create_default_context(cafile=str(ca if ca.exists() else d / "ca.crt"))
     ctx.load_cert_chain(str(d / "apiserver-etcd-client.crt"), str(d / "apiserver-etcd-client.key"))
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(f"https://127.0.0.1:{port}{path}", data=data, method=method)

@@ -1,20 +1,28 @@
 """Certificates and keys of a lab control plane, made with ``cryptography``.
 
-One CA per cluster (so two labs, or two clusters, never trust each other), and:
+Each cluster has its own CAs (so two labs, or two clusters, never trust each other), one per
+trust relation, so that no certificate is good for more than its job:
 
-- ``etcd``: server and peer certificate for 127.0.0.1/localhost (etcd asks
-  for client certificates signed by the same CA);
-- ``apiserver``: serving certificate for 127.0.0.1, localhost, the first
-  address of the service range and ``kubernetes.default.svc...``;
-- ``apiserver-etcd-client``: the API server's client certificate for etcd;
-- client certificates: ``admin`` (O=system:masters), ``controller-manager``
-  (CN=system:kube-controller-manager), ``scheduler`` (CN=system:kube-scheduler),
-  ``kwok`` (CN=dcops:kwok, bound to a narrow ClusterRole by ``lab up``);
+- ``etcd-ca``: etcd's server and peer certificate (``etcd``, for 127.0.0.1/localhost) and the API
+  server's client certificate for etcd (``apiserver-etcd-client``).  etcd trusts this CA and no
+  other: a certificate from any other CA of the cluster (an admin's, an approved CSR's) is
+  refused by etcd, so nothing but the API server reads or writes etcd, past RBAC;
+- ``client-ca``: the clients of the API server: ``admin`` (O=system:masters),
+  ``controller-manager`` (CN=system:kube-controller-manager), ``scheduler``
+  (CN=system:kube-scheduler), ``kwok`` (CN=dcops:kwok, bound to a narrow ClusterRole by ``lab
+  up``), and whatever :func:`issue_client` issues (the auditors' identity, test users);
+- ``signing-ca``: the controller-manager's CSR signer (``--cluster-signing-cert-file``): what an
+  approved CertificateSigningRequest gets.  The API server accepts its client certificates
+  (``client-ca-bundle.crt`` = client CA + signing CA is its ``--client-ca-file``; RBAC decides
+  what they may do); etcd does not;
+- ``ca``: the serving CA: the API server's serving certificate (``apiserver``, for 127.0.0.1,
+  localhost, the first address of the service range and ``kubernetes.default.svc...``).  It is
+  what kubeconfigs and pods (``--root-ca-file``) trust to reach the API server;
 - ``sa.key``/``sa.pub``: the service-account token signing key;
 - ``encryption-config.yaml``: a secretbox key for Secrets at rest.
 
-Keys are ECDSA P-256 (fast to make, accepted by every component).  Every file
-is written 0600 inside a 0700 directory; nothing here is ever printed.
+Keys are ECDSA P-256 (fast to make, accepted by every component).  Every file is written 0600
+inside a 0700 directory; nothing here is ever printed.
 """
 
 from __future__ import annotations
@@ -56,10 +64,9 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def _name(cn: str, org: str | None = None) -> x509.Name:
-    attrs = []
-    if org:
-        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+def _name(cn: str, org: str | list[str] | None = None) -> x509.Name:
+    orgs = [org] if isinstance(org, str) else list(org or [])
+    attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs]
     attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
     return x509.Name(attrs)
 
@@ -73,7 +80,7 @@ class Pair:
 @dataclass
 class ClusterPKI:
     dir: Path
-    ca: Pair
+    ca: Pair  # the serving CA: signs the API server's serving certificate
     etcd: Pair
     apiserver: Pair
     apiserver_etcd_client: Pair
@@ -81,6 +88,14 @@ class ClusterPKI:
     sa_key: Path
     sa_pub: Path
     encryption_config: Path
+    etcd_ca: Pair
+    client_ca: Pair
+    signing_ca: Pair
+    client_ca_bundle: Path  # client CA + signing CA: the API server's --client-ca-file
+
+
+# The files of a cluster's PKI directory that name a CA (see the module's docstring).
+SERVING_CA, ETCD_CA, CLIENT_CA, SIGNING_CA, CLIENT_CA_BUNDLE = "ca", "etcd-ca", "client-ca", "signing-ca", "client-ca-bundle.crt"
 
 
 def _sign(
@@ -175,26 +190,41 @@ CLIENTS: dict[str, tuple[str, str | None]] = {
 }
 
 
+def _save(directory: Path, name: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> Pair:
+    p = Pair(directory / f"{name}.crt", directory / f"{name}.key")
+    write_private(p.cert, cert.public_bytes(serialization.Encoding.PEM))
+    write_private(p.key, _key_pem(key))
+    return p
+
+
 def make_cluster_pki(directory: Path, ca_name: str, service_ip: str) -> ClusterPKI:
-    """Create every certificate and key of one cluster in ``directory`` (0700)."""
+    """Create every certificate and key of one cluster in ``directory`` (0700).
+
+    ``ca_name`` is the serving CA's common name; the other CAs get it with ``-etcd``,
+    ``-client`` and ``-signing`` appended."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(directory, 0o700)
 
     def save(name: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> Pair:
-        p = Pair(directory / f"{name}.crt", directory / f"{name}.key")
-        write_private(p.cert, cert.public_bytes(serialization.Encoding.PEM))
-        write_private(p.key, _key_pem(key))
-        return p
+        return _save(directory, name, cert, key)
 
-    ca_key, ca_cert = _ca(ca_name)
-    ca = save("ca", ca_cert, ca_key)
+    cas: dict[str, tuple[ec.EllipticCurvePrivateKey, x509.Certificate]] = {}
+    pairs: dict[str, Pair] = {}
+    for file, cn in ((SERVING_CA, ca_name), (ETCD_CA, f"{ca_name}-etcd"), (CLIENT_CA, f"{ca_name}-client"),
+                     (SIGNING_CA, f"{ca_name}-signing")):
+        cas[file] = _ca(cn)
+        pairs[file] = save(file, cas[file][1], cas[file][0])
+    bundle = directory / CLIENT_CA_BUNDLE
+    write_private(bundle, pairs[CLIENT_CA].cert.read_bytes() + pairs[SIGNING_CA].cert.read_bytes())
 
-    def leaf(name: str, cn: str, org: str | None = None, **kw) -> Pair:
+    def leaf(ca: str, name: str, cn: str, org: str | list[str] | None = None, **kw) -> Pair:
+        ca_key, ca_cert = cas[ca]
         k = _key()
         return save(name, _sign(ca_key, ca_cert, k, _name(cn, org), **kw), k)
 
-    etcd = leaf("etcd", "etcd", server=True, client=True, dns=["localhost"], ips=["127.0.0.1"])
+    etcd = leaf(ETCD_CA, "etcd", "etcd", server=True, client=True, dns=["localhost"], ips=["127.0.0.1"])
     apiserver = leaf(
+        SERVING_CA,
         "apiserver",
         "kube-apiserver",
         server=True,
@@ -207,8 +237,8 @@ def make_cluster_pki(directory: Path, ca_name: str, service_ip: str) -> ClusterP
         ],
         ips=["127.0.0.1", service_ip],
     )
-    etcd_client = leaf("apiserver-etcd-client", "kube-apiserver-etcd-client", client=True)
-    clients = {n: leaf(f"client-{n}", cn, org, client=True) for n, (cn, org) in CLIENTS.items()}
+    etcd_client = leaf(ETCD_CA, "apiserver-etcd-client", "kube-apiserver-etcd-client", client=True)
+    clients = {n: leaf(CLIENT_CA, f"client-{n}", cn, org, client=True) for n, (cn, org) in CLIENTS.items()}
 
     sa = _key()
     sa_key, sa_pub = directory / "sa.key", directory / "sa.pub"
@@ -233,7 +263,27 @@ def make_cluster_pki(directory: Path, ca_name: str, service_ip: str) -> ClusterP
         f"              secret: {secret}\n"
         "      - identity: {}\n",
     )
-    return ClusterPKI(directory, ca, etcd, apiserver, etcd_client, clients, sa_key, sa_pub, enc)
+    return ClusterPKI(directory, pairs[SERVING_CA], etcd, apiserver, etcd_client, clients, sa_key, sa_pub, enc,
+                      pairs[ETCD_CA], pairs[CLIENT_CA], pairs[SIGNING_CA], bundle)
+
+
+def _load_ca(directory: Path, name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = serialization.load_pem_private_key((directory / f"{name}.key").read_bytes(), password=None)
+    cert = x509.load_pem_x509_certificate((directory / f"{name}.crt").read_bytes())
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return key, cert
+
+
+def issue_client(pki_dir_or_obj: Path | ClusterPKI, cn: str, groups: list[str]) -> Pair:
+    """A client certificate for the API server from the cluster's client CA: user ``cn``, one
+    ``O=`` per group (Kubernetes reads them as the user's groups).  Written (0600) as
+    ``client-<cn>.crt``/``.key`` in the cluster's PKI directory, replacing an earlier one."""
+    d = pki_dir_or_obj.dir if isinstance(pki_dir_or_obj, ClusterPKI) else Path(pki_dir_or_obj)
+    if not cn or any(c in cn for c in "/\\\0\n\r") or cn in (".", ".."):
+        raise ValueError(f"bad client name {cn!r}")
+    ca_key, ca_cert = _load_ca(d, CLIENT_CA)
+    k = _key()
+    return _save(d, f"client-{cn.replace(':', '_')}", _sign(ca_key, ca_cert, k, _name(cn, groups), client=True), k)
 
 
 def kubeconfig(server: str, ca: Path, client: Pair, cluster: str, user: str) -> str:
