@@ -1,7 +1,7 @@
 """Run Debian's Prometheus tools for dcops: a Prometheus server inside a
 network namespace, and promtool's backfills.
 
-Used by the lab's monitoring (``checks/monitoring.py``) and by the SLA ground
+Used by the lab's monitoring (``infra/lab/monitoring.py``) and by the SLA ground
 truth test.  Every process runs with ``ip netns exec <ns>`` so that it can
 only reach what that namespace reaches; callers record PIDs and end them by
 PID.
@@ -61,10 +61,11 @@ def start_prometheus(ns: str | None, config: Path, data_dir: Path, listen: str, 
         return subprocess.Popen(netns_cmd(ns, argv), stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def wait_ready(ns: str | None, url: str, proc: subprocess.Popen | None = None, timeout: float = 60.0) -> None:
+def wait_ready(ns: str | None, url: str, proc: subprocess.Popen | None = None, timeout: float = 60.0,
+               ca_file: str | None = None, auth: tuple[str, str] | None = None) -> None:
     def probe() -> bool:
         try:
-            return requests.get(f"{url}/-/ready", timeout=2).status_code == 200
+            return requests.get(f"{url}/-/ready", timeout=2, verify=ca_file or True, auth=auth).status_code == 200
         except requests.RequestException:
             return False
 

@@ -8,7 +8,10 @@ evidence was kept.  Statuses:
 - ``error``: the control could not decide (host unreachable, Prometheus down,
   a series missing...).  ``reason`` says why.  An error is never a pass;
 - ``skipped``: the control does not apply here (wrong level, not selected);
-  ``reason`` says why.
+  ``reason`` says why;
+- ``not_assessed``: the control applies but the environment gives no way to see its
+  evidence (for example encryption at rest on a managed cluster, for a read-only identity);
+  ``reason`` says why, the evidence says what would settle it. Never a pass, not a failure.
 
 Results are written as JSON (``write_results``): a document with the run's
 metadata, a summary and one entry per result.  Everything written passes through
@@ -36,6 +39,7 @@ class Status(str, Enum):
     failed = "fail"
     error = "error"
     skipped = "skipped"
+    not_assessed = "not_assessed"
 
 
 def now_iso() -> str:
@@ -54,7 +58,7 @@ class Result:
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)
-        if self.status in (Status.error, Status.skipped) and not self.reason:
+        if self.status in (Status.error, Status.skipped, Status.not_assessed) and not self.reason:
             raise ValueError(f"{self.control} on {self.target}: status {self.status.value} needs a reason")
 
     # constructors that read well in control code
@@ -73,6 +77,10 @@ class Result:
     @classmethod
     def skip(cls, control: str, target: str, reason: str) -> "Result":
         return cls(control, target, Status.skipped, {}, reason)
+
+    @classmethod
+    def not_assessed(cls, control: str, target: str, reason: str, evidence: dict | None = None) -> "Result":
+        return cls(control, target, Status.not_assessed, evidence or {}, reason)
 
     @classmethod
     def verdict(cls, control: str, target: str, good: bool, evidence: dict, reason_fail: str = "", reason_pass: str = "") -> "Result":

@@ -111,7 +111,22 @@ def wait_pvcs_bound(kube: C.Kube, pf: ProvinceFile, cluster: str, timeout: float
         time.sleep(1)
 
 
-def apply_live(kube: C.Kube, lab: str, cluster: str, scenario: dict[str, Any]) -> None:
+def _etcd_put(ev: "C.Evidence", key: str, value: bytes) -> None:
+    import base64
+
+    C.etcd_request(ev, "POST", "/v3/kv/put", {"key": base64.b64encode(key.encode()).decode(),
+                                              "value": base64.b64encode(value).decode()})
+
+
+def _etcd_delete(ev: "C.Evidence", key: str) -> None:
+    import base64
+
+    C.etcd_request(ev, "POST", "/v3/kv/deleterange", {"key": base64.b64encode(key.encode()).decode()})
+
+
+def apply_live(kube: C.Kube, etcd: "C.Evidence | None", cluster: str, scenario: dict[str, Any]) -> None:
+    """Apply a scenario's steps to a live cluster. ``etcd``: the environment's etcd client of
+    that cluster (only scenarios that plant a raw etcd value need it)."""
     for step in scenario["steps"]:
         (op, arg), = step.items()
         if op == "create":
@@ -136,20 +151,22 @@ def apply_live(kube: C.Kube, lab: str, cluster: str, scenario: dict[str, Any]) -
                 status, out = kube.request("PATCH", path, arg["json"], "application/json-patch+json")
             _check(status, out, f"patch {arg['kind']}/{arg['name']}")
         elif op == "etcd_put":
-            C.etcd_put(lab, cluster, arg["key"], arg["value"].encode())
+            if etcd is None:
+                raise ValueError("this scenario writes into etcd: the environment gives no etcd client")
+            _etcd_put(etcd, arg["key"], arg["value"].encode())
         else:
             raise ValueError(f"unknown scenario step {op!r}")
 
 
-def undo_live(kube: C.Kube, lab: str, pf: ProvinceFile, cluster: str, scenario: dict[str, Any]) -> None:
+def undo_live(kube: C.Kube, etcd: "C.Evidence | None", pf: ProvinceFile, cluster: str, scenario: dict[str, Any]) -> None:
     """Remove what the scenario created, then re-apply the rendered objects."""
     for step in reversed(scenario["steps"]):
         (op, arg), = step.items()
         if op == "create":
             md = arg["metadata"]
             kube.request("DELETE", _path(arg["kind"], md.get("namespace"), md["name"]))
-        elif op == "etcd_put":
-            C.etcd_delete(lab, cluster, arg["key"])
+        elif op == "etcd_put" and etcd is not None:
+            _etcd_delete(etcd, arg["key"])
     restore_live(kube, pf, cluster)
 
 

@@ -56,14 +56,53 @@ class SeriesMissing(RuntimeError):
 
 @dataclass
 class Prom:
-    """A small wrapper: one place that turns transport problems into PromUnavailable."""
+    """Prometheus as production runs it: HTTPS, verified against ``ca_file`` (else the system's
+    trust store), basic auth or a bearer token. One place that turns transport problems into
+    :class:`PromUnavailable` with the cause named (wrong CA, refused credentials, unreachable).
+
+    Credentials are given here as values (read from the environment's secrets by the caller)
+    and never appear in messages. ``http://`` is refused when credentials are given."""
 
     url: str
     timeout: float = 10.0
+    ca_file: str | None = None
+    basic_auth: tuple[str, str] | None = None
+    bearer_token: str | None = None
 
     def __post_init__(self) -> None:
+        if (self.basic_auth or self.bearer_token) and not self.url.startswith("https://"):
+            raise PromUnavailable(f"Prometheus at {self.url}: credentials are only sent over https")
         retry = Retry(total=1, backoff_factor=0.2, status_forcelist=[502, 503, 504])
-        self.client = PrometheusConnect(url=self.url, disable_ssl=True, retry=retry, timeout=self.timeout)
+        headers = {"Authorization": f"Bearer {self.bearer_token}"} if self.bearer_token else None
+        session = requests.Session()
+        session.verify = self.ca_file or True
+        self.client = PrometheusConnect(url=self.url, headers=headers, disable_ssl=False, retry=retry,
+                                        auth=self.basic_auth, timeout=self.timeout, session=session)
+        # prometheus-api-client passes verify=<its own ssl_verification> on every request: make it our CA
+        # bundle (or True for the system store), never False.
+        self.client._session.verify = self.ca_file or True
+        if hasattr(self.client, "ssl_verification"):
+            self.client.ssl_verification = self.ca_file or True
+
+    @classmethod
+    def for_stack(cls, stack: Any, timeout: float | None = None) -> "Prom":
+        """The stack's Prometheus: URL, CA bundle and credentials from its environment."""
+        p = stack.env.prometheus
+        auth = (p.basic_auth.username, stack.secret(p.basic_auth.password, "prometheus.basic_auth.password")) if p.basic_auth else None
+        token = stack.secret(p.bearer_token, "prometheus.bearer_token") if p.bearer_token else None
+        return cls(p.url, timeout or p.timeout, str(stack.resolve(p.ca_file)) if p.ca_file else None, auth, token)
+
+    def probe(self) -> str:
+        """Ask for build info: the version, or PromUnavailable saying why not (exit 3 for the CLI)."""
+        rows = self._ask("buildinfo", lambda: self.client._session.get(
+            f"{self.url}/api/v1/status/buildinfo", verify=self.ca_file or True, auth=self.basic_auth,
+            headers=self.client.headers, timeout=self.timeout))
+        if rows.status_code in (401, 403):
+            raise PromUnavailable(f"Prometheus at {self.url} refused the credentials (HTTP {rows.status_code}): "
+                                  "check the environment's prometheus.basic_auth / bearer_token")
+        if rows.status_code != 200:
+            raise PromUnavailable(f"Prometheus at {self.url} answered HTTP {rows.status_code} to /api/v1/status/buildinfo")
+        return str(rows.json().get("data", {}).get("version", "?"))
 
     def scalar(self, query: str, at: float | None = None) -> tuple[float, dict[str, str]]:
         """The single value of an instant query; SeriesMissing when it returns nothing."""
@@ -87,10 +126,18 @@ class Prom:
     def _ask(self, query: str, call):
         try:
             return call()
+        except requests.exceptions.SSLError as e:
+            why = "certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in str(e) or "verify failed" in str(e) else "TLS error"
+            raise PromUnavailable(f"Prometheus at {self.url}: {why}: its certificate is not trusted by "
+                                  f"{self.ca_file or 'the system trust store'} (check prometheus.ca_file)") from None
         except (requests.exceptions.RequestException, OSError) as e:
-            raise PromUnavailable(f"Prometheus at {self.url} is unreachable: {e.__class__.__name__}: {e}") from e
+            raise PromUnavailable(f"Prometheus at {self.url} is unreachable: {e.__class__.__name__}") from None
         except PrometheusApiClientException as e:
-            raise PromUnavailable(f"Prometheus at {self.url} refused the query {query!r}: {e}") from e
+            text = str(e)
+            if "401" in text or "403" in text or "Unauthorized" in text:
+                raise PromUnavailable(f"Prometheus at {self.url} refused the credentials: check the environment's "
+                                      "prometheus.basic_auth / bearer_token") from None
+            raise PromUnavailable(f"Prometheus at {self.url} refused the query {query!r}: {text[:300]}") from None
 
 
 def _dt(t: float):

@@ -17,7 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ENV = 0, 1, 2, 3
+from .cli_common import EXIT_BAD_INPUT, EXIT_ENV, EXIT_FAILED, EXIT_OK, ConfigFileOpt, StackOpt, stack_or_exit
+
 DEFAULT_OUTPUT = Path("out/results/latest.json")
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -48,7 +49,7 @@ class _Progress:
         with self.lock:
             self.n += 1
             if not self.quiet:
-                mark = {"pass": "ok  ", "fail": "FAIL", "error": "ERR ", "skipped": "skip"}[r.status.value]
+                mark = {"pass": "ok  ", "fail": "FAIL", "error": "ERR ", "skipped": "skip", "not_assessed": "n/a "}[r.status.value]
                 why = f"  {r.reason}" if r.status.value in ("fail", "error") else ""
                 out.print(f"[{self.n:4d} {time.monotonic() - self.t0:6.1f}s] {mark} {r.control:<14} {r.target}{why}", markup=False)
 
@@ -68,54 +69,116 @@ def summary_table(results, catalog) -> Table:
     t.add_column("control", no_wrap=True)
     t.add_column("severity", no_wrap=True)
     t.add_column("title", max_width=44, overflow="ellipsis", no_wrap=True)
-    for col in ("pass", "fail", "error", "skipped"):
+    for col in ("pass", "fail", "error", "skipped", "n/a"):
         t.add_column(col, justify="right", no_wrap=True)
     t.add_column("failing targets", max_width=40, overflow="ellipsis", no_wrap=True)
     for cid in sorted(by):
         c = catalog.get(cid)
         n = by[cid]
-        t.add_row(cid, c.severity, c.title_en[:48], str(n["pass"]), str(n["fail"]), str(n["error"]), str(n["skipped"]),
+        t.add_row(cid, c.severity, c.title_en[:48], str(n["pass"]), str(n["fail"]), str(n["error"]), str(n["skipped"]), str(n["not_assessed"]),
                   ", ".join(sorted(failing[cid]))[:60])
     return t
+
+
+def _dry_run(st, pf, host_targets, cluster_targets, sla_wanted) -> None:
+    """What `dcops check` would contact and how; contacts nothing."""
+    from infra.environment_ssh import access
+
+    t = Table(title=f"dcops check --list: stack '{st.name}' ({st.env.kind}); nothing is contacted")
+    for col in ("target", "kind", "address", "through", "as"):
+        t.add_column(col)
+    if host_targets:
+        a = access(st, pf)
+        present = set(st.hosts_present(list(a.addresses)))
+        for h in [h for h in a.addresses if h in host_targets]:
+            j = a.jumps.get(h)
+            via = f"jump host {j.user + '@' if j and j.user else ''}{j.host}:{j.port}" if j else "direct"
+            t.add_row(h, "host" if h in present else "host (not in wan.hosts: skipped)", f"{a.addresses[h]}:{a.port}",
+                      via + (f", netns {st.env.management_netns}" if st.env.management_netns else ""), f"{a.user} (ssh -F {a.config})")
+    for c in sorted(cluster_targets):
+        kc, ctx = st.kubeconfig(c, "checks")
+        server = "?"
+        try:
+            import yaml
+
+            doc = yaml.safe_load(kc.read_text()) or {}
+            cur = ctx or doc.get("current-context")
+            cname = next((x["context"]["cluster"] for x in doc.get("contexts") or [] if x.get("name") == cur), None)
+            server = next((x["cluster"]["server"] for x in doc.get("clusters") or [] if x.get("name") == cname), "?")
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            server = f"(kubeconfig unreadable: {e.__class__.__name__})"
+        ev = st.env.clusters[c].evidence
+        have = [w for w, ok in (("API server args", ev and ev.apiserver_args_file), ("encryption config", ev and ev.encryption_config_file),
+                                ("etcd", ev and ev.etcd)) if ok]
+        t.add_row(c, "cluster", server, "evidence: " + (", ".join(have) if have else "none (encryption at rest: not assessed)"),
+                  f"{kc}{' context ' + ctx if ctx else ''}")
+    if sla_wanted:
+        p = st.env.prometheus
+        how = "basic auth " + p.basic_auth.username if p.basic_auth else "bearer token" if p.bearer_token else "no credentials"
+        t.add_row("SLAs", "prometheus", p.url, f"CA {p.ca_file or 'system trust store'}", how)
+    Console(highlight=False, width=max(out.width, 200)).print(t)
+
+
+def _prom_or_exit(st):
+    from checks import sla
+
+    try:
+        prom = sla.Prom.for_stack(st)
+        prom.probe()
+    except sla.PromUnavailable as e:
+        err.print(f"error: {e}; nothing was checked.", markup=False)
+        raise typer.Exit(EXIT_ENV)
+    except Exception as e:  # a secret that cannot be read
+        err.print(f"error: Prometheus of stack '{st.name}': {e}; nothing was checked.", markup=False)
+        raise typer.Exit(EXIT_ENV)
+    return prom
 
 
 @check_app.callback(invoke_without_command=True)
 def check(
     ctx: typer.Context,
+    stack: Optional[str] = StackOpt,
+    config_file: Optional[Path] = ConfigFileOpt,
     only: list[str] = typer.Option([], "--only", help="control id(s) to run, e.g. DCOPS-SSH-001 (repeat or comma-separate)"),
     target: list[str] = typer.Option([], "--target", "-t", help="site id, 'gateway', platform id or cluster id (repeat or comma-separate)"),
-    name: Optional[str] = typer.Option(None, "--name", "-n", help="lab name (default $DCOPS_LAB or 'dcops')"),
-    province: Path = typer.Option(Path("stacks/province-lab.yaml"), "--province", "-p", help="province file"),
     output: Path = typer.Option(DEFAULT_OUTPUT, "--output", "-o", help="JSON results (a timestamped copy is written beside it)"),
     window_days: Optional[int] = typer.Option(None, "--window-days", help="SLA window (default: each SLO's window, 30 days)"),
     parallel: int = typer.Option(8, "--parallel", help="hosts checked at once"),
+    list_only: bool = typer.Option(False, "--list", help="show what would be contacted and how (hosts, jump hosts, clusters, Prometheus); contact nothing"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines, only the summary"),
 ) -> None:
     """Verify the security controls on hosts and clusters and the SLAs of platforms and WAN links.
 
     Controls come from the catalog (checks/catalog.yaml: id, Vietnamese and
     English title, severity, security levels, references to TCVN 11930:2017,
-    TCVN 14423:2026, CIS and NIST SP 800-53). What runs:
+    TCVN 14423:2025, CIS and NIST SP 800-53). Where they connect comes from the
+    stack's environment (-s STACK; default 'lab', the running lab):
 
     - host controls (sshd, nftables, WireGuard, chrony, rsyslog, node_exporter,
-      sysctls, accounts) on the gateway and every site, over SSH with
-      pytest-testinfra from inside the lab's management namespace, hosts in
-      parallel;
+      sysctls, accounts) on the gateway and every site, over SSH (the
+      environment's user, key, known_hosts, jump hosts) with pytest-testinfra,
+      hosts in parallel;
     - cluster controls (default deny, Pod Security, quotas, RBAC, encryption at
-      rest, NetworkPolicies = the dependency graph...) on every cluster, through
-      the Kubernetes API;
+      rest, NetworkPolicies = the dependency graph...) through the Kubernetes
+      API with the environment's read-only identity; what it cannot see (for
+      example encryption at rest without the control plane's evidence) is
+      "not assessed", with the reason;
     - SLA controls (availability, latency and error budget per platform, WAN
-      link availability per site, burn-rate pages) from the lab's Prometheus.
+      link availability per site, burn-rate pages) from the environment's
+      Prometheus, over HTTPS with its CA and credentials.
 
     Every result has the control id, target, status (pass, fail, error,
-    skipped with a reason), evidence and time.  Results go to --output (default
-    out/results/latest.json) and a timestamped copy beside it.  Exit codes:
-    0 everything passed (or was skipped); 1 a control failed or could not be
-    decided (error); 2 bad input (unknown control, target or province file);
-    3 the lab is not running.
+    skipped or not_assessed with a reason), evidence and time.  Results go to
+    --output (default out/results/latest.json) and a timestamped copy beside
+    it.  Exit codes: 0 everything passed (or was skipped / not assessed); 1 a
+    control failed or could not be decided (error); 2 bad input (unknown
+    control, target, province file or environment); 3 the environment cannot
+    be used (the lab is not up; Prometheus unreachable, its certificate not
+    trusted, or the credentials refused): nothing was checked.
 
     Examples:
-      dcops check
+      dcops check --list                  # what would be contacted, and how
+      dcops check -s thanhhoa
       dcops check --only DCOPS-SSH-001,DCOPS-SSH-002 --target so-tc
       dcops check --target dvc            # the platform's SLAs
       dcops check --target primary        # the cluster's controls
@@ -125,19 +188,14 @@ def check(
     from checks.catalog import catalog
     from checks.controls import cluster as K
     from checks.controls import host as H
-    from checks.result import any_failed, summarize, write_results
-    from infra.cli import province_or_exit
-    from infra.paths import lab_name
+    from checks.result import Result, any_failed, summarize, write_results
+    from infra.validate import load_province
 
     from checks import sla
 
     cat = catalog()
-    pf = province_or_exit(province)
-    try:
-        lab = lab_name(name)
-    except ValueError as e:
-        err.print(f"error: {e}", markup=False)
-        raise typer.Exit(EXIT_BAD_INPUT)
+    st = stack_or_exit(stack, config_file, enter_netns=not list_only)
+    pf = load_province(st.province)
 
     only_ids = set(_split(only))
     unknown = sorted(only_ids - set(cat.ids()))
@@ -150,83 +208,71 @@ def check(
     platforms_all = set(pf.platform_by_id)
     bad_t = sorted(targets - hosts_all - clusters_all - platforms_all)
     if bad_t:
-        err.print(f"error: unknown target(s): {', '.join(bad_t)} (sites, 'gateway', platforms or clusters of {province})", markup=False)
+        err.print(f"error: unknown target(s): {', '.join(bad_t)} (sites, 'gateway', platforms or clusters of {st.province})", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT)
-
-    from infra.lab.state import LabState
-
-    if not LabState.load(lab).alive():
-        err.print(f"error: lab '{lab}' is not running: `dcops lab up --name {lab}` first", markup=False)
-        raise typer.Exit(EXIT_ENV)
 
     def wanted(ids) -> set[str] | None:
         sel = set(ids) & only_ids if only_ids else set(ids)
         return sel or None
+
+    host_ids = wanted(H.CONTROLS)
+    host_targets = (targets & hosts_all) if targets else hosts_all
+    k8s_ids = wanted(K.CONTROLS)
+    cluster_targets = (targets & clusters_all) if targets else clusters_all
+    sla_ids = wanted(["DCOPS-SLA-001", "DCOPS-SLA-002", "DCOPS-SLA-003", "DCOPS-SLA-004"])
+    sla_targets = (targets & (platforms_all | set(pf.site_by_id))) if targets else None
+    sla_wanted = bool(sla_ids and (sla_targets is None or sla_targets))
+    if not ((host_ids and host_targets) or (k8s_ids and cluster_targets) or sla_wanted):
+        err.print("nothing selected: check --only and --target", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    if list_only:
+        _dry_run(st, pf, host_targets if host_ids else set(), cluster_targets if k8s_ids else set(), sla_wanted)
+        raise typer.Exit(EXIT_OK)
+
+    prom = _prom_or_exit(st) if sla_wanted else None  # before anything else: a wrong CA or password is exit 3
 
     prog = _Progress(quiet)
     results = []
     t0 = time.monotonic()
 
     # -- hosts
-    host_ids = wanted(H.CONTROLS)
-    host_targets = (targets & hosts_all) if targets else hosts_all
     if host_ids and host_targets:
-        prog.phase(f"hosts: {len(host_targets)} host(s), {len(host_ids)} control(s), over SSH from {lab}-mgmt")
+        from infra.environment_ssh import access
+
+        acc = access(st, pf)
+        present = set(st.hosts_present(list(acc.addresses)))
+        prog.phase(f"hosts: {len(host_targets)} host(s), {len(host_ids)} control(s), over SSH (ssh -F {acc.config})")
         try:
-            results += H.check_hosts(lab, pf, names=host_targets, only=host_ids, parallel=parallel, on_result=prog)
-        except Exception as e:  # lab without WAN hosts
+            results += H.check_hosts(acc, pf, names=host_targets, only=host_ids, parallel=parallel, on_result=prog,
+                                     present=present, control_root=st.work_dir / "check")
+        except Exception as e:
             for h in sorted(host_targets):
                 for cid in sorted(host_ids):
-                    from checks.result import Result
-
-                    r = Result.err(cid, h, f"cannot reach the lab's hosts: {e}")
+                    r = Result.err(cid, h, f"cannot reach the hosts: {e.__class__.__name__}: {e}")
                     results.append(r)
                     prog(r)
 
     # -- clusters
-    k8s_ids = wanted(K.CONTROLS)
-    cluster_targets = (targets & clusters_all) if targets else clusters_all
     if k8s_ids and cluster_targets:
-        from infra.lab import controlplane as cp
-
         for cid_ in sorted(cluster_targets):
-            prog.phase(f"cluster {cid_}: {len(k8s_ids)} control(s) through the Kubernetes API")
-            for r in K.check_cluster(cp.kubeconfig_path(lab, cid_), pf, cid_, lab=lab, only=k8s_ids):
+            kc, kctx = st.kubeconfig(cid_, "checks")
+            prog.phase(f"cluster {cid_}: {len(k8s_ids)} control(s) through the Kubernetes API (read-only identity: {kc.name}"
+                       + (f", context {kctx}" if kctx else "") + ")")
+            for r in K.check_cluster(kc, pf, cid_, K.resolve_evidence(st, cid_), only=k8s_ids, context=kctx):
                 results.append(r)
                 prog(r)
 
     # -- SLAs
-    sla_ids = wanted(["DCOPS-SLA-001", "DCOPS-SLA-002", "DCOPS-SLA-003", "DCOPS-SLA-004"])
-    sla_targets = (targets & (platforms_all | set(pf.site_by_id))) if targets else None
-    if sla_ids and (sla_targets is None or sla_targets):
-        from checks import monitoring
-        from checks.netns import in_netns
-        from checks.result import Result
+    if sla_wanted:
+        prog.phase(f"SLAs from Prometheus ({st.env.prometheus.url})")
+        for r in sla.run_all(pf, prom, window_days=window_days, only=sla_ids, targets=sla_targets):
+            results.append(r)
+            prog(r)
 
-        info = monitoring.running(lab)
-        prog.phase("SLAs from Prometheus" + (f" ({info['url']} in {info['netns']})" if info else ""))
-        if not info:
-            reason = f"Prometheus is not running in lab '{lab}' (start it with `dcops check monitor --name {lab}`)"
-            for p in pf.platforms:
-                for cid in ("DCOPS-SLA-001", "DCOPS-SLA-002", "DCOPS-SLA-004"):
-                    if cid in sla_ids and (sla_targets is None or p.id in sla_targets):
-                        results.append(Result.err(cid, p.id, reason)); prog(results[-1])
-            for s in pf.wan.sites:
-                for cid in ("DCOPS-SLA-003", "DCOPS-SLA-004"):
-                    if cid in sla_ids and (sla_targets is None or s.id in sla_targets):
-                        results.append(Result.err(cid, s.id, reason)); prog(results[-1])
-        else:
-            rs = in_netns(info["netns"], lambda: sla.run_all(pf, sla.Prom(info["url"]), window_days=window_days, only=sla_ids, targets=sla_targets))
-            for r in rs:
-                results.append(r)
-                prog(r)
-
-    if not results:
-        err.print("nothing selected: check --only and --target", markup=False)
-        raise typer.Exit(EXIT_BAD_INPUT)
     meta = {
-        "lab": lab,
-        "province": str(province),
+        "stack": st.name,
+        "environment": {"kind": st.env.kind, "name": st.env.name or st.name, "config_file": str(st.config_file)},
+        "province": str(st.province),
         "province_code": pf.province.code,
         "security_level": pf.province.security_level,
         "audit_standard": pf.province.audit_standard,
@@ -238,50 +284,8 @@ def check(
     Console(highlight=False, width=max(out.width, 150)).print(summary_table(results, cat))
     s = summarize(results)
     out.print(
-        f"{s['total']} result(s): {s['pass']} pass, {s['fail']} fail, {s['error']} error, {s['skipped']} skipped "
-        f"in {meta['seconds']}s; results: {paths[0]} (copy {paths[1].name})",
+        f"{s['total']} result(s): {s['pass']} pass, {s['fail']} fail, {s['error']} error, {s['skipped']} skipped, "
+        f"{s['not_assessed']} not assessed in {meta['seconds']}s; results: {paths[0]} (copy {paths[1].name})",
         markup=False,
     )
     raise typer.Exit(EXIT_FAILED if any_failed(results) else EXIT_OK)
-
-
-@check_app.command("monitor")
-def monitor(
-    name: Optional[str] = typer.Option(None, "--name", "-n", help="lab name (default $DCOPS_LAB or 'dcops')"),
-    province: Path = typer.Option(Path("stacks/province-lab.yaml"), "--province", "-p", help="province file"),
-) -> None:
-    """Start the lab's monitoring: Prometheus and blackbox_exporter in the management namespace.
-
-    The scrape configuration, SLI recording rules and burn-rate alerts are
-    generated from the province file's SLOs (infra/render/prometheus.py) into
-    ~/.cache/dcops/labs/<name>/monitoring/.  Both processes listen on the
-    namespace's loopback only and are ended by `dcops lab down`.  Exit 3 when
-    the lab (its WAN hosts) is not running.
-    """
-    from checks import monitoring
-    from infra.cli import province_or_exit
-    from infra.paths import ToolMissing, lab_name
-
-    pf = province_or_exit(province)
-    lab = lab_name(name)
-    try:
-        monitoring.start(lab, pf, progress=lambda m: out.print(m, markup=False))
-    except ToolMissing as e:
-        err.print(f"error: {e}", markup=False)
-        raise typer.Exit(EXIT_ENV)
-    except Exception as e:
-        err.print(f"error: monitoring did not start in lab '{lab}': {e}", markup=False)
-        raise typer.Exit(EXIT_ENV)
-    # A fresh Prometheus has no SLI yet: wait for its first rule evaluations, so that a
-    # `dcops check` right after this sees every platform and site instead of "series missing".
-    from infra.lab import netexec
-
-    started = netexec.layout(lab).get("ssh", {})
-    sites = len([s for s in pf.wan.sites if s.id in started])
-    t0 = time.monotonic()
-    try:
-        monitoring.wait_for_samples(lab, pf, timeout=120, sites=sites)
-        out.print(f"first SLI samples of {len(pf.platforms)} platforms and {sites} sites recorded ({time.monotonic() - t0:.0f}s)",
-                  markup=False)
-    except TimeoutError as e:
-        err.print(f"warning: {e}; the SLA checks report those as errors until Prometheus has them", markup=False)

@@ -1,63 +1,77 @@
 """The ``dcops`` command line.
 
 Exit codes, for scripts: 0 success; 1 something checked failed (a control, a
-host, an SLA); 2 bad input (a province file that does not validate, an unknown
-site or option) and nothing was changed; 3 an environment problem (a missing
-tool, the lab not running).
+host, an SLA); 2 bad input (a province file or environment that does not
+validate, an unknown site or option) and nothing was changed; 3 an environment
+problem (a missing tool, a server unreachable or refusing the credentials, the
+lab not running). Defined in :mod:`infra.cli_common`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
-from rich.console import Console
 
-from .validate import ProvinceError, load_province
-from .lab.cli import lab_app, provision_app
 from .check_cli import check_app
+from .cli_common import (  # noqa: F401  (re-exported for the commands' modules and scripts)
+    DEFAULT_PROVINCE,
+    EXIT_BAD_INPUT,
+    EXIT_ENV,
+    EXIT_FAILED,
+    EXIT_OK,
+    ConfigFileOpt,
+    err,
+    out,
+    province_or_exit,
+    stack_or_exit,
+)
+from .lab.cli import lab_app
+from .provision_cli import provision_app
+from .validate import ProvinceError, load_province
 from .wan.cli import wan_app
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ENV = 0, 1, 2, 3
 
 app = typer.Typer(
     help=(
         "dcops: the provincial data integration center and WAN, as code.\n\n"
-        "Typical day: `dcops validate stacks/province-lab.yaml`, `dcops lab up`, "
-        "`pulumi up` (or `dcops provision`), `dcops wan apply`, `dcops check`, `dcops report`."
+        "Every command that reaches infrastructure takes the stack (-s STACK: stacks/Pulumi.<stack>.yaml, "
+        "its province file and environment); default: the lab's.\n\n"
+        "Typical day: `dcops validate -s thanhhoa`, `dcops provision -s thanhhoa` (pulumi up), "
+        "`dcops wan apply -s thanhhoa`, `dcops check -s thanhhoa`, `dcops report -s thanhhoa`. "
+        "On the lab: `dcops lab up`, then the same commands without -s."
     ),
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
-
-DEFAULT_PROVINCE = Path("stacks/province-lab.yaml")
-
-
-def province_or_exit(path: Path):
-    """Load and validate a province file; on problems print them all and exit 2."""
-    try:
-        return load_province(path)
-    except ProvinceError as e:
-        for p in e.problems:
-            err.print(p.render(e.file), markup=False)
-        err.print(f"{e.file}: {len(e.problems)} problem(s); nothing was changed.", markup=False)
-        raise typer.Exit(EXIT_BAD_INPUT)
-
-
 @app.command()
 def validate(
-    files: list[Path] = typer.Argument(..., help="province files, e.g. stacks/province-lab.yaml"),
+    files: list[Path] = typer.Argument(None, help="province files, e.g. stacks/province-lab.yaml"),
+    stack: Optional[str] = typer.Option(None, "--stack", "-s", help="also validate this stack's environment and its province file"),
+    config_file: Optional[Path] = ConfigFileOpt,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="print only problems"),
 ) -> None:
-    """Check province files completely and print every problem at once.
+    """Check province files (and a stack's environment) completely; print every problem at once.
 
     Each problem names the file, line, path inside the file (for example
-    wan.sites[12].lan), what is wrong and how to fix it. Exit code 0 only when
-    every file is valid, 2 otherwise.
+    wan.sites[12].lan or config.dcops:environment.prometheus.url), what is
+    wrong and how to fix it. Nothing is contacted. Exit code 0 only when
+    everything is valid, 2 otherwise (3: the lab's stack while no lab runs).
+
+    Examples:
+      dcops validate stacks/province-lab.yaml
+      dcops validate -s thanhhoa            # stacks/Pulumi.thanhhoa.yaml: environment + province
     """
+    if stack or config_file:
+        st = stack_or_exit(stack, config_file, enter_netns=False)
+        if not quiet:
+            out.print(f"stack '{st.name}': environment valid ({st.env.kind}; {st.env_file}); province {st.province}",
+                      markup=False)
+        files = [*(files or []), st.province]
+    if not files:
+        err.print("error: name province files, or a stack with -s", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
     bad = 0
     for f in files:
         try:

@@ -5,11 +5,11 @@ in ``stacks/Pulumi.<stack>.yaml``.  Stack config (namespace ``dcops``):
 
 - ``dcops:province`` (required): the province file, relative to the repo root
   (e.g. ``stacks/province-lab.yaml``);
-- ``dcops:kubeconfigs`` (optional): map cluster id -> kubeconfig path; a cluster
-  not in the map uses the lab's ``<lab dir>/k8s/<cluster>/kubeconfig``;
-- ``dcops:lab`` (optional): lab name for those defaults (else ``$DCOPS_LAB``, else ``dcops``);
-- ``dcops:awaitReady`` (default true): wait for every Deployment to be Ready;
-- ``dcops:readyTimeout`` (default 300): seconds for readiness and deletions.
+- ``dcops:environment`` (required): the stack's environment (:mod:`infra.environment`), inline
+  or the path of its file; the program uses each cluster's ``admin`` kubeconfig and context;
+- ``dcops:awaitReady`` (default true): let the pulumi-kubernetes provider await every object
+  (Deployments rolled out, PVCs bound, Services with endpoints...);
+- ``dcops:readyTimeout`` (default 300): seconds for each object's create, update and delete.
 
 The province file is validated (every problem at once) and every Kubernetes
 object rendered BEFORE the first resource is declared: a bad file registers
@@ -42,7 +42,7 @@ from infra.components import (  # noqa: E402
 )
 from infra.k8s import DEFAULT_TIMEOUT  # noqa: E402
 from infra.model import ProvinceFile  # noqa: E402
-from infra.paths import REPO, lab_dir  # noqa: E402
+from infra.paths import REPO  # noqa: E402
 from infra.render.k8s import ClusterObjects, RenderError, object_key, render_province  # noqa: E402
 from infra.validate import ProvinceError, load_province  # noqa: E402
 
@@ -58,31 +58,44 @@ class UnrenderableProvince(RenderError, pulumi.RunError):
 @dataclass(frozen=True)
 class StackSettings:
     province: Path
-    kubeconfigs: dict[str, str] = field(default_factory=dict)
-    lab: str | None = None
+    kubeconfigs: dict[str, str] = field(default_factory=dict)  # cluster id -> admin kubeconfig (absolute)
+    contexts: dict[str, str | None] = field(default_factory=dict)
     await_ready: bool = True
     ready_timeout: int = DEFAULT_TIMEOUT
 
     @classmethod
     def from_config(cls) -> "StackSettings":
+        from infra.environment import environment_from_config
+
         cfg = pulumi.Config("dcops")
         province = Path(cfg.require("province"))
         await_ready = cfg.get_bool("awaitReady")
+        raw = cfg.get_object("environment")
+        if raw is None:
+            raise pulumi.RunError("dcops:environment is missing from the stack config: see README, "
+                                  "'Using dcops on your province' (the lab writes it at `dcops lab up`)")
+        env, resolve, problems = environment_from_config(raw)
+        if problems:
+            raise pulumi.RunError("dcops:environment does not validate:\n" + "\n".join(problems))
         return cls(
             province=province if province.is_absolute() else REPO / province,
-            kubeconfigs=dict(cfg.get_object("kubeconfigs") or {}),
-            lab=cfg.get("lab"),
+            kubeconfigs={c: str(resolve(a.admin.kubeconfig)) for c, a in env.clusters.items()},
+            contexts={c: a.admin.context for c, a in env.clusters.items()},
             await_ready=True if await_ready is None else await_ready,
             ready_timeout=cfg.get_int("readyTimeout") or DEFAULT_TIMEOUT,
         )
 
     def kubeconfig(self, cluster_id: str) -> str:
-        """The kubeconfig path of a cluster: from ``dcops:kubeconfigs`` or the lab."""
-        configured = self.kubeconfigs.get(cluster_id)
-        if configured:
-            p = Path(configured).expanduser()
-            return str(p if p.is_absolute() else REPO / p)
-        return str(lab_dir(self.lab) / "k8s" / cluster_id / "kubeconfig")
+        """The admin kubeconfig of a cluster, from the stack's environment."""
+        try:
+            return self.kubeconfigs[cluster_id]
+        except KeyError:
+            raise pulumi.RunError(f"the stack's environment has no access to cluster '{cluster_id}' "
+                                  f"(dcops:environment clusters: {', '.join(self.kubeconfigs) or 'none'})") from None
+
+    def context(self, cluster_id: str) -> str | None:
+        """The kubeconfig context of a cluster (None: the kubeconfig's current context)."""
+        return self.contexts.get(cluster_id)
 
 
 def load(settings: StackSettings) -> tuple[ProvinceFile, dict[str, ClusterObjects]]:
@@ -98,7 +111,7 @@ def load(settings: StackSettings) -> tuple[ProvinceFile, dict[str, ClusterObject
     unknown = sorted(set(settings.kubeconfigs) - set(rendered))
     if unknown:
         raise pulumi.RunError(
-            f"dcops:kubeconfigs names cluster(s) {', '.join(unknown)} that {settings.province} does not define "
+            f"dcops:environment names cluster(s) {', '.join(unknown)} that {settings.province} does not define "
             f"(clusters: {', '.join(rendered)})"
         )
     return model, rendered
@@ -111,7 +124,8 @@ def build(model: ProvinceFile, rendered: dict[str, ClusterObjects], settings: St
     for cid, objects in rendered.items():
         cluster = Cluster(
             cid,
-            ClusterArgs(objects, settings.kubeconfig(cid), settings.await_ready, settings.ready_timeout),
+            ClusterArgs(objects, settings.kubeconfig(cid), settings.await_ready, settings.ready_timeout,
+                        context=settings.context(cid)),
         )
         child = pulumi.ResourceOptions(parent=cluster)
         segments = {

@@ -29,9 +29,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence, Union
 
 from .paths import REPO, lab_dir, lab_name, tool, tools_bin
+from .pulumi_plugins import link_plugins
+
+if TYPE_CHECKING:
+    from .environment import Stack
 
 STACK = "lab"
 ACTIONS = ("up", "preview", "refresh", "destroy")
@@ -83,6 +87,7 @@ def prepare(name: str | None = None) -> None:
     ensure_passphrase(name)
     for d in (state_dir(name), home_dir(name)):
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    link_plugins(home_dir(name))
     ensure_config_file(name)
 
 
@@ -121,6 +126,53 @@ def ensure_config_file(name: str | None = None) -> Path:
 # --------------------------------------------------------------------------- environment
 
 
+def _base_env(base: dict[str, str] | None) -> dict[str, str]:
+    env = dict(os.environ if base is None else base)
+    for k in ("PULUMI_ACCESS_TOKEN", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE", "PULUMI_BACKEND_URL",
+              "PULUMI_HOME", "KUBECONFIG", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+              "AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        env.pop(k, None)
+    venv_bin = Path(sys.executable).parent
+    path = [str(tools_bin()), str(venv_bin)] + [p for p in env.get("PATH", "").split(os.pathsep) if p]
+    env.update(
+        {
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
+            "PULUMI_SELF_MANAGED_STATE_NO_LEGACY_WARNING": "true",
+            "PATH": os.pathsep.join(dict.fromkeys(path)),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    if "VIRTUAL_ENV" not in env and (venv_bin.parent / "pyvenv.cfg").exists():
+        env["VIRTUAL_ENV"] = str(venv_bin.parent)
+    return env
+
+
+def stack_env(stack: "Stack", base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for running ``pulumi`` on a stack: its backend, secrets passphrase file,
+    S3 credentials and PULUMI_HOME, from the stack's environment (nothing from the lab)."""
+    env = _base_env(base)
+    b = stack.env.backend
+    env["PULUMI_BACKEND_URL"] = b.url
+    env["PULUMI_HOME"] = str(stack.resolve(b.home) if b.home else default_home())
+    if b.passphrase is not None:
+        env["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(stack.secret_path(b.passphrase, "backend.passphrase"))
+    if b.credentials_file:
+        env["AWS_SHARED_CREDENTIALS_FILE"] = str(stack.resolve(b.credentials_file))
+    if b.profile:
+        env["AWS_PROFILE"] = b.profile
+    env["DCOPS_STACK"] = stack.name
+    env["DCOPS_CONFIG_FILE"] = str(stack.config_file)
+    return env
+
+
+def default_home() -> Path:
+    from .paths import cache_dir
+
+    return cache_dir() / "pulumi-home"
+
+
 def lab_env(name: str | None = None, base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for running ``pulumi`` against lab ``name``.
 
@@ -131,27 +183,15 @@ def lab_env(name: str | None = None, base: dict[str, str] | None = None) -> dict
     Python's venv so the language host finds the pinned SDK) and ``DCOPS_LAB``.
     """
     n = lab_name(name)
-    env = dict(os.environ if base is None else base)
-    for k in ("PULUMI_ACCESS_TOKEN", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_BACKEND_URL", "PULUMI_HOME", "KUBECONFIG"):
-        env.pop(k, None)
-    venv_bin = Path(sys.executable).parent
-    path = [str(tools_bin()), str(venv_bin)] + [p for p in env.get("PATH", "").split(os.pathsep) if p]
+    env = _base_env(base)
     env.update(
         {
             "PULUMI_BACKEND_URL": f"file://{state_dir(n)}",
             "PULUMI_CONFIG_PASSPHRASE_FILE": str(passphrase_path(n)),
             "PULUMI_HOME": str(home_dir(n)),
-            "PULUMI_SKIP_UPDATE_CHECK": "true",
-            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-            "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
-            "PULUMI_SELF_MANAGED_STATE_NO_LEGACY_WARNING": "true",
-            "PATH": os.pathsep.join(dict.fromkeys(path)),
             "DCOPS_LAB": n,
-            "PYTHONUNBUFFERED": "1",
         }
     )
-    if "VIRTUAL_ENV" not in env and (venv_bin.parent / "pyvenv.cfg").exists():
-        env["VIRTUAL_ENV"] = str(venv_bin.parent)
     return env
 
 
@@ -183,7 +223,7 @@ def shell_exports(name: str | None = None) -> str:
 
 def pulumi(
     args: Sequence[str],
-    name: str | None = None,
+    name: "Union[str, Stack, None]" = None,
     *,
     cwd: Path = REPO,
     capture: bool = False,
@@ -192,7 +232,8 @@ def pulumi(
     env_extra: dict[str, str] | None = None,
     timeout: float | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run ``pulumi ARGS`` with the lab environment.
+    """Run ``pulumi ARGS`` with a stack's environment (``name``: a :class:`~infra.environment.Stack`)
+    or, for the lab's own set-up, a lab name.
 
     ``capture``: return stdout in ``.stdout`` (stderr in ``.stderr``).  Else the
     merged output is passed line by line to ``on_line`` (default: printed) and
@@ -200,10 +241,17 @@ def pulumi(
     non-zero exit.
     """
     exe = str(tool("pulumi"))
-    env = lab_env(name)
+    if isinstance(name, str) or name is None:
+        env = lab_env(name)
+        home_dir(name).mkdir(parents=True, exist_ok=True, mode=0o700)
+        state_dir(name).mkdir(parents=True, exist_ok=True, mode=0o700)
+    else:
+        env = stack_env(name)
+        Path(env["PULUMI_HOME"]).mkdir(parents=True, exist_ok=True, mode=0o700)
+        if env["PULUMI_BACKEND_URL"].startswith("file://"):
+            Path(env["PULUMI_BACKEND_URL"][len("file://"):]).mkdir(parents=True, exist_ok=True, mode=0o700)
     env.update(env_extra or {})
-    home_dir(name).mkdir(parents=True, exist_ok=True, mode=0o700)
-    state_dir(name).mkdir(parents=True, exist_ok=True, mode=0o700)
+    link_plugins(Path(env["PULUMI_HOME"]))
     cmd = [exe, *args]
     if capture:
         cp = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
@@ -328,13 +376,17 @@ def repair_checkpoints(name: str | None = None) -> list[str]:
     The newest readable copy (``<stack>.json.bak`` or ``.pulumi/backups/<project>/<stack>/``) is put
     back; ``pulumi refresh`` then reads the real state of the cluster into it.  Returns what was done.
     """
+    return _repair_in(state_dir(name))
+
+
+def _repair_in(backend_dir: Path) -> list[str]:
     done: list[str] = []
-    stacks = state_dir(name) / ".pulumi" / "stacks"
+    stacks = backend_dir / ".pulumi" / "stacks"
     for cp in sorted(stacks.glob("*/*.json")) + sorted(stacks.glob("*/*.json.gz")):
         if _checkpoint_ok(cp):
             continue
         project, stack = cp.parent.name, cp.name.split(".json")[0]
-        backups = sorted((state_dir(name) / ".pulumi" / "backups" / project / stack).glob("*.json*"),
+        backups = sorted((backend_dir / ".pulumi" / "backups" / project / stack).glob("*.json*"),
                          key=lambda q: q.stat().st_mtime, reverse=True)
         candidates = [cp.with_name(cp.name + ".bak"), *backups]
         good = next((c for c in candidates if c.exists() and _checkpoint_ok(c)), None)
@@ -362,3 +414,73 @@ def remove_lab_files(name: str | None = None) -> None:
         shutil.rmtree(p, ignore_errors=True)
     for p in (config_file(name), passphrase_path(name)):
         p.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- a stack's environment
+
+
+def stack_cli_args(stack: "Stack") -> list[str]:
+    """``--stack NAME --config-file FILE`` of a stack (what every stack command takes)."""
+    return ["--stack", stack.name, "--config-file", str(stack.config_file)]
+
+
+def ensure_stack_for(stack: "Stack") -> None:
+    """Create the stack in its backend (with its secrets provider) if it is not there.
+
+    ``pulumi stack init`` writes the new stack's encryption salt (or encrypted key) into the
+    project's stack config file and has no ``--config-file``; the stack is made from a minimal
+    project of the same name in a temporary directory and those lines copied into the stack's
+    own config file, so a lab's config lives in the lab dir and a province's in
+    ``stacks/Pulumi.<stack>.yaml``, and nothing else is rewritten.
+    """
+    import json
+    import tempfile
+
+    import yaml
+
+    cp = pulumi(["stack", "ls", "--json"], stack, capture=True)
+    names = {s["name"].split("/")[-1] for s in json.loads(cp.stdout or "[]")}
+    if stack.name in names:
+        return
+    project = yaml.safe_load(_project_file().read_text()) if _project_file().exists() else {}
+    with tempfile.TemporaryDirectory(prefix="dcops-stack-init-") as d:
+        init = Path(d)
+        (init / "Pulumi.yaml").write_text(
+            yaml.safe_dump({"name": project.get("name", "dcops"), "runtime": "python"}, sort_keys=False))
+        pulumi(["stack", "init", stack.name, "--secrets-provider", stack.env.backend.secrets_provider,
+                "--non-interactive"], stack, cwd=init, capture=True)
+        made = init / f"Pulumi.{stack.name}.yaml"
+        keep = re.findall(r"(?m)^(?:encryptionsalt|encryptedkey|secretsprovider):.*$", made.read_text()) if made.exists() else []
+    if keep:
+        text = re.sub(r"(?m)^(?:encryptionsalt|encryptedkey|secretsprovider):.*\n?", "", stack.config_file.read_text())
+        if not text.endswith("\n"):
+            text += "\n"
+        stack.config_file.write_text(text + "\n".join(keep) + "\n")
+
+
+def provision_stack(
+    stack: "Stack",
+    action: str = "up",
+    *,
+    extra: Sequence[str] = (),
+    on_line: Callable[[str], None] | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess:
+    """``pulumi <action>`` of a stack, with its environment (the stack is made if missing)."""
+    ensure_stack_for(stack)
+    return pulumi([*action_args(action, extra=extra), *stack_cli_args(stack)], stack, on_line=on_line, check=check)
+
+
+def file_backend_dir(stack: "Stack") -> Path | None:
+    url = stack.env.backend.url
+    return Path(url[len("file://"):]) if url.startswith("file://") else None
+
+
+def cancel_stack(stack: "Stack") -> list[str]:
+    """Recover a stack from a killed update: repair a file backend's checkpoint, clear the lock."""
+    done: list[str] = []
+    d = file_backend_dir(stack)
+    if d is not None:
+        done = _repair_in(d)
+    pulumi(["cancel", "--yes", *stack_cli_args(stack)[:2]], stack, capture=True, check=False)
+    return done

@@ -7,14 +7,11 @@ import re
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from .report import FORMATS, Inputs, ReportInputError, SecretLeak, build, load_catalog, read_json, read_results_doc
 from .validate import ProvinceError, load_province
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ENV = 0, 1, 2, 3
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+from .cli_common import EXIT_BAD_INPUT, EXIT_ENV, EXIT_FAILED, EXIT_OK, err, out  # noqa: F401
 
 DEFAULT_RESULTS = Path("out/results/latest.json")
 STAMPED = re.compile(r"^\d{8}T\d{6}Z\.json$")
@@ -40,20 +37,21 @@ def _previous_auto(results: Path, current_generated: str | None) -> Path | None:
     return best[1] if best else None
 
 
-def _lab_stack(name: str) -> tuple[dict, dict]:
-    """Outputs (secrets stay masked: no --show-secrets) and state of a lab's stack."""
+def _stack_outputs(st) -> tuple[dict, dict]:
+    """Outputs (secrets stay masked: no --show-secrets) and state of a stack, from its backend."""
     from .paths import ToolMissing
-    from .pulumi_env import PulumiError, pulumi, stack_args  # the lab engineer's module
+    from .pulumi_env import PulumiError, pulumi
 
     try:
-        stack = stack_args(name)[:2]  # `--stack lab`: `stack output/export` take no --config-file
-        outputs = json.loads(pulumi(["stack", "output", "--json", *stack], name, capture=True).stdout or "{}")
-        state = json.loads(pulumi(["stack", "export", *stack], name, capture=True).stdout or "{}")
+        sel = ["--stack", st.name]  # `stack output/export` take no --config-file
+        outputs = json.loads(pulumi(["stack", "output", "--json", *sel], st, capture=True).stdout or "{}")
+        state = json.loads(pulumi(["stack", "export", *sel], st, capture=True).stdout or "{}")
     except ToolMissing as e:
         err.print(f"report: {e}", markup=False)
         raise typer.Exit(EXIT_ENV)
     except (PulumiError, OSError, ValueError) as e:
-        err.print(f"report: cannot read the lab's Pulumi stack ({e}); is the lab up? (`dcops lab up`)", markup=False)
+        err.print(f"report: cannot read stack '{st.name}' from its backend ({str(e).splitlines()[0]}); "
+                  "has it been provisioned? (`dcops provision`)", markup=False)
         raise typer.Exit(EXIT_ENV)
     return outputs, state
 
@@ -66,13 +64,15 @@ def report(
     previous: str = typer.Option("auto", "--previous",
                                  help="previous results document or report.json to compare with; 'auto': the newest "
                                       "older timestamped copy beside --results; 'none': no comparison"),
-    province: Path = typer.Option(Path("stacks/province-lab.yaml"), "--province", help="province file"),
+    province: Path = typer.Option(None, "--province", help="province file (default: the stack's, else stacks/province-lab.yaml)"),
     out_dir: Path = typer.Option(Path("out/report"), "--out", help="directory for the report files"),
     stack_outputs: Path = typer.Option(None, "--stack-outputs",
                                        help="JSON of `pulumi stack output --json` (shown in the inventory)"),
     stack_state: Path = typer.Option(None, "--stack-state",
                                      help="JSON of `pulumi stack export` (resource counts in the inventory)"),
-    lab: str = typer.Option(None, "--lab", help="read the stack outputs and state from this running lab's Pulumi stack"),
+    stack: str = typer.Option(None, "--stack", "-s", help="read the province file, stack outputs and state of this stack "
+                                                          "(its environment names the backend); e.g. lab, thanhhoa"),
+    config_file: Path = typer.Option(None, "--config-file", help="the stack's config file, when not stacks/Pulumi.<stack>.yaml"),
     sample: bool = typer.Option(False, "--sample",
                                 help="use a synthetic results document (a demo without a lab; never for auditors)"),
 ) -> None:
@@ -98,6 +98,13 @@ def report(
 
     Example: dcops report --province stacks/province-lab.yaml --lang en -f html,pdf
     """
+    st = None
+    if stack or config_file:
+        from .cli_common import stack_or_exit
+
+        st = stack_or_exit(stack, config_file)
+        province = province or st.province
+    province = province or Path("stacks/province-lab.yaml")
     if lang not in ("vi", "en"):
         err.print(f"report: --lang must be vi or en, not '{lang}'", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT)
@@ -144,8 +151,8 @@ def report(
     except ReportInputError as e:
         err.print(f"report: {e}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT)
-    if lab:
-        outputs, state = _lab_stack(lab)
+    if st is not None and outputs is None:
+        outputs, state = _stack_outputs(st)
     inputs = Inputs(province=model, province_path=province, results=doc, results_path=results_path,
                     previous=prev_doc, previous_path=prev_path, stack_outputs=outputs, stack_state=state,
                     catalog=catalog if catalog is not None else False)

@@ -4,12 +4,15 @@ Each step is the same ``dcops`` command an engineer would type, run as a child
 process so its progress streams through and its exit code is kept:
 
 1. ``dcops validate``        the province file (bad file: stop, exit 2)
-2. ``dcops lab up``          control planes, WAN hosts, Pulumi backend
+2. ``dcops lab up``          control planes, WAN hosts, Pulumi backend; writes the lab's environment
 3. ``dcops provision``       ``pulumi up`` of the lab stack
 4. ``dcops wan apply``       configure every WAN endpoint
-5. ``dcops check monitor``   Prometheus and blackbox_exporter in the lab
+5. ``dcops lab monitor``     Prometheus (HTTPS, basic auth) and blackbox_exporter in the lab
 6. ``dcops check``           security controls and SLAs
 7. ``dcops report``          HTML, PDF, JSON and JUnit reports (vi and en)
+
+From step 3 on, every command reaches the lab through the stack ``lab`` (``-s lab
+--config-file <lab dir>/Pulumi.lab.yaml``): the way an operator reaches a province.
 
 A failed step after validation does not stop the later ones that can still
 say something useful (checks and reports run even when a host failed its
@@ -37,19 +40,23 @@ _SEVERITY = {EXIT_OK: 0, EXIT_FAILED: 1, EXIT_ENV: 2, EXIT_BAD_INPUT: 3}
 
 
 def _steps(province: Path, name: str, engine: str | None, sites: str | None, out_dir: Path) -> list[tuple[str, list[str]]]:
+    from .environment import lab_config_file
+
     p = ["--province", str(province)]
     n = ["--name", name]
+    s = ["-s", "lab", "--config-file", str(lab_config_file(name))]
     up = ["lab", "up", *p, *n] + (["--site", sites] if sites else [])
-    wan = ["wan", "apply", *p, *n] + (["--engine", engine] if engine else [])
-    results = out_dir / "results" / "latest.json"
+    wan = ["wan", "apply", *s] + (["--engine", engine] if engine else [])
+    results = (out_dir / "results" / "latest.json").resolve()
+    rep = (out_dir / "report").resolve()
     return [
         ("lab up", up),
-        ("provision", ["provision", *p, *n]),
+        ("provision", ["provision", *s]),
         ("wan apply", wan),
-        ("monitoring", ["check", "monitor", *p, *n]),
-        ("check", ["check", *p, *n, "--output", str(results)]),
-        ("report vi", ["report", *p, "--lab", name, "--results", str(results), "--out", str(out_dir / "report")]),
-        ("report en", ["report", *p, "--lab", name, "--results", str(results), "--lang", "en", "--out", str(out_dir / "report")]),
+        ("monitoring", ["lab", "monitor", *n]),
+        ("check", ["check", *s, "--output", str(results)]),
+        ("report vi", ["report", *s, "--results", str(results), "--out", str(rep)]),
+        ("report en", ["report", *s, "--results", str(results), "--lang", "en", "--out", str(rep)]),
     ]
 
 

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from checks import scenario_host as S
+from infra.lab import scenario_host as S
 from checks.catalog import catalog, scenario_files
 from checks.controls import host as H
 from checks.result import Status

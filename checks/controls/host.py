@@ -1,8 +1,8 @@
 """Host controls (DCOPS-SSH/FW/WG/NTP/LOG/MON/SYS/USR-*) over SSH with pytest-testinfra.
 
-Every host is reached as the operations account over SSH, with sudo, from
-inside the lab's management namespace (``<lab>-mgmt``): the checking thread
-joins that namespace (:func:`checks.netns.in_netns`), so testinfra's ``ssh``
+Every host is reached as the operations account over SSH, with sudo,
+over the stack's SSH access (its ssh_config: jump hosts, identity, known_hosts);
+dcops runs in the environment's management namespace when it names one, so testinfra's ``ssh``
 processes and their control master live there.  Hosts are checked in
 parallel, one thread each; on one host the controls share the outputs of the
 commands they read (``sshd -T``, ``nft list ruleset``, ``ss``...).
@@ -777,41 +777,43 @@ def hub_public_key(pf: ProvinceFile, ssh_config: Path, control_dir: Path, chosen
         return None
 
 
-def check_hosts(lab: str, pf: ProvinceFile, names: set[str] | None = None, only: set[str] | None = None,
-                parallel: int = 8, on_result: Callable[[Result], None] | None = None) -> list[Result]:
-    """Every host control on every (selected) host of a lab, hosts in parallel, from ``<lab>-mgmt``."""
-    from infra.lab import netexec
+def check_hosts(access, pf: ProvinceFile, names: set[str] | None = None, only: set[str] | None = None,
+                parallel: int = 8, on_result: Callable[[Result], None] | None = None,
+                present: set[str] | None = None, control_root: Path | None = None) -> list[Result]:
+    """Every host control on every (selected) host, hosts in parallel, over SSH.
 
-    from ..netns import in_netns
-
-    ssh_config = netexec.ssh_paths(lab)["config"]
-    mgmt = netexec.netns(lab, "mgmt")
-    # the lab's SSH addresses (what its known_hosts holds); the gateway is "gw" there
-    lay = dict(netexec.layout(lab).get("ssh") or {})
-    if "gw" in lay or "hub" in lay:
-        lay[E.GATEWAY] = lay.get("gw") or lay["hub"]
-    started = set(lay)
+    ``access``: the stack's SSH access (:class:`infra.environment_ssh.SshAccess`: its ssh_config
+    holds the user, identity, known_hosts and jump hosts; ``addresses`` the SSH address of each
+    host). ``present``: the hosts that exist in the environment (others are skipped, with the
+    reason). Runs where dcops runs: the environment's management namespace, if it has one.
+    """
+    ssh_config = access.config
     chosen = targets(pf, names)
     for t in chosen:
-        t.address = lay.get(t.host, t.address)
+        t.address = access.addresses.get(t.host, t.address)
+    started = set(present) if present is not None else {t.host for t in chosen} | {E.GATEWAY}
     out: list[Result] = []
-    with tempfile.TemporaryDirectory(prefix=f"{lab}-check-") as d:
+    if control_root is not None:
+        control_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with tempfile.TemporaryDirectory(prefix="dcops-check-", dir=control_root) as d:
         control_dir = Path(d)
         gw = targets(pf, {E.GATEWAY})
-        gw[0].address = lay.get(E.GATEWAY, gw[0].address)
-        hub_key = in_netns(mgmt, hub_public_key, pf, ssh_config, control_dir, gw) if (not only or "DCOPS-WG-001" in only) and E.GATEWAY in lay else None
+        gw[0].address = access.addresses.get(E.GATEWAY, gw[0].address)
+        want_hub = (not only or "DCOPS-WG-001" in only) and E.GATEWAY in started
+        hub_key = hub_public_key(pf, ssh_config, control_dir, gw) if want_hub else None
 
         plan = CommandPlan()
 
         def one(t: Target) -> list[Result]:
-            if started and t.host not in started:
-                return [Result.skip(cid, t.host, f"host not started in lab {lab}") for cid in CONTROLS if not only or cid in only]
-            return in_netns(mgmt, check_host, t, pf, ssh_config, control_dir, only, hub_key, on_result, plan)
+            if t.host not in started:
+                return [Result.skip(cid, t.host, "host not in this environment (wan.hosts)") for cid in CONTROLS
+                        if not only or cid in only]
+            return check_host(t, pf, ssh_config, control_dir, only, hub_key, on_result, plan)
 
         # one host of each kind first, alone: it teaches the plan the commands the controls run
         first: dict[str, Target] = {}
         for t in chosen:
-            if (not started or t.host in started) and t.kind not in first:
+            if t.host in started and t.kind not in first:
                 first[t.kind] = t
         rest = [t for t in chosen if t not in first.values()]
         with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(chosen)))) as ex:
@@ -820,5 +822,5 @@ def check_hosts(lab: str, pf: ProvinceFile, names: set[str] | None = None, only:
             for rs in ex.map(one, rest):
                 out += rs
         if hub_key is not None:
-            in_netns(mgmt, close_master, gw[0], ssh_config, control_dir)
+            close_master(gw[0], ssh_config, control_dir)
     return out

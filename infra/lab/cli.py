@@ -1,4 +1,4 @@
-"""``dcops lab up | status | down | env | kubeconfig | provision`` and ``dcops provision``.
+"""``dcops lab up | status | down | env | kubeconfig | monitor``.
 
 The lab is a real, local copy of the data center on one machine: per cluster
 of the province file a Kubernetes control plane (etcd, kube-apiserver,
@@ -6,6 +6,10 @@ controller manager, scheduler, kwok with fake nodes) on 127.0.0.1, the WAN's
 hosts in network namespaces (when ``infra/lab/hosts.py`` is present), and a
 Pulumi file backend with a generated passphrase.  Everything lives in
 ``~/.cache/dcops/labs/<name>/`` and is recorded in its ``state.json``.
+
+The lab is one environment among others: ``lab up`` writes the environment of
+the stack ``lab`` (:mod:`infra.lab.environment`), and every other dcops command
+reaches the lab through it, exactly as it reaches a real province.
 """
 
 from __future__ import annotations
@@ -21,20 +25,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..cli_common import DEFAULT_PROVINCE, EXIT_BAD_INPUT, EXIT_ENV, EXIT_FAILED, EXIT_OK, err, out
 from ..paths import ToolMissing, lab_dir, lab_name, lab_root
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ENV = 0, 1, 2, 3
-DEFAULT_PROVINCE = Path("stacks/province-lab.yaml")
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+from . import netexec
 
 lab_app = typer.Typer(
     help=(
         "Run the lab: a real Kubernetes control plane per cluster of the province file (etcd, "
         "kube-apiserver, controller manager, scheduler, kwok fake nodes) on 127.0.0.1, the WAN hosts in "
         "network namespaces, and a local Pulumi backend.\n\n"
-        "Typical: `dcops lab up`, `dcops provision`, `dcops lab status`, `dcops lab down`. "
+        "Typical: `dcops lab up`, `dcops provision`, `dcops lab monitor`, `dcops lab status`, `dcops lab down`. "
         "Lab name: --name, else $DCOPS_LAB, else 'dcops'; two labs with different names run side by side."
     ),
     no_args_is_help=True,
@@ -116,7 +116,7 @@ def up(
     missing (run scripts/install-tools) or a component fails to start (its log
     tail is printed and everything started is stopped again).
     """
-    from ..cli import province_or_exit
+    from ..cli_common import province_or_exit
     from .. import pulumi_env
     from . import controlplane as cp
     from .state import LabBusy, LabState, lab_lock
@@ -174,11 +174,23 @@ def up(
             except BaseException:
                 _down(n, hosts_too=True, quiet=True)
                 raise
+            try:
+                from . import environment as labenv
+
+                if labenv.start_forwarder(n):
+                    clock(f"control-plane ports published inside {n}-mgmt (infra.lab.portfwd)")
+                cfg = labenv.write(n, model, province)
+                clock(f"environment of stack 'lab' written: {cfg}")
+            except (RuntimeError, OSError) as e:
+                err.print(f"error: lab '{n}': its environment could not be written: {e}", markup=False)
+                _down(n, hosts_too=True, quiet=True)
+                raise typer.Exit(EXIT_ENV)
             st = LabState.load(n)
             out.print(_process_table(st, f"lab '{n}' is up ({time.monotonic() - clock.t0:.1f}s)"))
             for c in cp.clusters_of(st):
                 out.print(f"  {c}: export KUBECONFIG={cp.kubeconfig_path(n, c)}", markup=False)
-            out.print(f"  pulumi: eval \"$(dcops lab env --name {n})\"; or `dcops provision --name {n}`", markup=False)
+            out.print(f"  use it like a province: eval \"$(dcops lab env --name {n})\"; then dcops provision, "
+                      "dcops wan apply, dcops check, dcops report (stack 'lab')", markup=False)
             if partial:
                 err.print(f"warning: lab '{n}' is up, but {partial}", markup=False)
                 raise typer.Exit(EXIT_FAILED)
@@ -348,85 +360,69 @@ def kubeconfig(
 
 @lab_app.command("env")
 def env_cmd(name: Optional[str] = NameOpt) -> None:
-    """Print shell exports to run `pulumi` by hand against the lab: eval "$(dcops lab env)".
+    """Print shell exports to use the lab by hand: eval "$(dcops lab env)".
 
-    Sets the lab's file backend, the passphrase FILE (the passphrase itself is
-    never printed), PULUMI_HOME, no update checks or plugin downloads, PATH
-    with the tools first, DCOPS_LAB, and DCOPS_PULUMI_ARGS (`--stack lab
-    --config-file <lab dir>/Pulumi.lab.yaml`, the lab's copy of the stack
-    config, so the repository's stacks/Pulumi.lab.yaml is never rewritten):
-    then `pulumi up $DCOPS_PULUMI_ARGS`, as `dcops provision` does.
+    DCOPS_STACK=lab and DCOPS_CONFIG_FILE (the lab's stack config with its
+    environment, <lab dir>/Pulumi.lab.yaml): every dcops command then works on
+    the lab with no option. For `pulumi` itself: the lab's file backend, the
+    passphrase FILE (the passphrase itself is never printed), PULUMI_HOME, no
+    update checks or plugin downloads, PATH with the tools first, and
+    DCOPS_PULUMI_ARGS (`--stack lab --config-file <lab dir>/Pulumi.lab.yaml`, so
+    the repository's stacks/Pulumi.lab.yaml is never rewritten): then
+    `pulumi up $DCOPS_PULUMI_ARGS`, as `dcops provision` does. Run pulumi
+    inside the lab's management namespace (ip netns exec <lab>-mgmt ...), as
+    dcops does, or from the machine: the API servers answer in both.
     """
     from .. import pulumi_env
+    from . import environment as labenv
 
     n = _name_or_exit(name)
     out.print(pulumi_env.shell_exports(n), markup=False)
+    out.print(labenv.shell_exports(n), markup=False)
 
 
-# --------------------------------------------------------------------------- provision
+@lab_app.command("monitor")
+def monitor(
+    name: Optional[str] = NameOpt,
+) -> None:
+    """Start the lab's monitoring: Prometheus and blackbox_exporter in the management namespace.
 
-
-def _provision(name: str | None, preview: bool, destroy: bool, refresh: bool, province: Path | None) -> None:
-    from .. import pulumi_env
-    from ..cli import province_or_exit
+    The scrape configuration, SLI recording rules and burn-rate alerts are
+    generated from the lab's province file (infra/render/prometheus.py) into
+    ~/.cache/dcops/labs/<name>/monitoring/. Prometheus is served as in
+    production: HTTPS with a certificate of the lab's monitoring CA and basic
+    auth (the password file and CA are named in the lab's environment). Both
+    processes listen on the namespace's loopback only and are ended by
+    `dcops lab down`. Exit 3 when the lab (its WAN hosts) is not running.
+    """
+    from ..cli_common import province_or_exit
+    from . import monitoring
     from .state import LabState
 
     n = _name_or_exit(name)
-    if sum((preview, destroy, refresh)) > 1:
-        err.print("error: choose at most one of --preview, --destroy, --refresh", markup=False)
-        raise typer.Exit(EXIT_BAD_INPUT)
-    if province is not None:
-        province_or_exit(province)
-    if not LabState.load(n).alive():
-        err.print(f"lab '{n}' is not running: start it with `dcops lab up --name {n}`", markup=False)
+    prov = LabState.load(n).get("province")
+    if not prov:
+        err.print(f"error: lab '{n}' is not running: `dcops lab up --name {n}` first", markup=False)
         raise typer.Exit(EXIT_ENV)
-    action = "preview" if preview else "destroy" if destroy else "refresh" if refresh else "up"
-    clock = _Clock()
-    clock(f"pulumi {action} of stack '{pulumi_env.STACK}' against lab '{n}'")
+    pf = province_or_exit(Path(prov))
     try:
-        if refresh:  # the recovery path after a killed update: repair its checkpoint, clear its lock
-            for msg in pulumi_env.cancel(n):
-                clock(msg)
-        pulumi_env.provision(n, action, province=province,
-                             on_line=lambda s: out.print(s, markup=False, highlight=False))
+        monitoring.start(n, pf, progress=lambda m: out.print(m, markup=False))
     except ToolMissing as e:
         err.print(f"error: {e}", markup=False)
         raise typer.Exit(EXIT_ENV)
-    except pulumi_env.PulumiError as e:
-        err.print(f"error: pulumi {action} failed (exit {e.code})", markup=False)
-        raise typer.Exit(EXIT_FAILED)
-    clock(f"pulumi {action}: done")
+    except Exception as e:
+        err.print(f"error: monitoring did not start in lab '{n}': {e}", markup=False)
+        raise typer.Exit(EXIT_ENV)
+    # A fresh Prometheus has no SLI yet: wait for its first rule evaluations, so that a
+    # `dcops check` right after this sees every platform and site instead of "series missing".
+    started = netexec.layout(n).get("ssh", {})
+    sites = len([s for s in pf.wan.sites if s.id in started])
+    t0 = time.monotonic()
+    try:
+        monitoring.wait_for_samples(n, pf, timeout=120, sites=sites)
+        out.print(f"first SLI samples of {len(pf.platforms)} platforms and {sites} sites recorded ({time.monotonic() - t0:.0f}s)",
+                  markup=False)
+    except TimeoutError as e:
+        err.print(f"warning: {e}; the SLA checks report those as errors until Prometheus has them", markup=False)
 
 
-@lab_app.command("provision")
-def lab_provision(
-    name: Optional[str] = NameOpt,
-    preview: bool = typer.Option(False, "--preview", help="show what would change, change nothing"),
-    destroy: bool = typer.Option(False, "--destroy", help="delete every object of the stack"),
-    refresh: bool = typer.Option(False, "--refresh", help="read the real state back into Pulumi's state"),
-    province: Optional[Path] = typer.Option(None, "--province", "-p", help="province file for the stack"),
-) -> None:
-    """Run the Pulumi program against the lab (same as `dcops provision`); see `dcops provision --help`."""
-    _provision(name, preview, destroy, refresh, province)
-
-
-provision_app = typer.Typer(rich_markup_mode=None)
-
-
-@provision_app.callback(invoke_without_command=True)
-def provision(
-    name: Optional[str] = NameOpt,
-    preview: bool = typer.Option(False, "--preview", help="show what would change, change nothing"),
-    destroy: bool = typer.Option(False, "--destroy", help="delete every object of the stack"),
-    refresh: bool = typer.Option(False, "--refresh", help="read the real state back into Pulumi's state"),
-    province: Optional[Path] = typer.Option(None, "--province", "-p", help="province file for the stack"),
-) -> None:
-    """Run the Pulumi program (Pulumi.yaml) against the lab: `pulumi up` of stack 'lab'.
-
-    Uses the lab's file backend and passphrase (see `dcops lab env`); creates
-    the stack on first use.  --preview shows what would change, --refresh
-    reads the real state back, --destroy deletes every object of the stack.
-    --province points the stack at another province file.  Exit 1 when pulumi
-    fails, 3 when the lab is not running or a tool is missing.
-    """
-    _provision(name, preview, destroy, refresh, province)

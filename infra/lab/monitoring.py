@@ -1,14 +1,18 @@
 """The lab's monitoring: Prometheus and blackbox_exporter (Debian's packages)
-inside the lab's management namespace ``<lab>-mgmt``.
+inside the lab's management namespace ``<lab>-mgmt``, served as production serves it.
 
-``start(lab, model)`` renders the configuration from the province file
-(:mod:`infra.render.prometheus`) into ``<lab dir>/monitoring/``, starts
-blackbox_exporter and Prometheus with ``ip netns exec <lab>-mgmt`` (both listen
-on the namespace's loopback only; Prometheus keeps data longer than the SLA
-window), waits until Prometheus is ready and records both processes in the
-lab's state (component ``monitoring``) so that ``dcops lab down`` ends them by
-PID.  Probes go to the platforms' front ends and the sites' tunnel addresses,
-which only exist inside the lab.
+``credentials(lab)`` (called by ``lab up``, before the environment is written) makes a
+monitoring CA, Prometheus's serving certificate (127.0.0.1) and the checks' basic-auth
+password (0600, never printed) in ``<lab dir>/monitoring/tls``; the environment names the
+CA, the user and the password file. ``start(lab, model)`` renders the configuration from
+the province file (:mod:`infra.render.prometheus`) into ``<lab dir>/monitoring/``, writes
+Prometheus's web config file (TLS + basic auth with a bcrypt hash), starts
+blackbox_exporter and Prometheus with ``ip netns exec <lab>-mgmt`` (both listen on the
+namespace's loopback only; Prometheus keeps data longer than the SLA window), waits until
+Prometheus answers over HTTPS with those credentials and records both processes in the
+lab's state (component ``monitoring``) so that ``dcops lab down`` ends them by PID.  Probes
+go to the platforms' front ends and the sites' tunnel addresses, which only exist inside
+the lab.
 """
 
 from __future__ import annotations
@@ -19,11 +23,15 @@ from typing import Callable
 
 import yaml
 
+import datetime as dt
+import ipaddress
+import os
+import secrets
+
+from checks import promrun
 from infra.model import ProvinceFile
 from infra.paths import lab_dir
 from infra.render import prometheus as R
-
-from . import promrun
 
 COMPONENT = "monitoring"
 PROM_LISTEN = "127.0.0.1:9090"
@@ -31,8 +39,78 @@ BLACKBOX_LISTEN = "127.0.0.1:9115"
 RETENTION = "400d"
 
 
+USER = "dcops-checks"
+
+
 def mon_dir(lab: str) -> Path:
     return lab_dir(lab) / "monitoring"
+
+
+def tls_dir(lab: str) -> Path:
+    return mon_dir(lab) / "tls"
+
+
+def _private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def credentials(lab: str) -> dict[str, Path | str]:
+    """The monitoring CA, Prometheus's certificate and key, and the checks' password (made once)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    d = tls_dir(lab)
+    files = {"ca": d / "ca.crt", "cert": d / "prometheus.crt", "key": d / "prometheus.key",
+             "password": d / "checks.password", "user": USER}
+    if all(Path(files[k]).exists() for k in ("ca", "cert", "key", "password")):
+        return files
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "dcops lab"),
+                         x509.NameAttribute(NameOID.COMMON_NAME, f"dcops {lab} monitoring CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+          .not_valid_after(now + dt.timedelta(days=365))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "prometheus")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    Path(files["ca"]).write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    Path(files["cert"]).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _private(Path(files["key"]), key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                   serialization.NoEncryption()))
+    _private(Path(files["password"]), secrets.token_urlsafe(24).encode())
+    return files
+
+
+def web_config(lab: str) -> Path:
+    """Prometheus's web config file: TLS with the lab's certificate, basic auth (bcrypt hash only)."""
+    import bcrypt
+
+    c = credentials(lab)
+    pw = Path(c["password"]).read_bytes().strip()
+    doc = {
+        "tls_server_config": {"cert_file": str(c["cert"]), "key_file": str(c["key"])},
+        "basic_auth_users": {USER: bcrypt.hashpw(pw, bcrypt.gensalt(rounds=10)).decode()},
+    }
+    p = mon_dir(lab) / "web-config.yml"
+    _private(p, yaml.safe_dump(doc, sort_keys=False).encode())
+    return p
 
 
 def running(lab: str) -> dict | None:
@@ -58,7 +136,12 @@ def start(lab: str, pf: ProvinceFile, scrape_interval: str = "15s", evaluation_i
     ns = netexec.netns(lab, "mgmt")
     d = mon_dir(lab)
     d.mkdir(parents=True, exist_ok=True)
-    files = R.render(pf, d, blackbox=BLACKBOX_LISTEN, scrape_interval=scrape_interval, evaluation_interval=evaluation_interval)
+    from checks.catalog import catalog
+
+    sp = catalog().get("DCOPS-SLA-003").params
+    site_slo = R.SiteSLO(float(sp.get("target", R.SITE_SLO.availability)), int(sp.get("window_days", R.SITE_SLO.window_days)))
+    files = R.render(pf, d, site_slo, blackbox=BLACKBOX_LISTEN, scrape_interval=scrape_interval,
+                     evaluation_interval=evaluation_interval)
     st = LabState.load(lab)
     logs = d / "logs"
     logs.mkdir(exist_ok=True)
@@ -70,13 +153,16 @@ def start(lab: str, pf: ProvinceFile, scrape_interval: str = "15s", evaluation_i
         bb = subprocess.Popen(promrun.netns_cmd(ns, bb_argv), stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
     st.add_process(COMPONENT, "blackbox_exporter", bb.pid, ports={"http": 9115}, log=str(logs / "blackbox.log"),
                    cmd=bb_argv, netns=ns)
-    prom = promrun.start_prometheus(ns, files["prometheus"], d / "data", PROM_LISTEN, logs / "prometheus.log", retention=RETENTION)
-    st.add_process(COMPONENT, "prometheus", prom.pid, ports={"http": 9090}, log=str(logs / "prometheus.log"),
+    wc = web_config(lab)
+    prom = promrun.start_prometheus(ns, files["prometheus"], d / "data", PROM_LISTEN, logs / "prometheus.log", retention=RETENTION,
+                                    extra=[f"--web.config.file={wc}"])
+    st.add_process(COMPONENT, "prometheus", prom.pid, ports={"https": 9090}, log=str(logs / "prometheus.log"),
                    cmd=list(prom.args), netns=ns)
-    url = f"http://{PROM_LISTEN}"
+    url = f"https://{PROM_LISTEN}"
     st.set("monitoring.prometheus_url", url)
     st.set("monitoring.netns", ns)
-    promrun.wait_ready(ns, url, prom)
+    c = credentials(lab)
+    promrun.wait_ready(ns, url, prom, ca_file=str(c["ca"]), auth=(USER, Path(c["password"]).read_text().strip()))
     progress(f"monitoring: Prometheus {url} and blackbox_exporter {BLACKBOX_LISTEN} in {ns} "
              f"({len(pf.platforms)} front ends, {len(pf.wan.sites)} tunnel addresses probed)")
     return {"url": url, "netns": ns}
@@ -93,12 +179,19 @@ def stop(lab: str) -> None:
         st.remove_process(p["pid"])
 
 
+def prom(lab: str):
+    """A client of the lab's Prometheus (HTTPS, the lab's CA, the checks' credentials)."""
+    from checks.sla import Prom
+
+    c = credentials(lab)
+    return Prom(f"https://{PROM_LISTEN}", 10.0, str(c["ca"]), (USER, Path(c["password"]).read_text().strip()))
+
+
 def wait_for_samples(lab: str, pf: ProvinceFile, timeout: float = 120.0, sites: int = 0) -> None:
     """Wait until every platform has its 1h availability and latency ratios recorded and, with
     ``sites``, every site started in the lab its 1h availability ratio (a fresh Prometheus has
     none: the SLA checks would report "series missing" until its first rule evaluation)."""
-    from .netns import in_netns
-    from .sla import Prom
+    from checks.netns import in_netns
 
     info = running(lab)
     if not info:
@@ -111,7 +204,7 @@ def wait_for_samples(lab: str, pf: ProvinceFile, timeout: float = 120.0, sites: 
     def short() -> list[str]:
         out = []
         for q, need, what in want:
-            rows = Prom(info["url"]).vector(q)
+            rows = prom(lab).vector(q)
             have = int(float(rows[0]["value"][1])) if rows else 0
             if have < need:
                 out.append(f"{what} {have}/{need}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from .catalog import SCENARIOS
+from checks.catalog import SCENARIOS
 
 SCENARIO_DIR = SCENARIOS / "host"
 LIB = SCENARIO_DIR / "lib.sh"
@@ -46,7 +46,7 @@ def lab_key(host: str) -> str:
 
 def apply(lab: str, host: str, control_id: str, kind: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run the scenario on ``host`` of ``lab``; raises with the script's output when it fails."""
-    from infra.lab import netexec
+    from . import netexec
 
     run = netexec.ns_run if runs_in_netns(control_id, kind) else netexec.host_run
     r = run(lab, lab_key(host), ["bash", "-s"], input=script(control_id, kind), capture_output=True, text=True, timeout=timeout)

@@ -1,4 +1,4 @@
-"""Running a rollout with Ansible or pyinfra, inside the lab's management namespace.
+"""Running a rollout with Ansible or pyinfra, over the stack's SSH access.
 
 Both engines do the same two passes:
 
@@ -32,7 +32,7 @@ from ..model import ProvinceFile
 from ..paths import REPO
 from ..render import endpoint as E
 from . import inventory as inv
-from .labconn import LabConn
+from .connection import WanConn
 from .results import Results, parse
 
 PLAYBOOKS = REPO / "playbooks"
@@ -42,7 +42,7 @@ ENGINES = ("ansible", "pyinfra")
 @dataclass
 class Run:
     model: ProvinceFile
-    conn: LabConn
+    conn: WanConn
     hosts: list[str]  # selected (--limit), inventory order
     check: bool
     results: Results
@@ -101,7 +101,7 @@ def load_pubkey_cache(workdir: Path, addresses: dict[str, str], known_hosts: Pat
 
 def take_keys(run: Run, stdout_by_host: dict[str, str]) -> None:
     """Record the gathered public keys (and the ones made now as changes); update the cache."""
-    addresses = inv.plan(run.model).addresses
+    addresses = run.conn.ssh.addresses
     cache = load_pubkey_cache(run.workdir, addresses, run.conn.known_hosts)
     gathered: dict[str, str] = {}
     for h, text in stdout_by_host.items():
@@ -271,6 +271,8 @@ def _ansible_playbook(run: Run, playbook: str, hosts: list[str], on_event, extra
     ]
     if run.check:
         argv += ["--check", "--diff"]
+    if run.conn.become_password_file is not None:
+        argv += ["--become-password-file", str(run.conn.become_password_file)]
     proc = subprocess.Popen(
         run.conn.argv(argv),
         stdin=subprocess.DEVNULL,
@@ -315,11 +317,11 @@ def _run_ansible(run: Run) -> None:
     (run.workdir / "ansible" / "tmp").mkdir(parents=True, exist_ok=True)
     Path(run.conn.control_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
     invdir = run.workdir / "ansible" / "inventory"
-    p = inv.plan(run.model)
+    p = inv.plan(run.model, run.conn.ssh.addresses)
     inv.write_ansible_inventory(
         invdir,
         p,
-        inv.Connection(run.conn.user, str(run.conn.key), str(run.conn.known_hosts), run.conn.control_dir),
+        inv.connection_of(run.conn),
         {"wireguard_key_create": E.key_script(True), "wireguard_key_read": E.key_script(False)},
     )
     # -- pass 1: keys
@@ -370,12 +372,14 @@ def _run_ansible(run: Run) -> None:
 
 
 def run_pyinfra(run: Run) -> None:
-    p = inv.plan(run.model)
+    p = inv.plan(run.model, run.conn.ssh.addresses)
     spec = {
         "hosts": run.key_hosts,
         "addresses": p.addresses,
         "groups": p.groups,
-        "conn": {"user": run.conn.user, "key": str(run.conn.key), "known_hosts": str(run.conn.known_hosts)},
+        "conn": {"user": run.conn.user, "ssh_config": str(run.conn.ssh_config), "port": run.conn.ssh.port,
+                 "key": str(run.conn.key) if run.conn.key else None, "known_hosts": str(run.conn.known_hosts),
+                 "become_password_file": str(run.conn.become_password_file) if run.conn.become_password_file else None},
         "check": run.check,
         "key_create": E.key_script(True),
         "key_read": E.key_script(False),

@@ -1,4 +1,4 @@
-"""The pyinfra engine of ``dcops wan apply``, run INSIDE the lab's management namespace.
+"""The pyinfra engine of ``dcops wan apply``, over the stack's SSH access.
 
 ``python -m infra.wan.pyinfra_engine`` talks JSON lines with dcops (infra/wan/engines.py):
 
@@ -61,23 +61,24 @@ def _read() -> dict:
 
 
 def _inventory(spec: dict) -> Inventory:
+    """pyinfra's inventory from the stack's SSH access: its ssh_config gives the jump hosts
+    (ProxyJump), identity and options; known_hosts is checked strictly."""
     c = spec["conn"]
     names = []
     for h in spec["hosts"]:
-        names.append(
-            (
-                h,
-                {
-                    "ssh_hostname": spec["addresses"][h],
-                    "ssh_user": c["user"],
-                    "ssh_key": c["key"],
-                    "ssh_known_hosts_file": c["known_hosts"],
-                    "ssh_strict_host_key_checking": "yes",
-                    "ssh_allow_agent": False,
-                    "ssh_look_for_keys": False,
-                },
-            )
-        )
+        data = {
+            "ssh_hostname": spec["addresses"][h],
+            "ssh_user": c["user"],
+            "ssh_port": c.get("port") or 22,
+            "ssh_config_file": c["ssh_config"],
+            "ssh_known_hosts_file": c["known_hosts"],
+            "ssh_strict_host_key_checking": "yes",
+            "ssh_allow_agent": not c.get("key"),
+            "ssh_look_for_keys": False,
+        }
+        if c.get("key"):
+            data["ssh_key"] = c["key"]
+        names.append((h, data))
     groups = {g: ([h for h in hs if h in spec["hosts"]], {}) for g, hs in spec["groups"].items()}
     groups = {g: v for g, v in groups.items() if v[0]}
     return Inventory((names, {}), **groups)
@@ -118,7 +119,10 @@ def main() -> int:
     logging.getLogger("pyinfra").addHandler(host_errors)
 
     check = bool(spec["check"])
-    config = Config(SUDO=True, CONNECT_TIMEOUT=spec.get("connect_timeout", 10), PARALLEL=spec.get("parallel") or 0)
+    pw_file = (spec.get("conn") or {}).get("become_password_file")
+    sudo_pw = Path(pw_file).read_text().strip() if pw_file else None  # never written anywhere
+    config = Config(SUDO=True, CONNECT_TIMEOUT=spec.get("connect_timeout", 10), PARALLEL=spec.get("parallel") or 0,
+                    **({"SUDO_PASSWORD": sudo_pw} if sudo_pw else {}))
     inventory = _inventory(spec)
     state = State(check_for_changes=check)
     state.init(inventory, config)
