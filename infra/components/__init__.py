@@ -2,15 +2,16 @@
 
 Build order (each step depends on the one before; :mod:`infra.program` does it)::
 
-    cluster  = Cluster(cluster_id, ClusterArgs(objects, kubeconfig))                  # auditor ClusterRole
+    cluster  = Cluster(cluster_id, ClusterArgs(objects, kubeconfig, context=...))     # Provider, auditor ClusterRole
     segment  = NetworkSegment(f"{cluster_id}/{segment_id}", NetworkSegmentArgs(cluster, segment_objects))
                                                                                       # Namespaces + NetworkPolicies
     storage  = Storage(cluster_id, StorageArgs(cluster, namespaces))                  # StorageClasses + PVCs
     platform = Platform(platform_id, PlatformArgs(cluster, platform_objects, segment, storage))
                                                                                       # SA, RBAC, quota, limits, Service, Deployment
 
-Every Kubernetes object is an :class:`infra.k8s.KubeObject` parented under its
-component; objects come from :mod:`infra.render.k8s` (never built here).
+Every Kubernetes object is a typed ``pulumi_kubernetes`` resource (:func:`infra.k8s.kube_resource`)
+parented under its component, on its cluster's explicit ``pulumi_kubernetes.Provider``; objects
+come from :mod:`infra.render.k8s` (never built here).
 """
 
 from .cluster import Cluster, ClusterArgs

@@ -1,4 +1,4 @@
-"""``Cluster``: one Kubernetes cluster of the data center (kubeconfig, cluster-wide RBAC)."""
+"""``Cluster``: one Kubernetes cluster of the data center (its provider, cluster-wide RBAC)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import pulumi
+import pulumi_kubernetes as k8s
 
-from ..k8s import DEFAULT_TIMEOUT, KubeObject
+from ..k8s import DEFAULT_TIMEOUT, cluster_provider, kube_resource
 from ..render.k8s import ClusterObjects, object_key
 
 
@@ -18,16 +19,20 @@ class ClusterArgs:
     kubeconfig: str
     """Absolute path of the cluster's admin kubeconfig."""
     await_ready: bool = True
-    """Wait for Deployments to be Ready before a platform counts as created."""
+    """Let the provider await each object (Deployments rolled out, PVCs bound, ...) before it counts as made."""
     ready_timeout: int = DEFAULT_TIMEOUT
-    """Seconds to wait for readiness and for deletions."""
+    """Seconds for each object's create, update and delete (awaits included)."""
+    context: Optional[str] = None
+    """The kubeconfig context to use (None: the kubeconfig's current context)."""
 
 
 class Cluster(pulumi.ComponentResource):
-    """A cluster: holds its kubeconfig path and creates the cluster-level objects.
+    """A cluster: its ``pulumi_kubernetes.Provider`` (kubeconfig path, context, server-side
+    apply as field manager ``dcops``) and the cluster-level objects.
 
     Node pools are not Pulumi resources: the lab (kwok) creates the Nodes from
     ``infra.render.k8s.node_pool_nodes``; StorageClasses belong to :class:`Storage`.
+    Attributes: ``provider``, ``auditor_role``.
     Outputs: ``cluster``, ``kubeconfig``, ``auditor_cluster_role``.
     """
 
@@ -38,6 +43,9 @@ class Cluster(pulumi.ComponentResource):
         self.args = args
         self.cluster_id = args.objects.cluster
         self.kubeconfig = args.kubeconfig
+        self.provider: k8s.Provider = cluster_provider(
+            self.cluster_id, args.kubeconfig, args.context, pulumi.ResourceOptions(parent=self)
+        )
         self.auditor_role = self.kube(args.objects.auditor_cluster_role, parent=self)
         self.register_outputs(
             {
@@ -52,14 +60,14 @@ class Cluster(pulumi.ComponentResource):
         manifest: dict,
         parent: pulumi.Resource,
         depends_on: Sequence[pulumi.Resource] = (),
-        await_ready: bool = False,
-    ) -> KubeObject:
-        """A KubeObject on this cluster, named ``<cluster>/<Kind>/<namespace>/<name>``."""
-        return KubeObject(
+    ) -> pulumi.CustomResource:
+        """The typed resource of a rendered object on this cluster, named ``<cluster>/<Kind>/<namespace>/<name>``."""
+        return kube_resource(
             f"{self.cluster_id}/{object_key(manifest)}",
             manifest,
-            self.kubeconfig,
-            await_ready=await_ready and self.args.await_ready,
-            ready_timeout=self.args.ready_timeout,
-            opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
+            self.provider,
+            parent=parent,
+            depends_on=depends_on,
+            skip_await=not self.args.await_ready,
+            timeout=self.args.ready_timeout,
         )

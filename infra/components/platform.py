@@ -7,7 +7,6 @@ from typing import Optional
 
 import pulumi
 
-from ..k8s import KubeObject
 from ..render.k8s import PlatformObjects
 from .cluster import Cluster
 from .segment import NetworkSegment
@@ -32,7 +31,7 @@ class Platform(pulumi.ComponentResource):
 
     The Deployment waits for the namespace's NetworkPolicies, the PVCs, the
     limits and the quota, so pods never start unisolated or unbounded.
-    Attributes: ``deployment``, ``service``, ``objects`` (every KubeObject).
+    Attributes: ``deployment``, ``service``, ``objects`` (every typed resource made here).
     Outputs: ``platform``, ``cluster``, ``namespace``, ``segment``, ``service``,
     ``address``, ``ports``, ``replicas``, ``image``, ``pvcs``.
     """
@@ -47,8 +46,8 @@ class Platform(pulumi.ComponentResource):
         policies = args.segment.policies[pid]
         claims = args.storage.claims.get(pid, [])
 
-        def kube(manifest: dict, *deps: pulumi.Resource, await_ready: bool = False) -> KubeObject:
-            return cluster.kube(manifest, parent=self, depends_on=[ns, *deps], await_ready=await_ready)
+        def kube(manifest: dict, *deps: pulumi.Resource) -> pulumi.CustomResource:
+            return cluster.kube(manifest, parent=self, depends_on=[ns, *deps])
 
         self.service_account = kube(po.service_account)
         self.operator_role = kube(po.operator_role)
@@ -60,7 +59,6 @@ class Platform(pulumi.ComponentResource):
         self.deployment = kube(
             po.deployment,
             self.service_account, self.limit_range, self.resource_quota, *policies, *claims,
-            await_ready=True,
         )
         self.objects = [
             self.service_account, self.operator_role, self.operator_binding, self.auditor_binding,
@@ -79,6 +77,6 @@ class Platform(pulumi.ComponentResource):
                 "replicas": po.deployment["spec"]["replicas"],
                 "image": po.deployment["spec"]["template"]["spec"]["containers"][0]["image"],
                 "pvcs": [c["metadata"]["name"] for c in po.pvcs],
-                "deployment_uid": self.deployment.uid,
+                "deployment_uid": self.deployment.metadata.apply(lambda m: m.uid if m else None),
             }
         )

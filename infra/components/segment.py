@@ -7,7 +7,6 @@ from typing import Optional
 
 import pulumi
 
-from ..k8s import KubeObject
 from ..render.k8s import SegmentObjects
 from .cluster import Cluster
 
@@ -24,8 +23,8 @@ class NetworkSegment(pulumi.ComponentResource):
     ``restricted``) of the platforms in this segment, each with default-deny and
     the allow NetworkPolicies derived from the dependency graph.
 
-    Attributes: ``namespaces`` (platform id -> Namespace KubeObject) and
-    ``policies`` (platform id -> NetworkPolicy KubeObjects).
+    Attributes: ``namespaces`` (platform id -> its ``core.v1.Namespace``) and
+    ``policies`` (platform id -> its ``networking.v1.NetworkPolicy`` resources).
     Outputs: ``segment``, ``zone``, ``cidr``, ``namespaces``, ``network_policies``.
     """
 
@@ -35,8 +34,8 @@ class NetworkSegment(pulumi.ComponentResource):
         super().__init__(self.TYPE, name, None, opts)
         seg, cluster = args.objects, args.cluster
         self.segment_id = seg.segment
-        self.namespaces: dict[str, KubeObject] = {}
-        self.policies: dict[str, list[KubeObject]] = {}
+        self.namespaces: dict[str, pulumi.CustomResource] = {}
+        self.policies: dict[str, list[pulumi.CustomResource]] = {}
         for pid, ns in zip(seg.platforms, seg.namespaces):
             self.namespaces[pid] = cluster.kube(ns, parent=self)
             self.policies[pid] = [

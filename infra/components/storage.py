@@ -7,14 +7,13 @@ from typing import Mapping, Optional
 
 import pulumi
 
-from ..k8s import KubeObject
 from .cluster import Cluster
 
 
 @dataclass(frozen=True)
 class StorageArgs:
     cluster: Cluster
-    namespaces: Mapping[str, KubeObject]
+    namespaces: Mapping[str, pulumi.Resource]
     """Platform id -> its Namespace (from the NetworkSegments); claims wait for it."""
 
 
@@ -22,8 +21,8 @@ class Storage(pulumi.ComponentResource):
     """StorageClasses from ``datacenter.storage_classes`` and each platform's PVCs
     (one per ``storage`` entry), all taken from ``cluster.args.objects``.
 
-    Attributes: ``classes`` (name -> KubeObject), ``claims`` (platform id ->
-    PVC KubeObjects).  Outputs: ``storage_classes``, ``default_class``, ``claims``.
+    Attributes: ``classes`` (name -> ``storage.v1.StorageClass``), ``claims`` (platform id ->
+    its ``core.v1.PersistentVolumeClaim`` resources).  Outputs: ``storage_classes``, ``default_class``, ``claims``.
     """
 
     TYPE = "dcops:index:Storage"
@@ -32,10 +31,10 @@ class Storage(pulumi.ComponentResource):
         super().__init__(self.TYPE, name, None, opts)
         cluster = args.cluster
         objects = cluster.args.objects
-        self.classes: dict[str, KubeObject] = {
+        self.classes: dict[str, pulumi.CustomResource] = {
             sc["metadata"]["name"]: cluster.kube(sc, parent=self) for sc in objects.storage_classes
         }
-        self.claims: dict[str, list[KubeObject]] = {}
+        self.claims: dict[str, list[pulumi.CustomResource]] = {}
         for pid, po in objects.platforms.items():
             self.claims[pid] = [
                 cluster.kube(

@@ -1,9 +1,21 @@
-"""Kubernetes objects as Pulumi resources, through our own dynamic provider.
+"""Kubernetes objects as typed ``pulumi_kubernetes`` resources (the pulumi-kubernetes provider).
 
-``KubeObject(name, manifest, kubeconfig, await_ready=False, ready_timeout=300, opts=None)``;
-see :mod:`infra.k8s.provider`.
+``cluster_provider(name, kubeconfig, context)`` and ``kube_resource(name, manifest, provider, ...)``;
+see :mod:`infra.k8s.resources`.
 """
 
-from .provider import DEFAULT_TIMEOUT, FIELD_MANAGER, KubeError, KubeObject, KubeProvider
+from .resources import (
+    DEFAULT_TIMEOUT,
+    FIELD_MANAGER,
+    KINDS,
+    PULUMI_ANNOTATIONS,
+    UnknownKind,
+    cluster_provider,
+    kube_resource,
+    resource_class,
+)
 
-__all__ = ["DEFAULT_TIMEOUT", "FIELD_MANAGER", "KubeError", "KubeObject", "KubeProvider"]
+__all__ = [
+    "DEFAULT_TIMEOUT", "FIELD_MANAGER", "KINDS", "PULUMI_ANNOTATIONS", "UnknownKind", "cluster_provider",
+    "kube_resource", "resource_class",
+]
