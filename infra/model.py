@@ -10,17 +10,15 @@ live in :mod:`infra.validate`, which reports every problem at once.
 from __future__ import annotations
 
 import ipaddress
+import posixpath
+import re
+import unicodedata
 from enum import Enum
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-Id = Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$")]
-"""Ids are DNS labels (they become namespace and host names)."""
-
-SecurityLevel = Annotated[int, Field(ge=1, le=5)]
-
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -50,26 +48,233 @@ LEVEL3_ZONES = (
 AUDIT_STANDARDS = ("TCVN 11930:2017", "TCVN 14423:2026")
 
 
+# ------------------------------------------------------------------ problems with a fix
+
+
+def bad(message: str, fix: str) -> PydanticCustomError:
+    """A validation error whose message and fix :mod:`infra.validate` reports as they are."""
+    return PydanticCustomError("dcops", "{message}", {"message": message, "fix": fix})
+
+
+# ------------------------------------------------------------------ ids and free text
+
+Id = Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$")]
+"""Ids are DNS labels (they become namespace and host names, nft/rsyslog/Prometheus values).
+
+The grammar is a subset of every config language an id lands in: a Kubernetes DNS label
+(63), a host name, a file name, a Prometheus label value, a JSON string without escapes."""
+
+SecurityLevel = Annotated[int, Field(ge=1, le=5)]
+
+NAME_MAX = 150
+"""Longest name (Vietnamese official names run to about 100 characters)."""
+TEXT_MAX = 300
+"""Longest free-text description (for example ``datacenter.backup.target``)."""
+
+# Unicode categories no name needs and each of which can change a generated file:
+# Cc control (newline, CR, tab, NUL, ESC, U+0085 NEL), Cf format (bidi overrides and
+# isolates, zero-width characters, BOM), Zl/Zp line and paragraph separators (line breaks
+# to YAML and to Python's splitlines), Cs surrogates, Co private use, Cn unassigned.
+_REFUSED_CATEGORIES = {"Cc": "control", "Cf": "invisible format", "Zl": "line separator", "Zp": "paragraph separator",
+                       "Cs": "surrogate", "Co": "private-use", "Cn": "unassigned"}
+
+
+def refused_chars(value: str) -> list[tuple[int, str, str]]:
+    """(position, character, why) of every character a text field may not hold."""
+    out = []
+    for i, ch in enumerate(value):
+        cat = unicodedata.category(ch)
+        if cat in _REFUSED_CATEGORIES:
+            out.append((i, ch, _REFUSED_CATEGORIES[cat]))
+    return out
+
+
+def show(value: object, limit: int = 80) -> str:
+    """A value for a message: its repr (control characters escaped), cut to ``limit``."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + f"...' ({len(str(value))} characters)"
+
+
+def _char_name(ch: str) -> str:
+    return f"U+{ord(ch):04X}" + (f" {unicodedata.name(ch)}" if unicodedata.name(ch, "") else "")
+
+
+def _text(max_len: int, what: str):
+    def check(value: str) -> str:
+        bad_chars = refused_chars(value)
+        if bad_chars:
+            shown = ", ".join(f"{_char_name(ch)} ({why}) at {i}" for i, ch, why in bad_chars[:5])
+            more = f" and {len(bad_chars) - 5} more" if len(bad_chars) > 5 else ""
+            raise bad(
+                f"{what} contains characters it may not hold: {shown}{more}",
+                "write it on one line with visible characters only: no newline, carriage return, tab, NUL, "
+                "or invisible (bidi, zero-width) characters; they could change the generated config files",
+            )
+        if len(value) > max_len:
+            raise bad(f"{what} is {len(value)} characters long, the maximum is {max_len}",
+                      f"shorten it to at most {max_len} characters")
+        if value != value.strip():
+            raise bad(f"{what} starts or ends with a space", "remove the leading and trailing spaces")
+        return value
+
+    return check
+
+
+Name = Annotated[str, Field(min_length=1), AfterValidator(_text(NAME_MAX, "the name"))]
+"""A name in Vietnamese or English: one line of visible characters, at most ``NAME_MAX``."""
+Text = Annotated[str, Field(min_length=1), AfterValidator(_text(TEXT_MAX, "the text"))]
+"""A free-text description: one line of visible characters, at most ``TEXT_MAX``."""
+
+_K8S_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
+
+
+def _qualified_name(value: str) -> str:
+    """Kubernetes' qualified name (label and taint keys): ``[prefix/]name``."""
+    fix = ("use a Kubernetes qualified name: an optional DNS prefix and '/', then 1-63 letters, digits, "
+           "'-', '_' or '.', starting and ending with a letter or digit, e.g. dcops.gov.vn/dmz")
+    if not value:
+        raise bad("the key is empty (an empty taint key would render a toleration of every taint)", fix)
+    prefix, _, name = value.rpartition("/")
+    if "/" in value and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
+        raise bad(f"{show(value)} has an invalid prefix (a lower-case DNS name of at most 253 characters)", fix)
+    if not _K8S_NAME.fullmatch(name):
+        raise bad(f"{show(value)} is not a Kubernetes qualified name", fix)
+    return value
+
+
+def _label_value(value: str) -> str:
+    if not _LABEL_VALUE.fullmatch(value):
+        raise bad(
+            f"{show(value)} is not a Kubernetes label value",
+            "use at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit (or leave it empty)",
+        )
+    return value
+
+
+QualifiedName = Annotated[str, AfterValidator(_qualified_name)]
+LabelValue = Annotated[str, AfterValidator(_label_value)]
+
+_IMAGE = re.compile(
+    r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]{1,5})?/)?"  # registry host[:port]/
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"  # path
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"  # :tag
+    r"(?:@sha256:[a-f0-9]{64})?$"  # @digest
+)
+
+
+def _image(value: str) -> str:
+    if len(value) > 255 or not _IMAGE.fullmatch(value):
+        raise bad(f"{show(value)} is not a container image reference",
+                  "write registry/path/name:tag (lower case; optionally @sha256:<digest>), e.g. registry.dcops.lab/dvc/portal:2.4.1")
+    return value
+
+
+Image = Annotated[str, AfterValidator(_image)]
+
+_CRON_FIELD = r"(\*|[0-9]{1,2}(-[0-9]{1,2})?)(/[0-9]{1,2})?(,(\*|[0-9]{1,2}(-[0-9]{1,2})?)(/[0-9]{1,2})?)*"
+_CRON = re.compile(rf"^{_CRON_FIELD}( {_CRON_FIELD}){{4}}$")
+
+
+def _cron(value: str) -> str:
+    if not _CRON.fullmatch(value):
+        raise bad(f"{show(value)} is not a cron expression", "write five numeric fields: minute hour day month weekday, e.g. '30 1 * * *'")
+    return value
+
+
+Cron = Annotated[str, AfterValidator(_cron)]
+
+
+def _port_name(value: str) -> str:
+    """An IANA service name, which Kubernetes requires of port names."""
+    if not (re.fullmatch(r"^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$", value) and re.search(r"[a-z]", value) and "--" not in value):
+        raise bad(f"{show(value)} is not a port name",
+                  "use 1-15 lower-case letters, digits and single '-' (at least one letter, no '-' at either end), e.g. https")
+    return value
+
+
+PortName = Annotated[str, AfterValidator(_port_name)]
+
+# ------------------------------------------------------------------ mount paths
+
+TMP_MOUNT = "/tmp"
+"""The writable scratch directory the Kubernetes renderer mounts into every platform pod."""
+RENDERER_MOUNTS = (TMP_MOUNT,)
+"""Mounts :mod:`infra.render.k8s` adds to every platform container."""
+RUNTIME_MOUNTS = ("/proc", "/sys", "/dev", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf",
+                  "/var/run/secrets/kubernetes.io", "/run/secrets/kubernetes.io")
+"""What the kubelet and the container runtime mount themselves."""
+MOUNT_MAX = 200
+
+
+def _mount_path(value: str) -> str:
+    fix = "write an absolute, normalised path of its own, e.g. /var/lib/<platform> or /data"
+    if not value.startswith("/"):
+        raise bad(f"mount path {show(value)} is not absolute", fix)
+    if len(value) > MOUNT_MAX:
+        raise bad(f"mount path is {len(value)} characters long, the maximum is {MOUNT_MAX}", fix)
+    if not re.fullmatch(r"^/[A-Za-z0-9._/-]*$", value):
+        raise bad(f"mount path {show(value)} may hold only letters, digits, '.', '_', '-' and '/'", fix)
+    if ".." in value.split("/") or "." in value.split("/") or "//" in value or posixpath.normpath(value) != value or value == "/":
+        raise bad(f"mount path {show(value)} is not normalised (no '.', '..', '//', trailing '/', nor '/' itself)", fix)
+    for fixed in RENDERER_MOUNTS + RUNTIME_MOUNTS:
+        if value == fixed or value.startswith(fixed + "/"):
+            owner = "dcops mounts its scratch volume there" if fixed in RENDERER_MOUNTS else "the container runtime mounts it"
+            raise bad(f"mount path {show(value)} is {'' if value == fixed else 'inside '}{fixed}: {owner}", fix)
+    return value
+
+
+MountPath = Annotated[str, AfterValidator(_mount_path)]
+
+# ------------------------------------------------------------------ addresses
+
+_IPV6_LATER = "IPv6 is not rendered yet: the WAN and firewall renderers emit IPv4 rules only"
+
+
+def _special(a: ipaddress.IPv4Address) -> str | None:
+    for attr, why in (("is_unspecified", "unspecified"), ("is_loopback", "loopback"), ("is_multicast", "multicast"),
+                      ("is_link_local", "link-local"), ("is_reserved", "reserved")):
+        if getattr(a, attr):
+            return why
+    return None
+
+
 def _network(value: str) -> str:
     try:
-        ipaddress.ip_network(value, strict=True)
+        net = ipaddress.ip_network(value, strict=True)
     except ValueError as e:
         raise ValueError(f"not a valid network ({e})") from None
+    if net.version != 4:
+        raise bad(f"{value} is an IPv6 network; {_IPV6_LATER}", "write an IPv4 network, e.g. 10.30.2.0/24")
+    if str(net) != value:
+        raise bad(f"{value} is not written as address/prefix-length", f"write it as {net}")
+    why = _special(net.network_address)
+    if why or net.prefixlen == 0:
+        raise bad(f"{value} is a {why or 'default-route'} range, not a network of the province",
+                  "use a private or public unicast range, e.g. 10.30.2.0/24")
     return value
 
 
 def _address(value: str) -> str:
     try:
-        ipaddress.ip_address(value)
+        addr = ipaddress.ip_address(value)
     except ValueError as e:
         raise ValueError(f"not a valid IP address ({e})") from None
+    if addr.version != 4:
+        raise bad(f"{value} is an IPv6 address; {_IPV6_LATER}", "write an IPv4 address, e.g. 10.200.1.7")
+    if str(addr) != value:
+        raise bad(f"{value} is not written in its usual form", f"write it as {addr}")
+    why = _special(addr)
+    if why:
+        raise bad(f"{value} is a {why} address", "write a unicast address of the province, e.g. 10.200.1.7")
     return value
 
 
 class Province(Strict):
     code: Annotated[str, Field(pattern=r"^[A-Z0-9-]{2,12}$")]
-    name: str = Field(min_length=1, description="Vietnamese name, diacritics kept")
-    name_en: str | None = None
+    name: Name = Field(description="Vietnamese name, diacritics kept")
+    name_en: Name | None = None
     security_level: SecurityLevel
     audit_standard: Literal["TCVN 11930:2017", "TCVN 14423:2026"] = "TCVN 11930:2017"
     has_wireless: bool = False
@@ -85,7 +290,7 @@ class ProvinceTargets(Strict):
 
 class Segment(Strict):
     id: Id
-    name: str
+    name: Name
     zone: Zone
     cidr: str
     vlan: int = Field(ge=1, le=4094)
@@ -94,8 +299,8 @@ class Segment(Strict):
 
 
 class Taint(Strict):
-    key: str
-    value: str = ""
+    key: QualifiedName
+    value: LabelValue = ""
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
 
 
@@ -105,13 +310,13 @@ class NodePool(Strict):
     cpu: int = Field(ge=1, le=512, description="cores per node")
     memory_gib: int = Field(ge=1, le=4096)
     segment: Id
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[QualifiedName, LabelValue] = Field(default_factory=dict)
     taints: list[Taint] = Field(default_factory=list)
 
 
 class Cluster(Strict):
     id: Id
-    name: str
+    name: Name
     role: Literal["primary", "dr"]
     kubernetes_version: Annotated[str, Field(pattern=r"^1\.\d+$")] = "1.34"
     node_pools: list[NodePool] = Field(min_length=1)
@@ -126,59 +331,59 @@ class StorageClass(Strict):
 
 
 class BackupPolicy(Strict):
-    schedule: str = Field(description="cron expression")
-    retention_days: int = Field(ge=1)
-    target: str = Field(description="where backups go")
+    schedule: Cron = Field(description="cron expression")
+    retention_days: int = Field(ge=1, le=36500)
+    target: Text = Field(description="where backups go")
     target_cluster: Id | None = Field(None, description="cluster that holds the copies")
     separate_infrastructure: bool
-    restore_test_interval_days: int = Field(ge=1)
+    restore_test_interval_days: int = Field(ge=1, le=3650)
     encrypted: bool = True
 
 
 class DataCenter(Strict):
-    name: str
+    name: Name
     segments: list[Segment] = Field(min_length=1)
     clusters: list[Cluster] = Field(min_length=1)
     storage_classes: list[StorageClass] = Field(min_length=1)
     backup: BackupPolicy
-    log_retention_days: int = Field(90, ge=1)
+    log_retention_days: int = Field(90, ge=1, le=36500, description="lands in logrotate's rotate/maxage")
 
 
 class Port(Strict):
-    name: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,15}$")]
+    name: PortName
     port: int = Field(ge=1, le=65535)
     protocol: Literal["TCP", "UDP"] = "TCP"
 
 
 class Volume(Strict):
     name: Id
-    size_gib: int = Field(ge=1)
+    size_gib: int = Field(ge=1, le=1048576)
     storage_class: Id
-    mount_path: str = "/data"
+    mount_path: MountPath = "/data"
 
 
 class Resources(Strict):
-    cpu_millicores: int = Field(ge=10)
-    memory_mib: int = Field(ge=16)
+    cpu_millicores: int = Field(ge=10, le=512000)
+    memory_mib: int = Field(ge=16, le=4194304)
 
 
 class SLO(Strict):
     availability: float = Field(description="percent, for example 99.9")
-    latency_ms: int = Field(ge=1, description="threshold for the latency SLI")
+    latency_ms: int = Field(ge=1, le=600000, description="threshold for the latency SLI")
     latency_target: float = Field(99.0, description="percent of requests under latency_ms")
     window_days: int = Field(30, ge=1, le=365)
 
 
 class Platform(Strict):
     id: Id
-    name: str
-    name_en: str
-    kind: str = Field(description="portal, one-stop, e-office, lgsp, ioc, lris, ...")
+    name: Name
+    name_en: Name
+    kind: Id = Field(description="portal, one-stop, e-office, lgsp, ioc, lris, ...")
     cluster: Id
     segment: Id
     replicas: int = Field(ge=1, le=100)
     address: str = Field(description="service address of the platform's front end, inside its segment")
-    image: str
+    image: Image
     resources: Resources
     ports: list[Port] = Field(min_length=1)
     storage: list[Volume] = Field(default_factory=list)
@@ -196,10 +401,10 @@ class Platform(Strict):
 
 class NationalEndpoint(Strict):
     id: Id
-    name: str
-    name_en: str
+    name: Name
+    name_en: Name
     cidr: str
-    ports: list[int] = Field(min_length=1)
+    ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(min_length=1, max_length=64)
 
     _v_cidr = field_validator("cidr")(_network)
 
@@ -215,13 +420,13 @@ class LinkShape(Strict):
 
 class Tier(Strict):
     id: Id
-    name: str
-    name_en: str
+    name: Name
+    name_en: Name
     link: LinkShape = Field(default_factory=LinkShape)
 
 
 class Hub(Strict):
-    name: str
+    name: Name
     wan_address: str
     tunnel_address: str
     listen_port: int = Field(51820, ge=1, le=65535)
@@ -233,7 +438,7 @@ class Hub(Strict):
 
 class Site(Strict):
     id: Id
-    name: str
+    name: Name
     tier: Id
     parent: Id | None = None
     lan: str

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Iterator
 import yaml
 from pydantic import ValidationError
 
-from .model import LEVEL3_ZONES, ProvinceFile, Zone
+from .model import LEVEL3_ZONES, ProvinceFile, Zone, refused_chars, show
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,11 @@ class Problem:
     line: int | None = None
 
     def render(self, file: str) -> str:
+        """One line, whatever the file name, path or message hold (control characters escaped)."""
         where = f"{file}:{self.line}" if self.line else file
-        return f"{where}: {self.path or '(top level)'}: {self.message} -- fix: {self.fix}"
+        text = f"{where}: {self.path or '(top level)'}: {self.message} -- fix: {self.fix}"
+        bad = {i for i, _, _ in refused_chars(text)}
+        return "".join(repr(ch)[1:-1] if i in bad else ch for i, ch in enumerate(text)) if bad else text
 
 
 class ProvinceError(Exception):
@@ -55,13 +58,59 @@ def _fmt_path(parts: Iterable[Any]) -> str:
     return out
 
 
+MAX_BYTES = 4 * 1024 * 1024
+"""Largest province file read (a province of 1,000 sites is well under 1 MiB)."""
+MAX_DEPTH = 32
+"""Deepest nesting of mappings and lists (a province file needs 6)."""
+
+
+class YamlRefused(yaml.YAMLError):
+    """A YAML construct a province file may not use (aliases, deep nesting)."""
+
+    def __init__(self, message: str, fix: str, mark: yaml.Mark | None):
+        super().__init__(message)
+        self.message, self.fix, self.problem_mark = message, fix, mark
+
+
 class _Loader(yaml.SafeLoader):
-    pass
+    """SafeLoader without anchors and aliases, and with bounded nesting.
+
+    An alias is a pointer: ten nested levels of ten aliases each ("billion laughs") make a
+    1 KiB file a billion values to walk and validate. A province file has no use for them,
+    so the composer refuses the first anchor or alias it meets, before anything is built.
+    """
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            kind = "alias *" if isinstance(event, yaml.AliasEvent) else "anchor &"
+            raise YamlRefused(
+                f"YAML {kind}{str(event.anchor)[:40]} is not allowed in a province file (anchors, aliases and '<<' "
+                "merges can expand a small file into billions of values)",
+                "write the values out in full where they are used",
+                event.start_mark,
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise YamlRefused(f"nesting deeper than {MAX_DEPTH} levels",
+                                  "a province file needs about 6 levels: check the indentation and brackets",
+                                  event.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _compose(text: str) -> tuple[Any, dict[str, int], list[Problem]]:
     """Parse YAML, returning data, a path -> line map and duplicate-key problems."""
-    node = yaml.compose(text, Loader=_Loader)
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
     lines: dict[str, int] = {}
     problems: list[Problem] = []
 
@@ -88,7 +137,6 @@ def _compose(text: str) -> tuple[Any, dict[str, int], list[Problem]]:
 
     if node is not None:
         walk(node, [])
-    data = yaml.load(text, Loader=_Loader) if node is not None else None
     return data, lines, problems
 
 
@@ -122,10 +170,16 @@ def _structural(data: Any) -> list[Problem]:
                 msg = f"required field '{loc[-1]}' is missing"
             elif kind == "value_error":
                 msg = msg.removeprefix("Value error, ")
-            if "input" in err and kind not in ("missing", "extra_forbidden"):
-                msg += f" (got {err['input']!r})"
-            fix = _FIXES.get(kind, "correct the value")
-            if "network" in msg:
+            if "input" in err and kind not in ("missing", "extra_forbidden") and not (kind == "dcops" and show(err["input"]) in msg):
+                msg += f" (got {show(err['input'])})"
+            ctx = err.get("ctx") or {}
+            fix = ctx.get("fix") or _FIXES.get(kind, "correct the value")
+            bound = next((ctx[k] for k in ("ge", "le", "gt", "lt", "min_length", "max_length") if k in ctx), None)
+            if bound is not None and kind != "dcops":
+                fix += f" ({bound})"
+            if kind == "dcops":
+                pass
+            elif "network" in msg:
                 fix = "write the network address with its prefix, host bits zero, e.g. 10.30.2.0/24"
             elif "IP address" in msg:
                 fix = "write a single address, e.g. 10.200.1.7"
@@ -147,16 +201,17 @@ def _items(data: Any, *keys: str) -> Iterator[tuple[int, dict]]:
                 yield i, item
 
 
-def _net(v: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+def _net(v: Any) -> ipaddress.IPv4Network | None:
+    """An IPv4 network, or None (anything else is reported by the model's own check)."""
     try:
-        return ipaddress.ip_network(v, strict=True) if isinstance(v, str) else None
+        return ipaddress.IPv4Network(v, strict=True) if isinstance(v, str) else None
     except ValueError:
         return None
 
 
-def _addr(v: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def _addr(v: Any) -> ipaddress.IPv4Address | None:
     try:
-        return ipaddress.ip_address(v) if isinstance(v, str) else None
+        return ipaddress.IPv4Address(v) if isinstance(v, str) else None
     except ValueError:
         return None
 
@@ -202,6 +257,14 @@ def _semantic(d: Any) -> list[Problem]:
     _duplicates(P, [(f"datacenter.segments[{i}].vlan", s.get("vlan")) for i, s in _items(d, "datacenter", "segments")], "VLAN")
     for ci, c in _items(d, "datacenter", "clusters"):
         _duplicates(P, [(f"datacenter.clusters[{ci}].node_pools[{i}].name", n.get("name")) for i, n in _items(c, "node_pools")], "node pool name")
+        for ni, n in _items(c, "node_pools"):
+            taints = [(f"datacenter.clusters[{ci}].node_pools[{ni}].taints[{ti}]", (t.get("key"), t.get("effect")))
+                      for ti, t in _items(n, "taints") if isinstance(t.get("key"), str) and isinstance(t.get("effect"), str)]
+            _duplicates(P, taints, "taint (key, effect)")
+    for ni, n in _items(d, "national_endpoints"):
+        ports = n.get("ports")
+        _duplicates(P, [(f"national_endpoints[{ni}].ports[{i}]", v) for i, v in enumerate(ports if isinstance(ports, list) else [])
+                        if isinstance(v, int)], "port")
     if platforms & sites:
         for i, s in _items(d, "wan", "sites"):
             if s.get("id") in platforms:
@@ -434,13 +497,21 @@ def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
 
 def check_text(text: str) -> tuple[ProvinceFile | None, list[Problem]]:
     """Validate YAML text: the model if valid, and every problem found."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_BYTES:
+        return None, [_too_big(size)]
     try:
         data, lines, problems = _compose(text)
+    except YamlRefused as e:
+        mark = e.problem_mark
+        return None, [Problem("", e.message, e.fix, mark.line + 1 if mark else None)]
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         return None, [
             Problem("", f"not valid YAML: {getattr(e, 'problem', e)}", "fix the YAML syntax", mark.line + 1 if mark else None)
         ]
+    except (ValueError, OverflowError) as e:  # e.g. an integer of more than 4300 digits
+        return None, [Problem("", f"a value cannot be read: {str(e)[:160]}", "write plain numbers and strings")]
     problems = problems + _structural(data) + _semantic(data)
     # de-duplicate (a bad CIDR may be reported structurally and skipped semantically, but be safe)
     uniq: dict[tuple[str, str], Problem] = {}
@@ -451,6 +522,11 @@ def check_text(text: str) -> tuple[ProvinceFile | None, list[Problem]]:
     if problems:
         return None, problems
     return ProvinceFile.model_validate(data), []
+
+
+def _too_big(size: int) -> Problem:
+    return Problem("", f"the file is {size:,} bytes, more than the {MAX_BYTES // (1024 * 1024)} MiB a province file may have",
+                   "check that this is a province file; split generated content or remove what does not belong")
 
 
 def _line_for(lines: dict[str, int], path: str) -> int | None:
@@ -468,9 +544,15 @@ def load_province(path: str | Path) -> ProvinceFile:
     """Load a province file or raise :class:`ProvinceError` with every problem."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:  # never more than the limit into memory
+            raw = f.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            raise ProvinceError(str(path), [_too_big(path.stat().st_size)])
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ProvinceError(str(path), [Problem("", "file not found", "check the path (province files live in stacks/)")])
+    except OSError as e:
+        raise ProvinceError(str(path), [Problem("", f"cannot be read: {e.strerror}", "check the path and its permissions")])
     except UnicodeDecodeError as e:
         raise ProvinceError(str(path), [Problem("", f"not UTF-8: {e}", "save the file as UTF-8")])
     model, problems = check_text(text)

@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Iterable, Mapping
 
 from ..model import ProvinceFile, Site, Zone
+from .comments import comment, comment_block, nft_rule_comment
 
 GATEWAY = "gateway"
 """Inventory name of the data-center gateway (the hub). No site may use it."""
@@ -66,6 +67,7 @@ SSHD_DROPIN = "/etc/ssh/sshd_config.d/50-dcops-hardening.conf"
 CHRONY_CONF = "/etc/chrony/chrony.conf"
 RSYSLOG_FORWARD = "/etc/rsyslog.d/90-dcops-forward.conf"
 RSYSLOG_RECEIVE = "/etc/rsyslog.d/10-dcops-receive.conf"
+RSYSLOG_SENDERS = "/etc/rsyslog.d/dcops-senders.json"
 LOGROTATE_REMOTE = "/etc/logrotate.d/dcops-remote"
 REMOTE_LOG_DIR = "/var/log/remote"
 SYSCTL_CONF = "/etc/sysctl.d/90-dcops-hardening.conf"
@@ -312,12 +314,15 @@ def _dc_segments(model: ProvinceFile) -> list[str]:
 def _wireguard_site(model: ProvinceFile, site: Site, hub_key: str) -> Part:
     hub = model.wan.hub
     rule = f"not from {site.wan_address} lookup {WG_TABLE} priority {WG_RULE_PRIORITY}"
-    conf = f"""# {HEADER}
-# {site.id}: {site.name}. The private key is made on this host ({WG_PRIVATE_KEY}, 0600),
-# never leaves it and is loaded by PostUp; only its public key is known to dcops.
-# Tunnel routes live in table {WG_TABLE}; the rule sends everything there except traffic
-# from the WAN address, so SSH from management (underlay) is answered over the underlay.
-[Interface]
+    head = comment_block(
+        HEADER,
+        f"{site.id}: {site.name}",
+        f"The private key is made on this host ({WG_PRIVATE_KEY}, 0600), never leaves it and is loaded",
+        "by PostUp; only its public key is known to dcops.",
+        f"Tunnel routes live in table {WG_TABLE}; the rule sends everything there except traffic",
+        "from the WAN address, so SSH from management (underlay) is answered over the underlay.",
+    )
+    conf = head + f"""[Interface]
 Address = {site.tunnel_address}/32
 ListenPort = {hub.listen_port}
 Table = {WG_TABLE}
@@ -327,7 +332,7 @@ PostUp = wg set %i private-key {WG_PRIVATE_KEY}
 PostDown = ip -4 rule del {rule} || true
 
 [Peer]
-# hub: {hub.name}
+{comment(f"hub: {hub.name}")}
 PublicKey = {hub_key}
 Endpoint = {hub.wan_address}:{hub.listen_port}
 AllowedIPs = {", ".join(site_allowed_ips(model, site))}
@@ -354,15 +359,18 @@ def _wireguard_gateway(model: ProvinceFile, pubkeys: Mapping[str, str]) -> tuple
         peers.append(
             f"""
 [Peer]
-# {s.id}: {s.name} ({s.tier}{", under " + s.parent if s.parent else ""})
+{comment(f"{s.id}: {s.name} ({s.tier}{', under ' + s.parent if s.parent else ''})")}
 PublicKey = {key}
 AllowedIPs = {s.tunnel_address}/32, {s.lan}
 """
         )
-    conf = f"""# {HEADER}
-# Hub of the provincial WAN: {hub.name}. One peer per site (its tunnel address and LAN).
-# The private key is made on this host ({WG_PRIVATE_KEY}, 0600) and never leaves it.
-[Interface]
+    head = comment_block(
+        HEADER,
+        f"Hub of the provincial WAN: {hub.name}",
+        "One peer per site (its tunnel address and LAN).",
+        f"The private key is made on this host ({WG_PRIVATE_KEY}, 0600) and never leaves it.",
+    )
+    conf = head + f"""[Interface]
 Address = {hub.tunnel_address}/32
 ListenPort = {hub.listen_port}
 PostUp = wg set %i private-key {WG_PRIVATE_KEY}
@@ -397,25 +405,28 @@ want={shlex.quote(want)}
 
 
 def _nft_converge() -> Converge:
-    # The desired table is what nft itself makes of the file in a throwaway network
-    # namespace: comparing two canonical listings shows any rule removed or added by hand.
-    check = f"""want=$(unshare --net -- sh -c 'nft -f {NFT_CONF} && nft list table {NFT_TABLE}' 2>&1) || {{ printf 'desired ruleset does not load:\\n%s\\n' "$want"; exit 0; }}
-have=$(nft list table {NFT_TABLE} 2>/dev/null) || have='(table {NFT_TABLE} missing)'
+    # The desired ruleset is what nft itself makes of the file in a throwaway network
+    # namespace: comparing two canonical listings of the WHOLE ruleset shows any rule removed
+    # or added by hand, and any other table (an injected table is drift, and `nft -f` of the
+    # file, which starts with `flush ruleset`, removes it).
+    check = f"""want=$(unshare --net -- sh -c 'nft -f {NFT_CONF} && nft list ruleset' 2>&1) || {{ printf 'desired ruleset does not load:\\n%s\\n' "$want"; exit 0; }}
+have=$(nft list ruleset 2>&1) || have="(cannot list the ruleset: $have)"
 [ "$have" = "$want" ] || diff -u --label live --label {NFT_CONF} <(printf '%s\\n' "$have") <(printf '%s\\n' "$want") || true"""
-    return Converge(f"live nftables table {NFT_TABLE} = {NFT_CONF}", check, f"nft -f {NFT_CONF}")
+    return Converge(f"live nftables ruleset = {NFT_CONF}", check, f"nft -f {NFT_CONF}")
 
 
-def _firewall(rules_input: list[str], rules_forward: list[str], sets: list[str], comment: str) -> Part:
+def _firewall(rules_input: list[str], rules_forward: list[str], sets: list[str], about: list[str]) -> Part:
     def block(lines: list[str]) -> str:
         return "".join(f"\t\t{line}\n" for line in lines)
 
     conf = (
         "#!/usr/sbin/nft -f\n"
-        f"# {HEADER}\n"
-        f"# {comment}\n"
-        "# Only the table below is ours: it is replaced atomically, other tables are left alone.\n"
-        f"table {NFT_TABLE}\n"
-        f"delete table {NFT_TABLE}\n"
+        + comment_block(
+            HEADER,
+            *about,
+            "This file is the whole ruleset: it replaces everything atomically; any other table is drift.",
+        )
+        + "flush ruleset\n"
         f"table {NFT_TABLE} {{\n"
         + "".join(sets)
         + "\tchain input {\n"
@@ -446,12 +457,12 @@ def _firewall(rules_input: list[str], rules_forward: list[str], sets: list[str],
 def _firewall_site(model: ProvinceFile, site: Site) -> Part:
     hub, mgmt = model.wan.hub, _mgmt_cidr(model)
     inp = [
-        f"ip saddr {mgmt} tcp dport 22 accept comment \"ssh from management\"",
-        f"ip saddr {hub.wan_address} udp dport {hub.listen_port} accept comment \"wireguard from the hub\"",
+        f"ip saddr {mgmt} tcp dport 22 accept {nft_rule_comment('ssh from management')}",
+        f"ip saddr {hub.wan_address} udp dport {hub.listen_port} accept {nft_rule_comment('wireguard from the hub')}",
         f'iifname "wg0" ip saddr {mgmt} ip daddr {site.tunnel_address} tcp dport {NODE_EXPORTER_PORT} '
-        'accept comment "node_exporter from management via the tunnel"',
+        'accept ' + nft_rule_comment("node_exporter from management via the tunnel"),
         f'iifname "wg0" ip saddr {mgmt} ip daddr {site.tunnel_address} icmp type echo-request '
-        'accept comment "link probes from management via the tunnel"',
+        'accept ' + nft_rule_comment("link probes from management via the tunnel"),
     ]
     fwd = []
     reach = site_reach(model, site)
@@ -459,22 +470,22 @@ def _firewall_site(model: ProvinceFile, site: Site) -> Part:
         elems = [f"{addr} . {proto} . {port}" for _, addr, proto, port in reach]
         fwd.append(
             f'oifname "wg0" ip saddr {site.lan} ip daddr . meta l4proto . th dport {_set(elems)} '
-            'accept comment "site LAN to the platforms it may reach"'
+            'accept ' + nft_rule_comment("site LAN to the platforms it may reach")
         )
-    return _firewall(inp, fwd, [], f"{site.id}: {site.name}; LAN {site.lan} may reach {', '.join(site.reach) or 'nothing'}")
+    return _firewall(inp, fwd, [], [f"{site.id}: {site.name}", f"LAN {site.lan} may reach {', '.join(site.reach) or 'nothing'}"])
 
 
 def _firewall_gateway(model: ProvinceFile) -> Part:
     hub, mgmt, wan = model.wan.hub, _mgmt_cidr(model), model.wan
     inp = [
-        f'ip saddr {mgmt} tcp dport 22 accept comment "ssh from management"',
-        f'ip saddr {wan.underlay} udp dport {hub.listen_port} accept comment "wireguard from the sites"',
-        f'ip saddr {mgmt} ip daddr {hub.tunnel_address} tcp dport {NODE_EXPORTER_PORT} accept comment "node_exporter from management"',
+        f'ip saddr {mgmt} tcp dport 22 accept ' + nft_rule_comment("ssh from management"),
+        f'ip saddr {wan.underlay} udp dport {hub.listen_port} accept ' + nft_rule_comment("wireguard from the sites"),
+        f'ip saddr {mgmt} ip daddr {hub.tunnel_address} tcp dport {NODE_EXPORTER_PORT} accept ' + nft_rule_comment("node_exporter from management"),
     ]
     if hub.ntp_server == hub.tunnel_address:
-        inp.append(f'iifname "wg0" ip saddr {wan.tunnel_pool} udp dport {NTP_PORT} accept comment "ntp for the sites"')
+        inp.append(f'iifname "wg0" ip saddr {wan.tunnel_pool} udp dport {NTP_PORT} accept ' + nft_rule_comment("ntp for the sites"))
     if hub.log_server == hub.tunnel_address:
-        inp.append(f'iifname "wg0" ip saddr {wan.tunnel_pool} tcp dport {SYSLOG_PORT} accept comment "syslog from the sites"')
+        inp.append(f'iifname "wg0" ip saddr {wan.tunnel_pool} tcp dport {SYSLOG_PORT} accept ' + nft_rule_comment("syslog from the sites"))
     elems = []
     for s in sorted(model.wan.sites, key=lambda s: s.id):
         for _, addr, proto, port in site_reach(model, s):
@@ -491,23 +502,21 @@ def _firewall_gateway(model: ProvinceFile) -> Part:
         )
         fwd.append(
             'iifname "wg0" ip saddr . ip daddr . meta l4proto . th dport @site_reach '
-            'accept comment "each site LAN to the platforms it may reach"'
+            'accept ' + nft_rule_comment("each site LAN to the platforms it may reach")
         )
     fwd += [
-        f'ip saddr {mgmt} ip daddr {wan.underlay} tcp dport 22 accept comment "management to the sites over the underlay"',
+        f'ip saddr {mgmt} ip daddr {wan.underlay} tcp dport 22 accept ' + nft_rule_comment("management to the sites over the underlay"),
         f'ip saddr {mgmt} oifname "wg0" ip daddr {wan.tunnel_pool} tcp dport {NODE_EXPORTER_PORT} '
-        'accept comment "management scrapes the sites through the tunnel"',
+        'accept ' + nft_rule_comment("management scrapes the sites through the tunnel"),
         f'ip saddr {mgmt} oifname "wg0" ip daddr {wan.tunnel_pool} icmp type echo-request '
-        'accept comment "management probes the site links through the tunnel"',
-        f'ip saddr {mgmt} ip daddr {_set(_dc_segments(model))} accept comment "management administers the data center"',
+        'accept ' + nft_rule_comment("management probes the site links through the tunnel"),
+        f'ip saddr {mgmt} ip daddr {_set(_dc_segments(model))} accept ' + nft_rule_comment("management administers the data center"),
     ]
-    return _firewall(inp, fwd, sets, "Data-center gateway (hub): sites reach only their platforms' ports")
+    return _firewall(inp, fwd, sets, ["Data-center gateway (hub): sites reach only their platforms' ports"])
 
 
 def _ssh_hardening(model: ProvinceFile) -> Part:
-    conf = f"""# {HEADER}
-# First value wins in sshd: this drop-in is read before the rest of sshd_config.
-PasswordAuthentication no
+    conf = comment_block(HEADER, "First value wins in sshd: this drop-in is read before the rest of sshd_config.") + f"""PasswordAuthentication no
 KbdInteractiveAuthentication no
 PermitEmptyPasswords no
 PermitRootLogin no
@@ -540,16 +549,14 @@ def _time(model: ProvinceFile, *, serve: bool) -> Part:
     hub, wan = model.wan.hub, model.wan
     if serve:
         src = (
-            "# The hub serves the sites. With no upstream in the province file it keeps its own clock\n"
-            "# as a local reference (orphan mode) so that every endpoint agrees on one time.\n"
-            "local stratum 8 orphan\n"
+            comment_block("The hub serves the sites. With no upstream in the province file it keeps its own clock",
+                          "as a local reference (orphan mode) so that every endpoint agrees on one time.")
+            + "local stratum 8 orphan\n"
             f"allow {wan.tunnel_pool}\n"
         )
     else:
         src = f"server {hub.ntp_server} iburst\n"
-    conf = f"""# {HEADER}
-# Time comes from the data center only (no other pool or server).
-{src}driftfile /var/lib/chrony/chrony.drift
+    conf = comment_block(HEADER, "Time comes from the data center only (no other pool or server).") + f"""{src}driftfile /var/lib/chrony/chrony.drift
 ntsdumpdir /var/lib/chrony
 logdir /var/log/chrony
 makestep 1 3
@@ -561,6 +568,22 @@ cmdport 0
     return Part("time", files=(File(CHRONY_CONF, conf),), services=(Service("chrony", "restarted"),))
 
 
+def log_senders(model: ProvinceFile) -> dict[str, str]:
+    """Tunnel address -> site id: whose file a message received over the tunnel goes to."""
+    return {s.tunnel_address: s.id for s in sorted(model.wan.sites, key=lambda s: ipaddress.ip_address(s.tunnel_address))}
+
+
+def log_file(site_id: str) -> str:
+    """The central log server's file of one site."""
+    return f"{REMOTE_LOG_DIR}/{site_id}.log"
+
+
+def log_senders_table(model: ProvinceFile) -> str:
+    """rsyslog lookup table (JSON) of :func:`log_senders`; an unknown sender looks up ``""``."""
+    rows = [json.dumps({"index": a, "value": sid}) for a, sid in log_senders(model).items()]
+    return '{"version": 1, "nomatch": "", "type": "string", "table": [\n ' + ",\n ".join(rows) + "\n]}\n"
+
+
 def _logging(model: ProvinceFile, *, receive: bool) -> Part:
     hub = model.wan.hub
     files, dirs = [], []
@@ -569,23 +592,33 @@ def _logging(model: ProvinceFile, *, receive: bool) -> Part:
         files.append(
             File(
                 RSYSLOG_RECEIVE,
-                f"""# {HEADER}
-# Central log server of the WAN: every site forwards here over the tunnel (tcp/{SYSLOG_PORT}).
-# One file per host under {REMOTE_LOG_DIR}, kept {days} days (datacenter.log_retention_days).
-module(load="imtcp")
-template(name="DcopsRemoteFile" type="string" string="{REMOTE_LOG_DIR}/%HOSTNAME%.log")
+                comment_block(
+                    HEADER,
+                    f"Central log server of the WAN: every site forwards here over the tunnel (tcp/{SYSLOG_PORT}).",
+                    f"One file per site under {REMOTE_LOG_DIR}, kept {days} days (datacenter.log_retention_days).",
+                    "A file is named by the address the message came from (the sender's tunnel address, which",
+                    "WireGuard ties to its key), never by the hostname the message claims: the site id comes from",
+                    f"{RSYSLOG_SENDERS} (tunnel address -> site id, from the province file); any other",
+                    "sender writes to unknown-<address>.log. secpath-replace keeps '/' and '..' out of the name.",
+                )
+                + f"""module(load="imtcp")
+lookup_table(name="dcops_senders" file="{RSYSLOG_SENDERS}")
+template(name="DcopsRemoteFile" type="string" string="{REMOTE_LOG_DIR}/%$.dcops_sender:::secpath-replace%.log")
 ruleset(name="dcops_remote") {{
+  set $.dcops_sender = lookup("dcops_senders", $fromhost-ip);
+  if $.dcops_sender == "" then {{ set $.dcops_sender = "unknown-" & $fromhost-ip; }}
   action(type="omfile" dynaFile="DcopsRemoteFile" dirCreateMode="0750" fileCreateMode="0640")
 }}
 input(type="imtcp" port="{SYSLOG_PORT}" ruleset="dcops_remote")
 """,
             )
         )
+        files.append(File(RSYSLOG_SENDERS, log_senders_table(model)))
         dirs.append(Directory(REMOTE_LOG_DIR, "0750"))
         files.append(
             File(
                 LOGROTATE_REMOTE,
-                f"# {HEADER}\n{REMOTE_LOG_DIR}/*.log {{\n\tdaily\n\trotate {days}\n\tmaxage {days}\n"
+                comment_block(HEADER) + f"{REMOTE_LOG_DIR}/*.log {{\n\tdaily\n\trotate {days}\n\tmaxage {days}\n"
                 "\tmissingok\n\tnotifempty\n\tcompress\n\tdelaycompress\n\tsharedscripts\n"
                 "\tpostrotate\n\t\t/usr/lib/rsyslog/rsyslog-rotate\n\tendscript\n}\n",
             )
@@ -594,10 +627,12 @@ input(type="imtcp" port="{SYSLOG_PORT}" ruleset="dcops_remote")
         files.append(
             File(
                 RSYSLOG_FORWARD,
-                f"""# {HEADER}
-# Everything (auth and authpriv included) goes to the data center's log server over the
-# tunnel, over TCP, queued on disk while the server is away.
-*.* action(type="omfwd" target="{hub.log_server}" port="{SYSLOG_PORT}" protocol="tcp"
+                comment_block(
+                    HEADER,
+                    "Everything (auth and authpriv included) goes to the data center's log server over the",
+                    "tunnel, over TCP, queued on disk while the server is away.",
+                )
+                + f"""*.* action(type="omfwd" target="{hub.log_server}" port="{SYSLOG_PORT}" protocol="tcp"
            queue.type="LinkedList" queue.filename="dcops_forward" queue.maxDiskSpace="256m"
            queue.saveOnShutdown="on" action.resumeRetryCount="-1" action.resumeInterval="10")
 """,
@@ -659,7 +694,7 @@ done <<'EOF'
 
 def _sysctl(kv: list[tuple[str, str]], forwarding: bool) -> Part:
     why = "this host forwards (site LAN or tunnel traffic)" if forwarding else "this host does not forward"
-    conf = f"# {HEADER}\n# ip_forward: {why}.\n" + "".join(f"{k} = {v}\n" for k, v in kv)
+    conf = comment_block(HEADER, f"ip_forward: {why}.") + "".join(f"{k} = {v}\n" for k, v in kv)
     body = _SYSCTL_SCRIPT + "".join(f"{k} {v}\n" for k, v in kv) + "EOF\nexit $rc"
     return Part(
         "sysctl",
@@ -681,13 +716,13 @@ def _node_exporter(tunnel_address: str) -> Part:
         files=(
             File(
                 NODE_EXPORTER_DEFAULTS,
-                f"# {HEADER}\n# Metrics only on the tunnel address: management scrapes them through the tunnel.\n"
-                f'ARGS="--web.listen-address={tunnel_address}:{NODE_EXPORTER_PORT}"\n',
+                comment_block(HEADER, "Metrics only on the tunnel address: management scrapes them through the tunnel.")
+                + f'ARGS="--web.listen-address={tunnel_address}:{NODE_EXPORTER_PORT}"\n',
             ),
             File(
                 f"{NODE_EXPORTER_DROPIN_DIR}/dcops.conf",
-                f"# {HEADER}\n# The listen address exists once the tunnel is up.\n"
-                "[Unit]\nAfter=wg-quick@wg0.service\nWants=wg-quick@wg0.service\n\n"
+                comment_block(HEADER, "The listen address exists once the tunnel is up.")
+                + "[Unit]\nAfter=wg-quick@wg0.service\nWants=wg-quick@wg0.service\n\n"
                 "[Service]\nRestart=always\nRestartSec=5\n",
             ),
         ),

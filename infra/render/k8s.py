@@ -36,7 +36,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from ..model import Cluster, Platform, ProvinceFile, StorageClass
+from ..model import RENDERER_MOUNTS, TMP_MOUNT, Cluster, Platform, ProvinceFile, StorageClass
 
 Obj = dict[str, Any]
 
@@ -257,6 +257,8 @@ def _pools_in(cluster: Cluster, segment: str):
 
 
 def _toleration(t) -> Obj:
+    if not t.key:  # with operator Exists an empty key tolerates every taint (the model refuses it)
+        raise RenderError([f"taint with an empty key ({t.effect}) -- fix: give the taint a key"])
     if t.value == "":
         return {"key": t.key, "operator": "Exists", "effect": t.effect}
     return {"key": t.key, "operator": "Equal", "value": t.value, "effect": t.effect}
@@ -551,7 +553,7 @@ def _deployment(model: ProvinceFile, p: Platform, cluster: Cluster) -> Obj:
             tol = _toleration(t)
             if tol not in tolerations:
                 tolerations.append(tol)
-    mounts = [{"name": "tmp", "mountPath": "/tmp"}]
+    mounts = [{"name": "tmp", "mountPath": TMP_MOUNT}]
     volumes: list[Obj] = [{"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE}}]
     for v in p.storage:
         mounts.append({"name": f"pvc-{v.name}", "mountPath": v.mount_path})
@@ -644,7 +646,7 @@ def render_problems(model: ProvinceFile) -> list[str]:
                 f"pods could not be scheduled -- fix: add a node pool with 'segment: {p.segment}' to cluster "
                 f"'{cluster.id}' or move the platform"
             )
-        seen: dict[str, str] = {}
+        seen: dict[str, str] = {m: "(dcops' own scratch volume)" for m in RENDERER_MOUNTS}
         for v in p.storage:
             if v.mount_path in seen:
                 problems.append(
