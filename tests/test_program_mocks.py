@@ -1,8 +1,11 @@
 """The Pulumi program under Pulumi's mocks: what it declares for a province.
 
 Expectations are computed here from the model, independently of
-``infra.render.k8s``; the program's registrations (the ``manifest`` input of
-every KubeObject) are compared with them.
+``infra.render.k8s``; the program's registrations (the inputs of every typed
+``pulumi_kubernetes`` resource, less the Pulumi annotations) are compared with them.
+Each object must be its kind's typed resource (``kubernetes:apps/v1:Deployment``...),
+on the explicit provider of its cluster (kubeconfig path and context from the stack's
+environment, server-side apply), applied as field manager ``dcops``.
 """
 
 from __future__ import annotations
@@ -17,15 +20,37 @@ import pytest
 import yaml
 
 from infra import program
-from infra.k8s.provider import clean
+from infra.k8s import FIELD_MANAGER, KINDS, PULUMI_ANNOTATIONS
 from infra.paths import REPO
 from infra.render import k8s as render
 from infra.validate import ProvinceError, load_province
 
 LAB = REPO / "stacks" / "province-lab.yaml"
-KUBE_TYPE = "pulumi-python:dynamic/dcops:KubeObject"
+PROVIDER_TYPE = "pulumi:providers:kubernetes"
 COMPONENT_TYPES = {"dcops:index:Cluster", "dcops:index:NetworkSegment", "dcops:index:Storage", "dcops:index:Platform"}
 PSA_MODES = ("enforce", "audit", "warn")
+
+
+def type_token(api_version: str, kind: str) -> str:
+    """The pulumi-kubernetes type token of a kind: ``kubernetes:<group or core>/<version>:<Kind>``."""
+    group, _, version = api_version.rpartition("/")
+    return f"kubernetes:{group or 'core'}/{version}:{kind}"
+
+
+KUBE_TYPES = {type_token(a, k) for a, k in KINDS}
+
+
+def clean(value):
+    """Pulumi's wire format back to plain values: integral floats to ints (ports, replicas...)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    return value
 
 
 class Recorder(pulumi.runtime.Mocks):
@@ -35,8 +60,8 @@ class Recorder(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         self.resources.append(args)
         outs = dict(args.inputs)
-        if args.typ == KUBE_TYPE:
-            outs["uid"] = f"uid-{args.name}"
+        if args.typ in KUBE_TYPES:
+            outs["metadata"] = {**outs.get("metadata", {}), "uid": f"uid-{args.name}"}
         return [f"{args.name}-id", outs]
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -44,6 +69,23 @@ class Recorder(pulumi.runtime.Mocks):
 
     def registered(self) -> list[pulumi.runtime.MockResourceArgs]:
         return [r for r in self.resources if r.typ != "pulumi:pulumi:Stack"]
+
+
+def environment(kubeconfigs: dict[str, str], contexts: dict[str, str] | None = None) -> dict:
+    """A stack environment (``dcops:environment``, inline) with these admin kubeconfigs and contexts."""
+    contexts = contexts or {}
+    return {
+        "kind": "lab",
+        "backend": {"url": "file:///srv/pulumi-state", "secrets_provider": "passphrase",
+                    "passphrase": {"file": "/srv/pulumi-passphrase"}},
+        "clusters": {
+            c: {"admin": {"kubeconfig": kc, **({"context": contexts[c]} if c in contexts else {})},
+                "checks": {"kubeconfig": kc.replace(".kubeconfig", "-auditor.kubeconfig")}}
+            for c, kc in kubeconfigs.items()
+        },
+        "wan": {"user": "dcops-ops", "identity_file": "/srv/id_ed25519", "known_hosts": "/srv/known_hosts"},
+        "prometheus": {"url": "https://prometheus.example.gov.vn:9090"},
+    }
 
 
 def run_program(config: dict[str, str]) -> tuple[Recorder, dict]:
@@ -61,6 +103,17 @@ def run_program(config: dict[str, str]) -> tuple[Recorder, dict]:
 
 
 KUBECONFIGS = {"primary": "/srv/kube/primary.kubeconfig", "dr": "/srv/kube/dr.kubeconfig"}
+CONTEXTS = {"dr": "ttdl-dr-admin"}
+
+
+def split_annotations(manifest: dict) -> tuple[dict, dict]:
+    """(the manifest without Pulumi's annotations, those annotations)."""
+    m = copy.deepcopy(manifest)
+    ann = m.get("metadata", {}).get("annotations", {})
+    ours = {k: ann.pop(k) for k in list(ann) if k in PULUMI_ANNOTATIONS}
+    if not ann and "annotations" in m.get("metadata", {}):
+        del m["metadata"]["annotations"]
+    return m, ours
 
 
 @pytest.fixture(scope="module")
@@ -70,23 +123,27 @@ def model():
 
 @pytest.fixture(scope="module")
 def run(model):
-    rec, outputs = run_program(
-        {"dcops:province": "stacks/province-lab.yaml", "dcops:kubeconfigs": json.dumps(KUBECONFIGS)}
-    )
+    rec, outputs = run_program({
+        "dcops:province": "stacks/province-lab.yaml",
+        "dcops:environment": json.dumps(environment(KUBECONFIGS, CONTEXTS)),
+    })
     objects: dict[tuple[str, str], dict] = {}  # (cluster, Kind/ns/name) -> manifest
-    kubeconfigs: dict[str, set[str]] = {}
+    providers: dict[str, set[str]] = {}  # cluster -> provider references its objects use
+    pulumi_annotations: dict[tuple[str, str], dict] = {}
     for r in rec.registered():
-        if r.typ != KUBE_TYPE:
+        if r.typ not in KUBE_TYPES:
             continue
         cluster = r.name.split("/", 1)[0]
-        m = clean(r.inputs["manifest"])
+        m, ours = split_annotations(clean(r.inputs))
+        assert r.typ == type_token(m["apiVersion"], m["kind"]), f"{r.name}: not its kind's typed resource ({r.typ})"
         md = m["metadata"]
         key = f"{m['kind']}/{md['namespace']}/{md['name']}" if md.get("namespace") else f"{m['kind']}/{md['name']}"
         assert r.name == f"{cluster}/{key}"
         assert (cluster, key) not in objects, f"declared twice: {r.name}"
         objects[(cluster, key)] = m
-        kubeconfigs.setdefault(cluster, set()).add(r.inputs["kubeconfig"])
-    return rec, outputs, objects, kubeconfigs
+        pulumi_annotations[(cluster, key)] = ours
+        providers.setdefault(cluster, set()).add(r.provider)
+    return rec, outputs, objects, providers, pulumi_annotations
 
 
 def of_kind(objects, kind, cluster=None, namespace=None) -> list[dict]:
@@ -123,7 +180,7 @@ def qty(s: str) -> float:
 
 def test_declares_exactly_the_rendered_objects(model, run):
     """The program declares every rendered object, unchanged, and nothing else (the schema test covers these)."""
-    rec, _, objects, kubeconfigs = run
+    rec, _, objects, _, _ = run
     expected = {
         (cid, render.object_key(o)): o for cid, objs in render.render_province(model).items() for o in objs.objects()
     }
@@ -131,30 +188,60 @@ def test_declares_exactly_the_rendered_objects(model, run):
     for key, m in objects.items():
         assert m == expected[key], key
     types = {r.typ for r in rec.registered()}
-    assert types == COMPONENT_TYPES | {KUBE_TYPE}
+    assert types - KUBE_TYPES == COMPONENT_TYPES | {PROVIDER_TYPE}
     # components: one Cluster and one Storage per cluster, one Platform per platform
     names = lambda t: sorted(r.name for r in rec.registered() if r.typ == t)  # noqa: E731
     assert names("dcops:index:Cluster") == sorted(c.id for c in model.datacenter.clusters)
     assert names("dcops:index:Storage") == sorted(c.id for c in model.datacenter.clusters)
     assert names("dcops:index:Platform") == sorted(p.id for p in model.platforms)
     assert names("dcops:index:NetworkSegment") == sorted({f"{p.cluster}/{p.segment}" for p in model.platforms})
-    # each cluster's objects go to that cluster's kubeconfig (a path, never file contents)
-    assert kubeconfigs == {c: {KUBECONFIGS[c]} for c in KUBECONFIGS}
 
 
-def test_kubeconfig_defaults_to_the_lab(model, tmp_path, monkeypatch):
-    monkeypatch.setenv("DCOPS_LAB_ROOT", str(tmp_path))
-    rec, outputs = run_program({"dcops:province": str(LAB), "dcops:lab": "tlab"})
-    paths = {r.inputs["kubeconfig"] for r in rec.registered() if r.typ == KUBE_TYPE and r.name.startswith("dr/")}
-    assert paths == {str(tmp_path / "tlab" / "k8s" / "dr" / "kubeconfig")}
-    assert outputs["clusters"]["primary"]["kubeconfig"] == str(tmp_path / "tlab" / "k8s" / "primary" / "kubeconfig")
+def test_one_explicit_provider_per_cluster(model, run):
+    """Each cluster's objects go through that cluster's own provider: its kubeconfig (a path, never file
+    contents) and context from the stack's environment, server-side apply on."""
+    rec, _, _, providers, _ = run
+    provs = {r.name: r for r in rec.registered() if r.typ == PROVIDER_TYPE}
+    assert set(provs) == {c.id for c in model.datacenter.clusters}
+    for cid, p in provs.items():
+        assert p.inputs["kubeconfig"] == KUBECONFIGS[cid]
+        assert p.inputs.get("context") == CONTEXTS.get(cid)
+        assert str(p.inputs["enableServerSideApply"]).lower() == "true"
+        # every object of the cluster, and only those, use it
+        (ref,) = providers[cid]
+        assert ref.startswith("urn:") and f"{PROVIDER_TYPE}::{cid}::" in ref, ref
+
+
+def test_applied_as_field_manager_dcops_with_conflicts_forced(run):
+    _, _, objects, _, pulumi_annotations = run
+    assert set(pulumi_annotations) == set(objects)
+    for key, ours in pulumi_annotations.items():
+        assert ours == {"pulumi.com/patchFieldManager": FIELD_MANAGER, "pulumi.com/patchForce": "true"}, key
+
+
+def test_await_ready_false_skips_the_providers_await(tmp_path):
+    rec, _ = run_program({
+        "dcops:province": str(LAB), "dcops:awaitReady": "false",
+        "dcops:environment": json.dumps(environment(KUBECONFIGS)),
+    })
+    kube = [r for r in rec.registered() if r.typ in KUBE_TYPES]
+    assert kube and all(r.inputs["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true" for r in kube)
+
+
+def test_every_kind_the_renderer_makes_has_a_typed_class(model):
+    kinds = {(o["apiVersion"], o["kind"]) for objs in render.render_province(model).values() for o in objs.objects()}
+    assert kinds <= set(KINDS), sorted(kinds - set(KINDS))
+    from infra.k8s import UnknownKind, resource_class
+
+    with pytest.raises(UnknownKind, match="CronJob"):
+        resource_class({"apiVersion": "batch/v1", "kind": "CronJob"})
 
 
 # ------------------------------------------------------------------ isolation
 
 
 def test_every_platform_namespace_has_default_deny(model, run):
-    _, _, objects, _ = run
+    _, _, objects, _, _ = run
     for p in model.platforms:
         pol = one(objects, p.cluster, f"NetworkPolicy/{p.id}/default-deny")
         assert pol["spec"]["podSelector"] == {}
@@ -228,7 +315,7 @@ def declared_flows(objects) -> set[tuple]:
 
 
 def test_allow_rules_equal_the_dependency_graph(model, run):
-    _, _, objects, _ = run
+    _, _, objects, _, _ = run
     want, got = expected_flows(model), declared_flows(objects)
     assert got - want == set(), f"allowed but not in the model: {sorted(got - want)}"
     assert want - got == set(), f"in the model but not allowed: {sorted(want - got)}"
@@ -243,7 +330,7 @@ def test_allow_rules_equal_the_dependency_graph(model, run):
 
 def test_flow_comparison_catches_an_extra_rule(model, run):
     """The check above can fail: one extra peer or an open rule is seen."""
-    _, _, objects, _ = run
+    _, _, objects, _, _ = run
     tampered = copy.deepcopy(objects)
     pol = tampered[("primary", "NetworkPolicy/dvc/allow-to-lgsp")]  # dvc does not depend on eoffice
     pol["spec"]["egress"][0]["to"].append({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "eoffice"}}})
@@ -258,7 +345,7 @@ def test_flow_comparison_catches_an_extra_rule(model, run):
 
 
 def test_namespace_labels(model, run):
-    _, _, objects, _ = run
+    _, _, objects, _, _ = run
     seg = {s.id: s for s in model.datacenter.segments}
     for p in model.platforms:
         ns = one(objects, p.cluster, f"Namespace/{p.id}")
@@ -276,7 +363,7 @@ def test_namespace_labels(model, run):
 
 
 def test_quota_and_limits(model, run):
-    _, _, objects, _ = run
+    _, _, objects, _, _ = run
     for p in model.platforms:
         hard = one(objects, p.cluster, f"ResourceQuota/{p.id}/platform-quota")["spec"]["hard"]
         pods = p.replicas + 1 + math.ceil(p.replicas * 0.5)  # replicas + rollout surge + 50% headroom
@@ -296,7 +383,7 @@ def test_quota_and_limits(model, run):
 
 
 def test_deployment_and_service(model, run):
-    _, _, objects, _ = run
+    _, _, objects, _, _ = run
     for p in model.platforms:
         d = one(objects, p.cluster, f"Deployment/{p.id}/{p.id}")
         spec = d["spec"]
@@ -340,7 +427,7 @@ PROVISIONERS = {"ceph-rbd": "rbd.csi.ceph.com", "nfs": "nfs.csi.k8s.io", "local-
 
 
 def test_storage_classes_and_claims(model, run):
-    _, _, objects, _ = run
+    _, _, objects, _, _ = run
     for cluster in model.datacenter.clusters:
         classes = of_kind(objects, "StorageClass", cluster.id)
         assert sorted(c["metadata"]["name"] for c in classes) == sorted(s.name for s in model.datacenter.storage_classes)
@@ -365,7 +452,7 @@ def test_storage_classes_and_claims(model, run):
 
 
 def test_rbac(model, run):
-    _, _, objects, _ = run
+    _, _, objects, _, _ = run
     for cluster in model.datacenter.clusters:
         role = one(objects, cluster.id, "ClusterRole/dcops-auditor")
         for rule in role["rules"]:
@@ -394,7 +481,7 @@ def test_rbac(model, run):
 
 
 def test_stack_outputs(model, run):
-    _, outputs, objects, _ = run
+    _, outputs, objects, _, _ = run
     assert outputs["province"]["name"] == model.province.name
     for p in model.platforms:
         out = outputs["platforms"][p.id]
@@ -424,7 +511,7 @@ def test_invalid_model_raises_and_registers_nothing(tmp_path):
     bad = _write(tmp_path, data)
     rec = Recorder()
     pulumi.runtime.set_mocks(rec, project="dcops", stack="lab", preview=False)
-    pulumi.runtime.set_all_config({"dcops:province": str(bad)})
+    pulumi.runtime.set_all_config({"dcops:province": str(bad), "dcops:environment": json.dumps(environment(KUBECONFIGS))})
     with pytest.raises(ProvinceError) as err:
         pulumi.runtime.test(program.main)()
     assert isinstance(err.value, pulumi.RunError)  # Pulumi prints the problems without a traceback
@@ -451,7 +538,7 @@ def test_unrenderable_model_registers_nothing(tmp_path):
         render.render_province(ProvinceFile.model_validate(data))
     rec = Recorder()
     pulumi.runtime.set_mocks(rec, project="dcops", stack="lab", preview=False)
-    pulumi.runtime.set_all_config({"dcops:province": str(bad)})
+    pulumi.runtime.set_all_config({"dcops:province": str(bad), "dcops:environment": json.dumps(environment(KUBECONFIGS))})
     with pytest.raises(ProvinceError, match="no node pool in segment 'data'"):
         pulumi.runtime.test(program.main)()
     assert rec.registered() == []
@@ -465,9 +552,12 @@ def test_every_stack_config_runs(stack):
     """Each stack names a valid province, and the program declares exactly its rendered objects."""
     config = yaml.safe_load(stack.read_text(encoding="utf-8"))["config"]
     assert "dcops:province" in config
-    rec, outputs = run_program({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
     model = load_province(REPO / config["dcops:province"])
-    declared = sorted(r.name for r in rec.registered() if r.typ == KUBE_TYPE)
+    # The lab's stack gets its environment at `dcops lab up`; here a stand-in one.
+    config.setdefault("dcops:environment",
+                      environment({c.id: f"/srv/kube/{c.id}.kubeconfig" for c in model.datacenter.clusters}))
+    rec, outputs = run_program({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
+    declared = sorted(r.name for r in rec.registered() if r.typ in KUBE_TYPES)
     expected = sorted(f"{cid}/{render.object_key(o)}" for cid, objs in render.render_province(model).items()
                       for o in objs.objects())
     assert declared == expected
@@ -478,7 +568,6 @@ def test_pulumi_project_file():
     project = yaml.safe_load((REPO / "Pulumi.yaml").read_text(encoding="utf-8"))
     assert project["name"] == "dcops" and project["stackConfigDir"] == "stacks"
     assert project["runtime"] == {"name": "python", "options": {"virtualenv": ".venv"}}
-    # no `main`: Pulumi runs the project root's __main__.py, so the dynamic-provider plugin also
-    # starts at the root, where `virtualenv: .venv` resolves
+    # no `main`: Pulumi runs the project root's __main__.py, where `virtualenv: .venv` resolves
     assert "main" not in project
     assert "infra.program" in (REPO / "__main__.py").read_text(encoding="utf-8")
