@@ -20,10 +20,11 @@ kinds and names on the same clusters), every one is owned by field manager ``dco
 the no-change runs change no object (resourceVersions equal), and after each delete/destroy
 every object and namespace of ours is gone before the next step starts.
 
-Profile (the notes under the table): the provider's own trace (``DCOPS_K8S_TRACE``, see
-:mod:`infra.k8s.provider`) of every pulumi step says how much of the wall time goes before the
-first provider call (engine, language host, program), to API requests, Deployment readiness
-waits, deletion waits, and to nothing at all (the engine between steps); the CPU time of each
+Profile (the notes under the table): Pulumi's own event log (``pulumi --event-log``: when
+each resource's step began and ended, in whole seconds) of every pulumi step says how much of
+the wall time goes before the first Kubernetes step (engine, language host, the program, the
+provider plugin starting), to the steps (the pulumi-kubernetes provider's API calls and its await
+logic), and after the last; the CPU time of each
 step's processes (pulumi with its plugins and program, or kubectl) is in the table's details,
 since it moves much less than wall time with the machine's load; one extra ``up``/``destroy``
 with ``PULUMI_SKIP_CHECKPOINTS=true`` shows what the file backend's per-step checkpoints cost.
@@ -56,7 +57,7 @@ from .core import CaseResult, Measure, dcops_argv
 FULL_CONFIG = REPO / "stacks" / "Pulumi.thanhhoa.yaml"
 LAB_CONFIG = REPO / "stacks" / "Pulumi.lab.yaml"
 MANAGED = "app.kubernetes.io/managed-by=dcops"
-FIELD_MANAGER = "dcops"  # infra.k8s.provider.FIELD_MANAGER
+FIELD_MANAGER = "dcops"  # infra.k8s.FIELD_MANAGER (the provider applies as it)
 STEP_TIMEOUT = 1800.0    # one pulumi/kubectl step on a loaded machine
 GONE_TIMEOUT = 300.0     # namespaces finalized after a delete/destroy
 
@@ -304,9 +305,9 @@ class _Case:
         env_extra: dict[str, str] = dict(env or {})
         tfile = None
         if trace:
-            tfile = lab_dir(self.lab) / "bench-provision" / f"trace-{trace}.jsonl"
+            tfile = lab_dir(self.lab) / "bench-provision" / f"events-{trace}.jsonl"
             tfile.unlink(missing_ok=True)
-            env_extra["DCOPS_K8S_TRACE"] = str(tfile)
+            extra = (*extra, "--event-log", str(tfile))
         args = [*pulumi_env.action_args(action, extra=extra), *pulumi_env.stack_args(self.lab)]
         lines: list[str] = []
         w0 = time.time()
@@ -322,8 +323,7 @@ class _Case:
         if tfile is not None and trace:
             self.traces.setdefault(trace, [])
             if tfile.exists():
-                events = [json.loads(ln) for ln in tfile.read_text().splitlines() if ln.strip()]
-                self.traces[trace].append({"start": w0, "wall": took, "events": events})
+                self.traces[trace].append({"start": w0, "wall": took, "events": event_log_steps(tfile)})
         self.summaries[key] = _resources_summary(out)
         return took, out
 
@@ -495,35 +495,28 @@ class _Case:
 
         if "up" in prof:
             notes.append(
-                f"Where `pulumi up` from empty goes (median of {len(prof['up'])}, provider trace): "
-                f"{med('up', 'before'):.1f} s before the first provider call (engine, Python language host, the program: "
-                f"imports, validation, rendering, registering {med('up', 'ops'):.0f} objects; then the dynamic "
-                f"provider's own Python process), {med('up', 'span'):.1f} s of provider calls and {med('up', 'after'):.1f} s after "
-                f"the last (outputs, final checkpoint). In the calls: {med('up', 'api'):.1f} s in API requests in all "
-                f"(median {1000 * med('up', 'api_med'):.0f} ms each), {med('up', 'ready'):.1f} s waiting for Deployments "
-                f"to be Ready (summed over Deployments waiting side by side; longest {med('up', 'ready_max'):.1f} s), "
-                f"{med('up', 'client'):.1f} s for the first calls to start the API client; "
-                f"at most {med('up', 'conc_max'):.0f} calls ran at once and none ran for {med('up', 'idle'):.1f} s of the "
-                f"{med('up', 'span'):.1f} s: that is the engine's own per-resource work (step scheduling, check RPC, "
-                f"checkpoint, the program resolving outputs), about "
-                f"{1000 * med('up', 'idle') / max(med('up', 'ops'), 1):.0f} ms per object on the critical path.")
+                f"Where `pulumi up` from empty goes (median of {len(prof['up'])}, Pulumi's event log, whole seconds): "
+                f"{med('up', 'before'):.0f} s before the first Kubernetes step (engine, Python language host, the "
+                f"program: imports, validation, rendering, registering {med('up', 'ops'):.0f} objects; the "
+                f"pulumi-kubernetes plugin starting and reading its cluster), {med('up', 'span'):.0f} s of steps and "
+                f"{med('up', 'after'):.0f} s after the last (outputs, final checkpoint). The steps include the "
+                f"provider's await logic: the longest Deployment step (rolled out, pods made Ready by kwok) took "
+                f"{med('up', 'deploy_max'):.0f} s; up to {med('up', 'conc_max'):.0f} steps were under way at once "
+                f"(the engine runs `--parallel` steps at a time, 8 by default, and the Go provider serves them all).")
         for k, what in (("again", "no-change `pulumi up`"), ("preview", "no-change `pulumi preview`")):
             if k in prof:
                 notes.append(
-                    f"A {what} (median {statistics.median(x[k] for x in ps):.1f} s) makes no API call: "
-                    f"{med(k, 'before'):.1f} s until the first diff, {med(k, 'span'):.1f} s of {med(k, 'ops'):.0f} diffs "
-                    f"(each under {1000 * max(med(k, 'dt_max'), 0.001):.0f} ms in the provider; the rest is the engine and "
-                    f"gRPC per resource) and {med(k, 'after'):.1f} s after. kubectl's no-change apply instead sends every "
-                    f"object to the API server (server-side apply computes the no-op there).")
+                    f"A {what} (median {statistics.median(x[k] for x in ps):.1f} s): {med(k, 'before'):.0f} s until the "
+                    f"first step, {med(k, 'span'):.0f} s of {med(k, 'ops'):.0f} steps (the provider diffs each object "
+                    f"against the state; with server-side apply it also asks the API server for a dry-run apply) and "
+                    f"{med(k, 'after'):.0f} s after. kubectl's no-change apply sends every object to the API server too.")
         if "destroy" in prof:
             notes.append(
-                f"Where `pulumi destroy` goes (median of {len(prof['destroy'])}): {med('destroy', 'before'):.1f} s before "
-                f"the first delete (no program run), {med('destroy', 'span'):.1f} s of deletes, of which the namespaces: "
-                f"{med('destroy', 'ns_gone'):.1f} s waiting for the namespace controller to finalize them (summed over "
-                f"namespaces waited for side by side; longest {med('destroy', 'ns_max'):.1f} s), "
-                f"{med('destroy', 'client'):.1f} s for the first calls to start the API client; the engine deletes "
-                f"dependents first and a namespace last, at most {med('destroy', 'conc_max'):.0f} calls at once, and "
-                f"{med('destroy', 'after'):.1f} s after the last. `kubectl delete -f` deletes in file order (namespaces "
+                f"Where `pulumi destroy` goes (median of {len(prof['destroy'])}): {med('destroy', 'before'):.0f} s before "
+                f"the first delete (no program run), {med('destroy', 'span'):.0f} s of deletes (the provider waits until "
+                f"each object is gone; the longest Namespace delete, finalized by the namespace controller, took "
+                f"{med('destroy', 'ns_max'):.0f} s) and {med('destroy', 'after'):.0f} s after the last. The engine "
+                "deletes dependents first and a namespace last; `kubectl delete -f` deletes in file order (namespaces "
                 "early, their contents go with them) and waits for all at the end.")
         up_cpu, skip_cpu = self.cpu.get("pulumi.up"), self.cpu.get("pulumi.up.nockpt")
         down_cpu, skip_down = self.cpu.get("pulumi.destroy"), self.cpu.get("pulumi.destroy.nockpt")
@@ -543,17 +536,10 @@ class _Case:
                 "would then forget every object it had made, which the recovery path (`dcops provision --refresh`, "
                 "tests/test_pulumi_lab.py) relies on.")
         notes.append(
-            "Parallelism: Pulumi's Python dynamic-provider host serves at most 4 calls at once (a fixed "
-            "ThreadPoolExecutor(max_workers=4) in pulumi/dynamic/__main__.py), so `--parallel` above 4 (default 8) "
-            "changes nothing for our objects, and a Deployment's readiness wait or a namespace's deletion wait holds one "
-            "of the 4 while it lasts; the trace above shows the ceiling. Raising it would mean patching the SDK: not done.")
-        notes.append(
-            "Changed in the provider while writing this case: (1) it no longer imports the `kubernetes` package for "
-            "kubeconfigs that need only certificates or a token (the lab's and most): the import alone took the first "
-            "calls of every up and destroy ~3.9 s on this machine (the first four calls waited for it, on the critical "
-            "path); its own urllib3 client starts in well under a second (exec plugins and other kubeconfigs still use "
-            "the package); (2) readiness and deletion waits poll from 0.1 s up to 1 s / 0.5 s instead of every 1 s / 0.5 "
-            "s, so a Deployment that kwok makes Ready in 1-2 s is seen Ready sooner. Both are in these figures.")
+            "Since issue 14 Kubernetes objects go through the real pulumi-kubernetes provider (a Go plugin built by "
+            "scripts/install-tools, typed resources, server-side apply as field manager dcops, its own await logic) "
+            "instead of dcops's Python dynamic provider, whose host served at most 4 calls at once; the figures before "
+            "the change are kept in docs/benchmarks.md under this table.")
         return notes
 
 
@@ -592,7 +578,8 @@ def profile(run: dict) -> dict[str, float]:
         last = t
     apis = [e["api"] for e in ev if "api" in e]
     ready = [e["ready"] for e in ev if "ready" in e]
-    ns = [e.get("gone", 0.0) for e in ev if e["op"] == "delete" and e["kind"] == "Namespace"]
+    ns = [e.get("gone", e["dt"]) for e in ev if e["op"] == "delete" and e["kind"] == "Namespace"]
+    deploys = [e["dt"] for e in ev if e["kind"] == "Deployment" and e["op"] in ("create", "update")]
     # time in a call outside its API request and waits: the API client's start (first calls only)
     client = max((max(0.0, e["dt"] - e.get("api", 0) - e.get("ready", 0) - e.get("gone", 0))
                   for e in ev if e["op"] in ("create", "update", "delete")), default=0.0)
@@ -601,8 +588,32 @@ def profile(run: dict) -> dict[str, float]:
         "ops": float(len(ev)), "api": sum(apis), "api_med": statistics.median(apis) if apis else 0.0,
         "ready": sum(ready), "ready_max": max(ready, default=0.0), "client": client,
         "ns_gone": sum(ns), "ns_max": max(ns, default=0.0), "conc_max": float(conc_max), "idle": idle,
-        "dt_max": max(e["dt"] for e in ev),
+        "dt_max": max(e["dt"] for e in ev), "deploy_max": max(deploys, default=0.0),
     }
+
+
+def event_log_steps(path: Path) -> list[dict]:
+    """The Kubernetes resources' steps in a ``pulumi --event-log`` file: ``op``, ``kind``, ``t0`` and ``dt``
+    (from the engine's events' timestamps, whole seconds: a step shorter than a second has dt 0)."""
+    started: dict[str, tuple[float, str, str]] = {}
+    steps: list[dict] = []
+    for line in path.read_text().splitlines():
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        for key in ("resourcePreEvent", "resOutputsEvent", "resOpFailedEvent"):
+            md = (e.get(key) or {}).get("metadata") or {}
+            typ = str(md.get("type", ""))
+            if not typ.startswith("kubernetes:"):
+                continue
+            urn, ts = md.get("urn"), float(e.get("timestamp") or 0)
+            if key == "resourcePreEvent":
+                started[urn] = (ts, str(md.get("op", "")), typ.rsplit(":", 1)[-1])
+            elif urn in started:
+                t0, op, kind = started.pop(urn)
+                steps.append({"op": op, "kind": kind, "t0": t0, "dt": ts - t0})
+    return steps
 
 
 def run(opts: BenchOptions, stack_config: Path = FULL_CONFIG) -> CaseResult:
