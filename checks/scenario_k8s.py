@@ -213,6 +213,7 @@ def rendered_snapshot(pf: ProvinceFile, cluster: str) -> C.Snapshot:
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:masters"}],
     }]
+    snap.evidence_configured = True  # as if the environment named the control plane's evidence
     snap.apiserver_flags = ["--encryption-provider-config=/offline/encryption-config.yaml"]
     snap.encryption_config = {"kind": "EncryptionConfiguration", "resources": [{"resources": ["secrets"], "providers": [{"secretbox": {"keys": [{"name": "key1"}]}}, {"identity": {}}]}]}
     snap.etcd_secrets = {}

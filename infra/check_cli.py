@@ -96,12 +96,17 @@ def _dry_run(st, pf, host_targets, cluster_targets, sla_wanted) -> None:
             t.add_row(h, "host" if h in present else "host (not in wan.hosts: skipped)", f"{a.addresses[h]}:{a.port}",
                       via + (f", netns {st.env.management_netns}" if st.env.management_netns else ""), f"{a.user} (ssh -F {a.config})")
     for c in sorted(cluster_targets):
+        if c not in st.env.clusters:
+            t.add_row(c, "cluster", "-", "no access in this environment (not assessed)", "-")
+            continue
         kc, ctx = st.kubeconfig(c, "checks")
         server = "?"
         try:
             import yaml
 
             doc = yaml.safe_load(kc.read_text()) or {}
+            if not isinstance(doc, dict):
+                raise ValueError("not a kubeconfig")
             cur = ctx or doc.get("current-context")
             cname = next((x["context"]["cluster"] for x in doc.get("contexts") or [] if x.get("name") == cur), None)
             server = next((x["cluster"]["server"] for x in doc.get("clusters") or [] if x.get("name") == cname), "?")
@@ -154,6 +159,7 @@ def check(
     TCVN 14423:2025, CIS and NIST SP 800-53). Where they connect comes from the
     stack's environment (-s STACK; default 'lab', the running lab):
 
+    \b
     - host controls (sshd, nftables, WireGuard, chrony, rsyslog, node_exporter,
       sysctls, accounts) on the gateway and every site, over SSH (the
       environment's user, key, known_hosts, jump hosts) with pytest-testinfra,
@@ -176,6 +182,7 @@ def check(
     be used (the lab is not up; Prometheus unreachable, its certificate not
     trusted, or the credentials refused): nothing was checked.
 
+    \b
     Examples:
       dcops check --list                  # what would be contacted, and how
       dcops check -s thanhhoa
@@ -255,6 +262,12 @@ def check(
     # -- clusters
     if k8s_ids and cluster_targets:
         for cid_ in sorted(cluster_targets):
+            if cid_ not in st.env.clusters:
+                for k in sorted(k8s_ids):
+                    results.append(Result.not_assessed(k, cid_, f"the environment of stack '{st.name}' gives no access to "
+                                                                 f"cluster '{cid_}'", {"would_settle": f"clusters.{cid_} in the environment"}))
+                    prog(results[-1])
+                continue
             kc, kctx = st.kubeconfig(cid_, "checks")
             prog.phase(f"cluster {cid_}: {len(k8s_ids)} control(s) through the Kubernetes API (read-only identity: {kc.name}"
                        + (f", context {kctx}" if kctx else "") + ")")

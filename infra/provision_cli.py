@@ -37,6 +37,7 @@ def provision(
     change, --refresh reads the real state back, --destroy deletes every
     object of the stack.
 
+    \b
     Examples:
       dcops provision                       # the lab
       dcops provision -s thanhhoa --preview

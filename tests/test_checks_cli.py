@@ -2,39 +2,33 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-from infra.paths import REPO
-
-
-def dcops(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "from infra.cli import app; app()", *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+from conftest import dcops
 
 
 def test_help_teaches():
     r = dcops("check", "--help")
     assert r.returncode == 0
-    for word in ("--only", "--target", "--output", "--name", "--province", "Exit codes", "monitor"):
+    for word in ("--only", "--target", "--output", "--stack", "--config-file", "--list", "Exit", "not assessed"):
         assert word in r.stdout
 
 
 def test_unknown_control_or_target_is_bad_input():
-    r = dcops("check", "--name", "tnolab", "--only", "DCOPS-NOPE-001")
+    r = dcops("check", "-s", "thanhhoa", "--only", "DCOPS-NOPE-001")
     assert r.returncode == 2 and "unknown control" in r.stderr
-    r = dcops("check", "--name", "tnolab", "--target", "atlantis")
+    r = dcops("check", "-s", "thanhhoa", "--target", "atlantis")
     assert r.returncode == 2 and "unknown target" in r.stderr
 
 
 def test_bad_province_is_bad_input(tmp_path):
     bad = tmp_path / "p.yaml"
     bad.write_text("province: {}\n")
-    r = dcops("check", "--name", "tnolab", "--province", str(bad))
-    assert r.returncode == 2
+    cfg = tmp_path / "Pulumi.x.yaml"
+    cfg.write_text(f"config:\n  dcops:province: {bad}\n  dcops:environment: stacks/env/thanhhoa.yaml\n")
+    r = dcops("check", "-s", "x", "--config-file", str(cfg))
+    assert r.returncode == 2 and "problem" in r.stderr
 
 
 def test_lab_not_running_is_environment_problem(tmp_path):
-    r = dcops("check", "--name", "tnolab", "--output", str(tmp_path / "r.json"))
-    assert r.returncode == 3 and "not running" in r.stderr
+    r = dcops("check", "--output", str(tmp_path / "r.json"), env={"DCOPS_LAB": "tnolab", "DCOPS_LAB_ROOT": str(tmp_path)})
+    assert r.returncode == 3 and "dcops lab up" in r.stderr
     assert not (tmp_path / "r.json").exists()

@@ -75,11 +75,7 @@ def test_parsers():
 # --------------------------------------------------------------------------- the lab
 
 
-def dcops(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", "from infra.cli import app; app()", *args],
-        cwd=REPO, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-    )
+from conftest import dcops, lab_stack, write_lab_environment  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +85,8 @@ def lab(pf):
     name = "t" + "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
     try:
         hosts.up(pf, name, sites=SITES, progress=lambda m: None)
-        r = dcops("wan", "apply", "--name", name, "--engine", "ansible")
+        write_lab_environment(name, pf, PROVINCE)
+        r = dcops("wan", "apply", *lab_stack(name), "--engine", "ansible")
         assert r.returncode == 0, f"wan apply failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-2000:]}"
         started = [h for h in netexec.layout(name)["ssh"] if h in pf.site_by_id]
         assert len(started) == SITES, netexec.layout(name)
@@ -117,7 +114,16 @@ def lab_sysctls(name, pf, sites):
 
 
 def _check(lab, pf, names=None, only=None):
-    return H.check_hosts(lab["name"], pf, names=names, only=only)
+    """The host controls through the lab's environment, from inside its management namespace."""
+    from checks.netns import in_netns
+    from infra import environment as EV
+    from infra.environment_ssh import access
+    from infra.lab.environment import config_path
+
+    st = EV.load("lab", config_path(lab["name"]))
+    acc = access(st, pf)
+    present = set(st.hosts_present(list(acc.addresses)))
+    return in_netns(st.env.management_netns, H.check_hosts, acc, pf, names=names, only=only, present=present)
 
 
 def _wait_all_pass(lab, pf, timeout=120):
@@ -169,7 +175,7 @@ def test_lab_fault_sshd_change_fails_only_that_control_on_that_site(lab, pf):
 
 @pytest.fixture(scope="module")
 def monitored(lab, pf):
-    from checks import monitoring
+    from infra.lab import monitoring
 
     info = monitoring.start(lab["name"], pf, progress=lambda m: None)
     monitoring.wait_for_samples(lab["name"], pf, timeout=180)
@@ -179,15 +185,17 @@ def monitored(lab, pf):
 def _sla(lab, pf, info, only=("DCOPS-SLA-001",)):
     from checks import sla
     from checks.netns import in_netns
+    from infra.lab import monitoring
 
-    return {r.target: r for r in in_netns(info["netns"], lambda: sla.run_all(pf, sla.Prom(info["url"]), only=set(only)))}
+    prom = monitoring.prom(lab["name"])
+    return {r.target: r for r in in_netns(info["netns"], lambda: sla.run_all(pf, prom, only=set(only)))}
 
 
 @pytest.mark.lab
 def test_lab_cli_check_targets_a_site(lab, pf, tmp_path):
     site = lab["site"]
     outp = tmp_path / "latest.json"
-    r = dcops("check", "--name", lab["name"], "--target", site, "--only", "DCOPS-SSH-001,DCOPS-FW-001,DCOPS-WG-002", "--output", str(outp))
+    r = dcops("check", *lab_stack(lab["name"]), "--target", site, "--only", "DCOPS-SSH-001,DCOPS-FW-001,DCOPS-WG-002", "--output", str(outp))
     assert r.returncode == 0, r.stdout + r.stderr
     import json
 
@@ -260,7 +268,7 @@ def test_lab_fault_frontend_stopped_fails_only_that_platform_sla(lab, pf, monito
     assert {p: r.status for p, r in after.items() if p != victim} == {p.id: Status.passed for p in pf.platforms if p.id != victim}
     # the same through the command line: exit 1, only that platform fails
     outp = tmp_path / "latest.json"
-    r = dcops("check", "--name", lab["name"], "--only", "DCOPS-SLA-001", "--output", str(outp))
+    r = dcops("check", *lab_stack(lab["name"]), "--only", "DCOPS-SLA-001", "--output", str(outp))
     assert r.returncode == 1, r.stdout + r.stderr
     doc = json.loads(outp.read_text())
     assert {x["target"] for x in doc["results"] if x["status"] != "pass"} == {victim}
@@ -306,14 +314,13 @@ def test_lab_sla_latency_scenarios(lab, pf, monitored):
 
 
 @pytest.mark.lab
-def test_lab_prometheus_stopped_makes_sla_checks_errors(lab, pf, monitored, tmp_path):
-    from checks import monitoring
+def test_lab_prometheus_stopped_is_an_environment_error(lab, pf, monitored, tmp_path):
+    """An unreachable Prometheus: exit 3, the cause named, nothing checked (never a pass)."""
+    from infra.lab import monitoring
 
     monitoring.stop(lab["name"])
     outp = tmp_path / "latest.json"
-    r = dcops("check", "--name", lab["name"], "--only", "DCOPS-SLA-001,DCOPS-SLA-003", "--output", str(outp))
-    assert r.returncode == 1
-    import json
-
-    doc = json.loads(outp.read_text())
-    assert doc["results"] and all(x["status"] == "error" and "Prometheus" in x["reason"] for x in doc["results"])
+    r = dcops("check", *lab_stack(lab["name"]), "--only", "DCOPS-SLA-001,DCOPS-SLA-003", "--output", str(outp))
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "Prometheus at https://127.0.0.1:9090 is unreachable" in r.stderr and "nothing was checked" in r.stderr
+    assert not outp.exists()

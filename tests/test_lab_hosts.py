@@ -367,7 +367,7 @@ def test_down_removes_everything_and_spares_another_lab(model, lab) -> None:
         # Ansible worker orphaned by a stopped run, its argv naming the lab's inventory; SSH
         # ControlMasters daemonize likewise) and someone's process that is not the lab's.
         # down ends the first (by PID) and leaves the second alone.
-        inv = lab_dir(name) / "wan" / "ansible" / "inventory" / "hosts.yml"
+        inv = lab_dir(name) / "work" / "wan" / "ansible" / "inventory" / "hosts.yml"
         orphan = subprocess.Popen(netexec.mgmt_argv(name, [sys.executable, "-c", "import time; time.sleep(600)", str(inv)]),
                                   start_new_session=True)
         bystander = subprocess.Popen(netexec.mgmt_argv(name, ["sleep", "600"]))

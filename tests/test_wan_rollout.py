@@ -26,6 +26,8 @@ from infra.paths import lab_dir
 from infra.render import endpoint as E
 from infra.validate import load_province
 
+from conftest import lab_stack, write_lab_environment
+
 REPO = Path(__file__).resolve().parent.parent
 PROVINCE = REPO / "stacks" / "province-lab.yaml"
 DCOPS = [str(Path(sys.executable).parent / "dcops")]
@@ -59,19 +61,20 @@ class Lab:
     # -------------------------------------------------------------- lifecycle
     def up(self) -> None:
         lab_hosts.up(self.model, self.name, sites=SITES, progress=print)
+        write_lab_environment(self.name, self.model, PROVINCE)
 
     def down(self) -> None:
         lab_hosts.down(self.name, progress=print)
 
     def fresh_hosts(self) -> None:
         self.down()
-        shutil.rmtree(lab_dir(self.name) / "wan", ignore_errors=True)
+        shutil.rmtree(lab_dir(self.name) / "work" / "wan", ignore_errors=True)
         self.up()
 
     # -------------------------------------------------------------- running
     def dcops(self, *args: str, timeout: float = 1200) -> subprocess.CompletedProcess:
         p = subprocess.run(
-            [*DCOPS, "wan", *args, "--name", self.name] if args and args[0] == "apply" else [*DCOPS, *args],
+            [*DCOPS, "wan", *args, *lab_stack(self.name)] if args and args[0] in ("apply", "inventory") else [*DCOPS, *args],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -138,7 +141,7 @@ def lab(request):
 def snapshot(lab: Lab) -> dict[str, dict[str, str]]:
     """What each host looks like: the rendered files, live table, addresses, routes, rules,
     WireGuard (public data only), services, sysctls. Public keys are replaced by host names."""
-    rendered = {h: json.loads((lab_dir(lab.name) / "wan" / "rendered" / f"{h}.json").read_text()) for h in lab.hosts}
+    rendered = {h: json.loads((lab_dir(lab.name) / "work" / "wan" / "rendered" / f"{h}.json").read_text()) for h in lab.hosts}
     snap: dict[str, dict[str, str]] = {}
     for h in lab.hosts:
         parts = [v for k, v in rendered[h].items() if k.endswith("_state")]
@@ -312,7 +315,7 @@ def _connectivity(lab: Lab) -> None:
         assert all(v == "timeout" for v in res.values()), (site, res)
     # the gateway saw a recent handshake from every site
     out = lab.ssh(E.GATEWAY, "wg show wg0 latest-handshakes")
-    keys = json.loads((lab_dir(lab.name) / "wan" / "pubkeys.json").read_text())
+    keys = json.loads((lab_dir(lab.name) / "work" / "wan" / "pubkeys.json").read_text())
     hs = {line.split()[0]: int(line.split()[1]) for line in out.splitlines() if line.strip()}
     now = int(lab.ssh(E.GATEWAY, "date +%s").strip())
     for site in SITES:

@@ -28,7 +28,11 @@ def host_control_ids() -> list[str]:
 
 def check(name: str, province: Path, out: Path, parallel: int = CHECK_PARALLEL) -> dict:
     ids = ",".join(host_control_ids())
-    argv = dcops_argv("check", "--name", name, "--province", str(province),
+    from ..lab import environment as labenv
+    from ..validate import load_province
+
+    labenv.write(name, load_province(province), province)  # the lab's environment, for this province
+    argv = dcops_argv("check", "-s", "lab", "--config-file", str(labenv.config_path(name)),
                       "--only", ids, "--parallel", str(parallel), "--quiet", "--output", str(out))
     t0 = time.monotonic()
     p = run_group(argv)

@@ -64,7 +64,10 @@ def run_group(argv: list[str]) -> subprocess.CompletedProcess:
 
 def apply(name: str, province: Path, engine: str, settings: str, out: Path) -> dict:
     """One ``dcops wan apply``; returns seconds, exit code and the results' counts."""
-    argv = dcops_argv("wan", "apply", "--name", name, "--province", str(province), "--engine", engine,
+    from ..lab import environment as labenv
+
+    labenv.write(name, load_province(province), province)  # the lab's environment, for this province
+    argv = dcops_argv("wan", "apply", "-s", "lab", "--config-file", str(labenv.config_path(name)), "--engine", engine,
                       "--ansible-settings", settings, "--forks", str(PARALLEL), "--json", str(out))
     t0 = time.monotonic()
     p = run_group(argv)

@@ -47,6 +47,7 @@ class Cluster(pulumi.ComponentResource):
             self.cluster_id, args.kubeconfig, args.context, pulumi.ResourceOptions(parent=self)
         )
         self.auditor_role = self.kube(args.objects.auditor_cluster_role, parent=self)
+        self.auditor_binding = self.kube(args.objects.auditor_cluster_binding, parent=self, depends_on=[self.auditor_role])
         self.register_outputs(
             {
                 "cluster": self.cluster_id,

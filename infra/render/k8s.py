@@ -210,11 +210,12 @@ class ClusterObjects:
     kubernetes_version: str
     storage_classes: list[Obj]
     auditor_cluster_role: Obj
+    auditor_cluster_binding: Obj
     platforms: dict[str, PlatformObjects] = field(default_factory=dict)
     segments: dict[str, SegmentObjects] = field(default_factory=dict)
 
     def cluster_scoped(self) -> list[Obj]:
-        return [*self.storage_classes, self.auditor_cluster_role]
+        return [*self.storage_classes, self.auditor_cluster_role, self.auditor_cluster_binding]
 
     def pvcs(self) -> list[Obj]:
         return [c for p in self.platforms.values() for c in p.pvcs]
@@ -294,6 +295,18 @@ def auditor_cluster_role() -> Obj:
             {"apiGroups": [""], "resources": list(AUDITOR_CORE_RESOURCES), "verbs": list(READ)},
             {"apiGroups": list(AUDITOR_GROUPS), "resources": ["*"], "verbs": list(READ)},
         ],
+    }
+
+
+def auditor_cluster_binding() -> Obj:
+    """The auditors' group reads the whole cluster (not Secrets): the checks' read-only identity
+    needs namespaces, cluster RBAC and every platform's objects."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": _meta("dcops-auditors"),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": AUDITOR_ROLE},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": AUDITORS_GROUP}],
     }
 
 
@@ -683,6 +696,7 @@ def render_cluster(model: ProvinceFile, cluster_id: str) -> ClusterObjects:
         kubernetes_version=cluster.kubernetes_version,
         storage_classes=[storage_class(sc) for sc in model.datacenter.storage_classes],
         auditor_cluster_role=auditor_cluster_role(),
+        auditor_cluster_binding=auditor_cluster_binding(),
         platforms=platforms,
         segments=segments,
     )

@@ -74,6 +74,7 @@ def apply(
     user, identity file or agent, port, known_hosts, jump hosts, addresses,
     become. Default stack: 'lab' (the running lab).
 
+    \b
     Examples:
       dcops wan apply                         # the lab, everything, default engine
       dcops wan apply -s thanhhoa --check     # what would change, with diffs
@@ -156,6 +157,7 @@ def inventory_cmd(
 ) -> None:
     """Write standard inventories of a stack for Ansible and pyinfra, to run the playbooks by hand.
 
+    \b
     Files in --out:
       hosts.yml, group_vars/all.yml, host_vars/<host>.yml   an Ansible YAML inventory: hosts with
           ansible_host, ansible_user, ansible_port; groups gateway, sites, tier_<tier>, parent_<site>;
@@ -164,6 +166,7 @@ def inventory_cmd(
       ssh_config     the stack's SSH client configuration (a copy; ssh -F ssh_config ADDRESS)
       pyinfra_inventory.py   the same hosts and groups for the pyinfra CLI
 
+    \b
     Then, from a machine that reaches the hosts (for the lab: inside its management namespace):
       ansible-playbook -i out/inventory/hosts.yml playbooks/wan.yml [--check --diff]
       pyinfra out/inventory/pyinfra_inventory.py playbooks/pyinfra/deploy.py
