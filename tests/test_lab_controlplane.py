@@ -296,7 +296,8 @@ def _whoami(api: cp.Api) -> tuple[int, dict]:
     """Who the API server takes ``api``'s client certificate for (SelfSubjectReview)."""
     status, out = api.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
                               {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
-    return status, (out.get("status", {}).get("userInfo", {}) if isinstance(out, dict) else {})
+    ok = status == 201 and isinstance(out, dict) and isinstance(out.get("status"), dict)
+    return status, (out["status"].get("userInfo", {}) if ok else {"error": out})
 
 
 def _api_as(name: str, cluster: str, pair: pki.Pair) -> cp.Api:
