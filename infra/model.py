@@ -271,8 +271,20 @@ def _address(value: str) -> str:
     return value
 
 
+def _province_code(value: str) -> str:
+    if not re.fullmatch(r"[A-Z0-9-]{2,12}", value):
+        raise bad(f"{show(value)} is not a province code", "use 2-12 upper-case letters, digits or '-', e.g. THA")
+    return value
+
+
+def _k8s_version(value: str) -> str:
+    if not re.fullmatch(r"1\.[0-9]{1,3}", value):
+        raise bad(f"{show(value)} is not a Kubernetes minor version", "write it quoted, e.g. \"1.34\"")
+    return value
+
+
 class Province(Strict):
-    code: Annotated[str, Field(pattern=r"^[A-Z0-9-]{2,12}$")]
+    code: Annotated[str, AfterValidator(_province_code)]
     name: Name = Field(description="Vietnamese name, diacritics kept")
     name_en: Name | None = None
     security_level: SecurityLevel
@@ -318,7 +330,7 @@ class Cluster(Strict):
     id: Id
     name: Name
     role: Literal["primary", "dr"]
-    kubernetes_version: Annotated[str, Field(pattern=r"^1\.\d+$")] = "1.34"
+    kubernetes_version: Annotated[str, AfterValidator(_k8s_version)] = "1.34"
     node_pools: list[NodePool] = Field(min_length=1)
 
 

@@ -178,7 +178,11 @@ def test_ids_and_port_names_and_kind():
     d["platforms"][0]["ports"][0]["name"] = "8443"  # Kubernetes wants at least one letter
     d["platforms"][1]["ports"][0]["name"] = "a--b"
     d["platforms"][2]["kind"] = "portal; rm -rf /"
+    d["province"]["code"] = "LAB\n"
+    d["datacenter"]["clusters"][0]["kubernetes_version"] = "1.34; x"
     ps = problems_of(d)
+    assert "upper-case" in one(ps, "province.code", "not a province code").fix
+    one(ps, "datacenter.clusters[0].kubernetes_version", "not a Kubernetes minor version")
     one(ps, "wan.sites[0].id", "pattern")
     one(ps, "platforms[0].ports[0].name", "not a port name")
     one(ps, "platforms[1].ports[0].name", "not a port name")
