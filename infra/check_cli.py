@@ -278,9 +278,16 @@ def check(
     # -- SLAs
     if sla_wanted:
         prog.phase(f"SLAs from Prometheus ({st.env.prometheus.url})")
-        for r in sla.run_all(pf, prom, window_days=window_days, only=sla_ids, targets=sla_targets):
+        present_sites = set(st.hosts_present([s.id for s in pf.wan.sites]))
+        absent = {s.id for s in pf.wan.sites} - present_sites
+        chosen = set(sla_targets) if sla_targets is not None else platforms_all | set(pf.site_by_id)
+        for r in sla.run_all(pf, prom, window_days=window_days, only=sla_ids, targets=chosen - absent):
             results.append(r)
             prog(r)
+        for site in sorted(chosen & absent):
+            for cid in sorted({"DCOPS-SLA-003", "DCOPS-SLA-004"} & set(sla_ids)):
+                results.append(Result.skip(cid, site, "site not in this environment (wan.hosts)"))
+                prog(results[-1])
 
     meta = {
         "stack": st.name,
