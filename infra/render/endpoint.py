@@ -18,9 +18,14 @@ What :func:`render` returns, per host, is an :class:`Endpoint`: one
   part changed (``restarted``/``reloaded``) and a check to run first
   (``sshd -t`` before reloading sshd),
 - ``converge`` steps for runtime state that files alone do not show (the live
-  nftables table, sysctls, the live WireGuard peers): a ``check`` command
-  that prints the drift (nothing when in sync, always exit 0) and an
-  ``apply`` command that repairs it.
+  nftables ruleset, all of it: a table added by hand is drift; sysctls, the live
+  WireGuard peers): a ``check`` command that prints the drift (nothing when in
+  sync, always exit 0) and an ``apply`` command that repairs it.
+
+Every comment line of a generated file goes through :mod:`infra.render.comments`
+(names from the province file are one line of visible characters, and the helper
+keeps any comment inert in its language). The central log server files messages
+by sender address (:func:`log_senders`), never by the hostname they claim.
 
 Routing design (the management caveat)
 --------------------------------------
