@@ -273,7 +273,7 @@ class Prometheus(Strict):
 
 class LogServer(Strict):
     host: str  # the inventory name ('gateway') or a site id of the host that receives the logs
-    directory: PathStr = "/var/log/dcops-remote"
+    directory: PathStr = "/var/log/remote"  # where the hub's rsyslog writes <site>.log (infra/render/endpoint.py)
 
 
 class Environment(Strict):

@@ -70,7 +70,14 @@ class StackSettings:
         cfg = pulumi.Config("dcops")
         province = Path(cfg.require("province"))
         await_ready = cfg.get_bool("awaitReady")
-        raw = cfg.get_object("environment")
+        raw = cfg.get("environment")  # a mapping arrives as JSON, a file path as a plain string
+        if raw is not None:
+            import json
+
+            try:
+                raw = json.loads(raw)
+            except ValueError:
+                pass
         if raw is None:
             raise pulumi.RunError("dcops:environment is missing from the stack config: see README, "
                                   "'Using dcops on your province' (the lab writes it at `dcops lab up`)")

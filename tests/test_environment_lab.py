@@ -192,7 +192,7 @@ def test_inventory_runs_by_hand_and_under_ansible_runner(lab, tmp_path):
     r = dcops("wan", "inventory", *lab_stack(lab["name"]), "--out", str(inv))
     assert r.returncode == 0, r.stdout + r.stderr
     site = SITES[1]
-    conf = "/etc/chrony/conf.d/50-dcops.conf"
+    conf = "/etc/chrony/chrony.conf"  # rendered by dcops (time part)
     before = netexec.host_run(lab["name"], site, ["sha256sum", conf], capture_output=True, text=True).stdout
     netexec.host_run(lab["name"], site, ["bash", "-c", f"echo '# drift' >> {conf}"], capture_output=True)
     bindir = Path(sys.executable).parent
@@ -214,6 +214,13 @@ def test_inventory_runs_by_hand_and_under_ansible_runner(lab, tmp_path):
     assert runner.returncode == 0, runner.stdout[-3000:] + runner.stderr[-2000:]
     after = netexec.host_run(lab["name"], site, ["sha256sum", conf], capture_output=True, text=True).stdout
     assert after == before  # converged back to the rendered file
+    # the pyinfra CLI with the pyinfra inventory: same convergence
+    netexec.host_run(lab["name"], site, ["bash", "-c", f"echo '# drift' >> {conf}"], capture_output=True)
+    py = subprocess.run(["ip", "netns", "exec", lab["mgmt"], str(bindir / "pyinfra"), str(inv / "pyinfra_inventory.py"),
+                         str(REPO / "playbooks" / "pyinfra" / "deploy.py"), "--sudo", "-y", "--limit", site],
+                        capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert py.returncode == 0, py.stdout[-3000:] + py.stderr[-2000:]
+    assert netexec.host_run(lab["name"], site, ["sha256sum", conf], capture_output=True, text=True).stdout == before
 
 
 def _shifted_province(tmp_path: Path) -> Path:

@@ -152,10 +152,10 @@ def heatmap(rows: Sequence[tuple[str, float | None, Sequence[float | None]]], *,
 def stacked_bar(counts: dict[str, int], *, label: str, width: int = 160, height: int = 12) -> str:
     """pass / fail / error / skipped as one horizontal bar."""
     total = sum(counts.values()) or 1
-    colors = {"pass": GOOD, "fail": BAD, "error": WARN, "skipped": NODATA}
+    colors = {"pass": GOOD, "fail": BAD, "error": WARN, "not_assessed": NODATA, "skipped": NODATA}
     x = 0.0
     parts = []
-    for k in ("pass", "fail", "error", "skipped"):
+    for k in ("pass", "fail", "error", "not_assessed", "skipped"):
         w = width * counts.get(k, 0) / total
         if w > 0:
             parts.append(f'<rect x="{_f(x)}" y="0" width="{_f(w)}" height="{height}" fill="{colors[k]}"/>')

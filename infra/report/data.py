@@ -30,7 +30,7 @@ from . import sla as _sla
 from .redact import redact
 
 REPORT_SCHEMA = "dcops-report/1"
-STATUSES = ("fail", "error", "pass", "skipped")
+STATUSES = ("fail", "error", "pass", "not_assessed", "skipped")
 SEVERITIES = ("critical", "high", "medium", "low", "info", "unknown")
 # Controls that tell whether a unit's link to the center is up right now.
 LINK_CONTROLS = ("DCOPS-WG-001", "DCOPS-WG-002")
@@ -174,7 +174,7 @@ def _pct(n: int, m: int) -> float | None:
 
 
 def _status_rank(s: str) -> int:
-    return {"fail": 0, "error": 1, "pass": 2, "skipped": 3}.get(s, 4)
+    return {"fail": 0, "error": 1, "pass": 2, "not_assessed": 3, "skipped": 4}.get(s, 5)
 
 
 # --------------------------------------------------------------------------- sections
@@ -278,7 +278,7 @@ def _site_status(m: ProvinceFile, results: list[dict], sla_data: dict) -> dict[s
             daily = (sla_data["sites"].get(s.id) or {}).get("daily") or []
             last = daily[-1].get("availability_pct") if daily else None
             connected, basis = (last is not None and last > 0), ("sla" if daily else "no_results")
-        decided = [r for r in rs if r["status"] != "skipped"]
+        decided = [r for r in rs if r["status"] not in ("skipped", "not_assessed")]
         compliant = bool(decided) and all(r["status"] == "pass" for r in decided)
         out[s.id] = {"connected": connected, "basis": basis, "compliant": compliant,
                      "counts": dict(Counter(r["status"] for r in rs))}

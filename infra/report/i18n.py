@@ -154,6 +154,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "status_fail": ("Không đạt", "Fail"),
     "status_error": ("Lỗi", "Error"),
     "status_skipped": ("Bỏ qua", "Skipped"),
+    "status_not_assessed": ("Chưa đánh giá được", "Not assessed"),
+    "not_assessed_targets": ("Chưa đánh giá được", "Not assessed"),
     "sev_critical": ("Nghiêm trọng", "Critical"),
     "sev_high": ("Cao", "High"),
     "sev_medium": ("Trung bình", "Medium"),

@@ -136,8 +136,8 @@ def _context(data: dict, lang: str, pdf: bool) -> dict:
         return Markup(charts.heatmap(rows, label=t(lang, "sla_heatmap"), days=days))
 
     def bar(counts: dict) -> Markup:
-        return Markup(charts.stacked_bar({k: counts.get(k, 0) for k in ("pass", "fail", "error", "skipped")},
-                                         label=", ".join(f"{k} {counts.get(k, 0)}" for k in ("pass", "fail", "error", "skipped"))))
+        return Markup(charts.stacked_bar({k: counts.get(k, 0) for k in ("pass", "fail", "error", "not_assessed", "skipped")},
+                                         label=", ".join(f"{k} {counts.get(k, 0)}" for k in ("pass", "fail", "error", "not_assessed", "skipped"))))
 
     def title(c: dict) -> str:
         return c["title_vi"] if lang == "vi" else c["title_en"]
@@ -158,10 +158,10 @@ def _context(data: dict, lang: str, pdf: bool) -> dict:
         s = fmt_num(lang, abs(v), digits)
         return ("+" if v > 0 else "−" if v < 0 else "±") + s
 
-    def grouped_skips(results: list[dict]) -> list[tuple[str, list[str]]]:
+    def grouped_skips(results: list[dict], status: str = "skipped") -> list[tuple[str, list[str]]]:
         g: dict[str, list[str]] = defaultdict(list)
         for r in results:
-            if r["status"] == "skipped":
+            if r["status"] == status:
                 g[r["reason"]].append(r["target"])
         return sorted(g.items(), key=lambda kv: -len(kv[1]))
 
@@ -220,7 +220,7 @@ def render_junit(data: dict, lang: str = "vi") -> str:
         suite = ET.SubElement(root, "testsuite", {
             "name": _x(f"{c['id']} {c['title_vi'] if lang == 'vi' else c['title_en']}"),
             "tests": str(counts["total"]), "failures": str(counts["fail"]), "errors": str(counts["error"]),
-            "skipped": str(counts["skipped"]),
+            "skipped": str(counts["skipped"] + counts.get("not_assessed", 0)),
             "time": f"{sum(float(r.get('duration_s') or 0) for r in c['results']):.3f}",
         })
         props = ET.SubElement(suite, "properties")
@@ -240,10 +240,12 @@ def render_junit(data: dict, lang: str = "vi") -> str:
                 ET.SubElement(case, "error", message=msg, type="error").text = body
             elif r["status"] == "skipped":
                 ET.SubElement(case, "skipped", message=msg)
+            elif r["status"] == "not_assessed":  # JUnit has no such state: skipped, said so
+                ET.SubElement(case, "skipped", message=_x(f"{t(lang, 'status_not_assessed')}: {r['reason']}")).text = body
             elif body:
                 ET.SubElement(case, "system-out").text = body
         for k in ("total", "fail", "error", "skipped"):
-            totals[k] += counts[k]
+            totals[k] += counts[k] + (counts.get("not_assessed", 0) if k == "skipped" else 0)
     root.set("tests", str(totals["total"]))
     root.set("failures", str(totals["fail"]))
     root.set("errors", str(totals["error"]))

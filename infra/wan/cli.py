@@ -36,7 +36,7 @@ def _preflight_jumps(conn) -> str | None:
                                 timeout=60, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             return f"the jump host {j.host}:{j.port} did not answer within 60 s"
-        if cp.returncode != 0:
+        if cp.returncode == 255:  # ssh's own failure; any other code: we got in (a bastion may refuse commands)
             why = (cp.stderr.strip().splitlines() or [f"exit {cp.returncode}"])[-1]
             return f"the jump host {j.host}:{j.port} cannot be reached: {why}"
     return None
