@@ -11,7 +11,11 @@ evidence was kept.  Statuses:
   ``reason`` says why;
 - ``not_assessed``: the control applies but the environment gives no way to see its
   evidence (for example encryption at rest on a managed cluster, for a read-only identity);
-  ``reason`` says why, the evidence says what would settle it. Never a pass, not a failure.
+  ``reason`` says why, the evidence says what would settle it. Never a pass, not a failure;
+- ``waived``: a ``fail`` or ``error`` that an approved, unexpired waiver covers
+  (:mod:`infra.waivers`); ``waiver`` keeps the status it had, the justification, the
+  approver and the expiry date.  Not a failure.  An expired waiver leaves the status as
+  it was and is kept in ``waiver`` with ``expired: true``.
 
 Results are written as JSON (``write_results``): a document with the run's
 metadata, a summary and one entry per result.  Everything written passes through
@@ -40,6 +44,7 @@ class Status(str, Enum):
     error = "error"
     skipped = "skipped"
     not_assessed = "not_assessed"
+    waived = "waived"
 
 
 def now_iso() -> str:
@@ -55,11 +60,14 @@ class Result:
     reason: str = ""
     time: str = field(default_factory=now_iso)
     duration_s: float = 0.0
+    waiver: dict[str, Any] | None = None  # infra.waivers: set on waived results and on ones whose waiver expired
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)
         if self.status in (Status.error, Status.skipped, Status.not_assessed) and not self.reason:
             raise ValueError(f"{self.control} on {self.target}: status {self.status.value} needs a reason")
+        if self.status == Status.waived and not self.waiver:
+            raise ValueError(f"{self.control} on {self.target}: status waived needs its waiver")
 
     # constructors that read well in control code
     @classmethod
@@ -89,6 +97,8 @@ class Result:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["status"] = self.status.value
+        if d["waiver"] is None:
+            del d["waiver"]
         return d
 
     @classmethod
@@ -101,6 +111,7 @@ class Result:
             reason=d.get("reason", ""),
             time=d.get("time") or now_iso(),
             duration_s=float(d.get("duration_s", 0.0)),
+            waiver=d.get("waiver"),
         )
 
 
