@@ -154,8 +154,9 @@ def catalog() -> Catalog:
 
 
 def scenario_files(control_id: str) -> dict[str, list[Path]]:
-    """The pass and fail scenarios shipped for a control (any file named ``<ID>.pass.*``/``<ID>.fail.*``)."""
-    out: dict[str, list[Path]] = {"pass": [], "fail": []}
+    """The pass and fail scenarios shipped for a control (any file named ``<ID>.pass.*``/``<ID>.fail.*``),
+    and those that make its evidence unreadable (``<ID>.unreadable.*``: the result must be an error)."""
+    out: dict[str, list[Path]] = {"pass": [], "fail": [], "unreadable": []}
     if SCENARIOS.exists():
         for p in sorted(SCENARIOS.rglob(f"{control_id}.*")):
             parts = p.name.split(".")

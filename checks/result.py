@@ -15,7 +15,10 @@ evidence was kept.  Statuses:
 - ``waived``: a ``fail`` or ``error`` that an approved, unexpired waiver covers
   (:mod:`infra.waivers`); ``waiver`` keeps the status it had, the justification, the
   approver and the expiry date.  Not a failure.  An expired waiver leaves the status as
-  it was and is kept in ``waiver`` with ``expired: true``.
+  it was and is kept in ``waiver`` with ``expired: true``;
+- ``insufficient_data``: an SLA whose monitored time covers less of its window than the
+  province's threshold (``reason`` and the evidence say how long was observed). Never a pass,
+  not a failure.
 
 Results are written as JSON (``write_results``): a document with the run's
 metadata, a summary and one entry per result.  Everything written passes through
@@ -45,6 +48,7 @@ class Status(str, Enum):
     skipped = "skipped"
     not_assessed = "not_assessed"
     waived = "waived"
+    insufficient_data = "insufficient_data"
 
 
 def now_iso() -> str:
@@ -64,7 +68,7 @@ class Result:
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)
-        if self.status in (Status.error, Status.skipped, Status.not_assessed) and not self.reason:
+        if self.status in (Status.error, Status.skipped, Status.not_assessed, Status.insufficient_data) and not self.reason:
             raise ValueError(f"{self.control} on {self.target}: status {self.status.value} needs a reason")
         if self.status == Status.waived and not self.waiver:
             raise ValueError(f"{self.control} on {self.target}: status waived needs its waiver")
@@ -89,6 +93,10 @@ class Result:
     @classmethod
     def not_assessed(cls, control: str, target: str, reason: str, evidence: dict | None = None) -> "Result":
         return cls(control, target, Status.not_assessed, evidence or {}, reason)
+
+    @classmethod
+    def insufficient(cls, control: str, target: str, reason: str, evidence: dict | None = None) -> "Result":
+        return cls(control, target, Status.insufficient_data, evidence or {}, reason)
 
     @classmethod
     def verdict(cls, control: str, target: str, good: bool, evidence: dict, reason_fail: str = "", reason_pass: str = "") -> "Result":

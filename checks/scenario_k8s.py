@@ -217,6 +217,7 @@ def rendered_snapshot(pf: ProvinceFile, cluster: str) -> C.Snapshot:
     snap.apiserver_flags = ["--encryption-provider-config=/offline/encryption-config.yaml"]
     snap.encryption_config = {"kind": "EncryptionConfiguration", "resources": [{"resources": ["secrets"], "providers": [{"secretbox": {"keys": [{"name": "key1"}]}}, {"identity": {}}]}]}
     snap.etcd_secrets = {}
+    snap.etcd_namespaces = sorted(snap.namespaces)  # every platform namespace is stored in etcd
     return snap
 
 

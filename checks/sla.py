@@ -104,6 +104,17 @@ class Prom:
             raise PromUnavailable(f"Prometheus at {self.url} answered HTTP {rows.status_code} to /api/v1/status/buildinfo")
         return str(rows.json().get("data", {}).get("version", "?"))
 
+    def rules(self, kind: str = "alert") -> list[dict[str, Any]]:
+        """The rule groups Prometheus has loaded (``/api/v1/rules?type=alert|record``)."""
+        resp = self._ask("rules", lambda: self.client._session.get(
+            f"{self.url}/api/v1/rules", params={"type": kind}, verify=self.ca_file or True, auth=self.basic_auth,
+            headers=self.client.headers, timeout=self.timeout))
+        if resp.status_code in (401, 403):
+            raise PromUnavailable(f"Prometheus at {self.url} refused the credentials (HTTP {resp.status_code})")
+        if resp.status_code != 200:
+            raise PromUnavailable(f"Prometheus at {self.url} answered HTTP {resp.status_code} to /api/v1/rules")
+        return list(resp.json().get("data", {}).get("groups") or [])
+
     def scalar(self, query: str, at: float | None = None) -> tuple[float, dict[str, str]]:
         """The single value of an instant query; SeriesMissing when it returns nothing."""
         rows = self.vector(query, at)
@@ -244,6 +255,13 @@ def _by_label(rows: list[dict[str, Any]], label: str) -> dict[str, list[dict[str
 
 
 _FIRING_PAGE = 'alertstate="firing",severity="page"'
+# the page-severity burn-rate alerts the renderer writes per kind of target (infra/render/prometheus.py)
+PAGE_RULES = {"platform": ("DcopsPlatformAvailabilityBurn", "DcopsPlatformLatencyBurn"), "site": ("DcopsSiteLinkBurn",)}
+
+
+def expected_page_rules(kind: str) -> int:
+    pages = sum(1 for b in R.BURN_RATES if b.severity == "page")
+    return pages * len(PAGE_RULES[kind])
 
 
 class Queries:
@@ -388,6 +406,30 @@ class Queries:
         ids = [ident] if one else self._ids(kind, ident)
         return f"ALERTS{{{_matchers(_FIRING_PAGE, id_matcher(kind, ids))}}}"
 
+    def page_rules(self, kind: str, ident: str) -> list[dict[str, Any]]:
+        """The loaded page-severity burn-rate alert rules that watch the target (from the rules API,
+        asked once per run): name, windows, health, last error."""
+        if "__rules" not in self._cache:
+            try:
+                self._cache["__rules"] = self.prom.rules("alert")
+            except PromUnavailable as e:
+                self._cache["__rules"] = e
+        groups = self._cache["__rules"]
+        if isinstance(groups, PromUnavailable):
+            raise groups
+        names = PAGE_RULES[kind]
+        out = []
+        for g in groups:
+            for r in g.get("rules") or []:
+                lab = r.get("labels") or {}
+                if r.get("name") not in names or lab.get("severity") != "page":
+                    continue
+                if kind == "platform" and lab.get("platform") != ident:
+                    continue
+                out.append({"name": r["name"], "sli": lab.get("sli"), "long_window": lab.get("long_window"),
+                            "health": r.get("health"), "last_error": r.get("lastError") or "", "group": g.get("name")})
+        return out
+
     def page_alerts(self, kind: str, ident: str) -> tuple[list[dict[str, Any]], str]:
         """Firing page alerts of the target, and the query that lists them."""
         return self._rows(self.alerts_query(kind, ident), kind).get(ident, []), self.alerts_query(kind, ident, one=True)
@@ -516,9 +558,20 @@ def no_page_alerts(prom: Prom, kind: str, ident: str, at: float | None = None, q
         # the probe series must exist, or "no alert" would mean nothing
         if not qs.probes(kind, ident):
             raise SeriesMissing(f'probe_success{{job="{JOBS[kind]}",{kind}="{ident}"}}')
+        # ... and the page rules must be loaded and evaluating, or "none firing" would mean nothing too
+        rules = qs.page_rules(kind, ident)
+        want = expected_page_rules(kind)
+        bad = [f"{r['name']}[{r['sli']},{r['long_window']}]: {r['health']} {r['last_error']}".strip()
+               for r in rules if r["health"] != "ok"]
+        ev = {"page_rules_loaded": len(rules), "page_rules_expected": want}
+        if len(rules) < want or bad:
+            why = (f"{len(rules)} of the {want} page alert rules for {kind} {ident} are loaded in Prometheus"
+                   if len(rules) < want else f"page alert rules not evaluating: {'; '.join(bad)}")
+            return Result.err(cid, ident, f"{why}: no alert firing would prove nothing (are the rules of "
+                              "infra/render/prometheus.py loaded?)", ev)
         rows, q = qs.page_alerts(kind, ident)
         firing = sorted({f"{r['metric'].get('alertname')}[{r['metric'].get('sli')},{r['metric'].get('long_window')}]" for r in rows})
-        return Result.verdict(cid, ident, not firing, {"firing": firing, "query": q}, reason_fail=f"page alerts firing: {', '.join(firing)}")
+        return Result.verdict(cid, ident, not firing, {"firing": firing, "query": q, **ev}, reason_fail=f"page alerts firing: {', '.join(firing)}")
 
     return _guard(cid, ident, run)
 

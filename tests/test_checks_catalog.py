@@ -85,11 +85,12 @@ def test_result_schema_roundtrip(tmp_path):
     with pytest.raises(ValueError):
         Result("DCOPS-SLA-001", "dvc", Status.error)  # an error needs a reason
     with pytest.raises(ValueError):
-        Result("DCOPS-SLA-001", "dvc", "maybe")  # only the four statuses
+        Result("DCOPS-SLA-001", "dvc", "maybe")  # only the statuses of Status
     paths = write_results(rs, tmp_path / "latest.json", {"lab": "t"})
     assert len(paths) == 2 and all(p.exists() for p in paths)
     doc = json.loads(paths[0].read_text())
-    assert doc["summary"] == {"pass": 1, "fail": 1, "error": 1, "skipped": 1, "total": 4}
+    assert doc["summary"] == {"pass": 1, "fail": 1, "error": 1, "skipped": 1, "not_assessed": 0, "waived": 0,
+                              "insufficient_data": 0, "total": 4}
     assert set(doc["results"][0]) >= {"control", "target", "status", "evidence", "reason", "time"}
     back = read_results(paths[1])
     assert [r.status for r in back] == [Status.passed, Status.failed, Status.error, Status.skipped]
@@ -102,3 +103,17 @@ def test_every_control_ships_a_pass_and_a_fail_scenario():
     for c in catalog().controls:
         sc = scenario_files(c.id)
         assert sc["pass"] and sc["fail"], f"{c.id}: scenarios {sc}"
+
+
+def test_insufficient_data_is_its_own_status_never_a_pass_nor_a_failure():
+    from checks.result import any_failed, summarize
+
+    r = Result.insufficient("DCOPS-SLA-001", "dvc", "observed 2 h of 720 h (0.3% < 90%)", {"coverage_pct": 0.3})
+    assert r.status == Status.insufficient_data and r.to_dict()["status"] == "insufficient_data"
+    assert Result.from_dict(r.to_dict()).status == Status.insufficient_data
+    with pytest.raises(ValueError):
+        Result("DCOPS-SLA-001", "dvc", Status.insufficient_data)  # says how long was observed
+    assert not any_failed([r, Result.ok("DCOPS-SSH-001", "so-tc")])
+    assert any_failed([r, Result.err("DCOPS-SLA-002", "dvc", "down")])
+    s = summarize([r])
+    assert s["insufficient_data"] == 1 and s["pass"] == 0 and s["total"] == 1

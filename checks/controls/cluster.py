@@ -121,6 +121,7 @@ class Snapshot:
     encryption_config_error: str = ""
     etcd_secrets: dict[str, bytes] | None = None  # etcd key -> raw value prefix
     etcd_error: str = ""
+    etcd_namespaces: list[str] | None = None  # the platforms' namespaces found in etcd (proof that the read reached the data)
     evidence_configured: bool = False  # the environment says where the control plane's evidence is
 
     def objs(self, ns: str, kind: str) -> list[Obj]:
@@ -202,6 +203,7 @@ def read_encryption_evidence(snap: Snapshot, ev: Evidence, namespaces: list[str]
     if ev.etcd_endpoints:
         try:
             snap.etcd_secrets = etcd_secret_values(ev, namespaces)
+            snap.etcd_namespaces = etcd_namespaces_present(ev, namespaces)
         except Exception as e:
             snap.etcd_error = f"{e.__class__.__name__}: {e}"
     else:
@@ -245,6 +247,17 @@ def etcd_secret_values(ev: Evidence, namespaces: list[str]) -> dict[str, bytes]:
         for kv in res.get("kvs") or []:
             out[base64.b64decode(kv["key"]).decode()] = base64.b64decode(kv["value"])[:64]
     return out
+
+
+def etcd_namespaces_present(ev: Evidence, namespaces: list[str]) -> list[str]:
+    """The platforms' namespaces whose own key is in etcd (``/registry/namespaces/<ns>``)."""
+    found = []
+    for ns in namespaces:
+        key = f"/registry/namespaces/{ns}".encode()
+        res = etcd_request(ev, "POST", "/v3/kv/range", {"key": base64.b64encode(key).decode(), "count_only": True})
+        if int(res.get("count") or 0) > 0:
+            found.append(ns)
+    return found
 
 
 def _flag(flags: list[str], name: str) -> str | None:
@@ -440,7 +453,27 @@ def k8s_007(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
             problems.append(f"{len(plain)} Secret(s) stored unencrypted in etcd: {', '.join(plain)}")
     else:
         ev["etcd"] = f"not read ({snap.etcd_error})"
-    return Result.verdict(c.id, snap.cluster, not problems, ev, reason_fail="; ".join(problems))
+    if problems:
+        return Result.fail(c.id, snap.cluster, ev, "; ".join(problems))
+    # no problem seen: a pass needs both halves of the evidence, and a sample that means something
+    if snap.apiserver_flags is None:
+        return Result.err(c.id, snap.cluster, f"the API server's configuration could not be read ({snap.encryption_config_error}): "
+                          "only etcd was sampled", ev)
+    if snap.etcd_secrets is None:
+        return Result.err(c.id, snap.cluster, f"etcd could not be read ({snap.etcd_error}): the configuration says new Secrets "
+                          "are encrypted, but what is stored was not seen", ev)
+    if not snap.etcd_secrets:
+        wanted = [p.namespace for p in pf.platforms_on(snap.cluster)]
+        found = snap.etcd_namespaces or []
+        ev["etcd_namespaces_found"] = found
+        missing = sorted(set(wanted) - set(found))
+        if missing or not wanted:
+            return Result.err(c.id, snap.cluster, "zero Secrets sampled in etcd and the platforms' namespaces "
+                              f"{missing or wanted} are not there either: the read did not reach the cluster's data "
+                              "(wrong etcd, --etcd-prefix or permissions)", ev)
+        ev["note"] = ("no Secret is stored in the platforms' namespaces yet (their namespace keys are in etcd): "
+                      "the verdict rests on the encryption configuration")
+    return Result.ok(c.id, snap.cluster, ev)
 
 
 def _np_key(np: Obj) -> str:

@@ -49,6 +49,12 @@ class HostUnreachable(RuntimeError):
     pass
 
 
+class EvidenceUnreadable(RuntimeError):
+    """The evidence a control reads could not be read (a command failed, printed nothing where
+    something must be, or a file is missing or unreadable): the result is ``error`` with this
+    reason, never a pass (see :func:`check_host`)."""
+
+
 # Runs on the checked host (as root, like every control command): each command through
 # /bin/sh, its exit status and output kept apart, all answered in one JSON document.
 _PREFETCH_PY = (
@@ -112,6 +118,7 @@ class HostCtx:
     host: Any  # testinfra Host
     hub_pubkey: str | None = None
     cache: dict[str, Any] = field(default_factory=dict)
+    hub_pubkey_error: str = ""
 
     # -- memoised command outputs
     def prefetch(self, cmds: list[str]) -> None:
@@ -151,6 +158,8 @@ class HostCtx:
                 if " " in line:
                     k, v = line.split(" ", 1)
                     conf.setdefault(k.lower(), []).append(v.strip())
+            if "port" not in conf:  # sshd -T always prints its port: anything else is not its configuration
+                raise EvidenceUnreadable(f"`sshd -T` on {self.target.host} printed no configuration")
             self.cache["__sshd"] = conf
         return self.cache["__sshd"]
 
@@ -171,11 +180,35 @@ class HostCtx:
                 addr, _, port = f[4].rpartition(":")
                 rows.append({"proto": f[0], "address": addr.strip("[]").split("%")[0], "port": port,
                              "process": (re.search(r'users:\(\("([^"]+)"', line) or [None, ""])[1]})
+            # dcops is connected over SSH right now: a listing without sshd is not the host's listeners
+            if not any(r["proto"] == "tcp" and r["port"] == "22" for r in rows):
+                raise EvidenceUnreadable(f"`ss -H -tulnp` on {self.target.host} lists {len(rows)} listening socket(s) "
+                                         "and not sshd, which serves this very session: the listing is not trustworthy")
             self.cache["__ss"] = rows
         return self.cache["__ss"]
 
     def sysctl(self, key: str) -> str:
-        return self.out(f"sysctl -n {key}").strip()
+        v = self.out(f"sysctl -n {key}").strip()
+        if not v:
+            raise EvidenceUnreadable(f"`sysctl -n {key}` printed nothing on {self.target.host}")
+        return v
+
+    def files(self, paths: list[str], globs: list[str] = ()) -> dict[str, str]:
+        """The text of ``paths`` (each must exist and be readable) and of every file matching
+        ``globs`` (none may match); EvidenceUnreadable names the file that could not be read."""
+        cmd = ("set -u; for f in " + " ".join(shlex.quote(p) for p in paths) + "; do printf '\\0%s\\0' \"$f\"; "
+               "cat -- \"$f\" || exit 1; done; for f in " + " ".join(globs or ["/nonexistent-dcops-glob"]) + "; do "
+               "[ -e \"$f\" ] || continue; printf '\\0%s\\0' \"$f\"; cat -- \"$f\" || exit 1; done")
+        r = self.run(cmd)
+        if r.rc != 0:
+            raise EvidenceUnreadable(f"could not read {', '.join(paths + list(globs))} on {self.target.host}: "
+                                     f"{(r.stderr or r.stdout or '').strip()[:300]}")
+        parts = r.stdout.split("\0")
+        out = {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
+        missing = [p for p in paths if p not in out]
+        if missing:
+            raise EvidenceUnreadable(f"could not read {', '.join(missing)} on {self.target.host}")
+        return out
 
     @property
     def mgmt_cidr(self) -> str:
@@ -240,9 +273,13 @@ def ssh_008(c, x):
 
 
 def ssh_009(c, x):
-    ciphers = (x.sshd1("ciphers") or "").split(",")
-    macs = (x.sshd1("macs") or "").split(",")
-    kex = (x.sshd1("kexalgorithms") or "").split(",")
+    missing = [k for k in ("ciphers", "macs", "kexalgorithms") if not x.sshd1(k)]
+    if missing:
+        return Result.err(c.id, x.target.host, f"sshd -T does not list {', '.join(missing)}: the offered algorithms are unknown",
+                          {"missing": missing})
+    ciphers = x.sshd1("ciphers").split(",")
+    macs = x.sshd1("macs").split(",")
+    kex = x.sshd1("kexalgorithms").split(",")
     weak = [a for a in ciphers if WEAK_CIPHER.search(a)] + [a for a in macs if WEAK_MAC.search(a)] + [a for a in kex if WEAK_KEX.search(a)]
     return Result.verdict(c.id, x.target.host, not weak, {"ciphers": ciphers, "macs": macs, "kexalgorithms": kex, "weak": weak},
                           reason_fail=f"weak algorithms offered: {', '.join(weak)}")
@@ -389,9 +426,14 @@ def fw_004(c, x):
 
 
 def fw_005(c, x):
-    pk = x.out("dpkg-query -W -f='${Package} ${db:Status-Status}\\n' " + " ".join(INSECURE_PACKAGES) + " 2>/dev/null || true")
-    installed = [l.split()[0] for l in pk.splitlines() if l.strip().endswith(" installed")]
-    bins = x.out("for f in " + " ".join(INSECURE_BINARIES) + "; do [ -e \"$f\" ] && echo \"$f\"; done; true").split()
+    # every package the database knows (rc 0 even when none of ours is there), filtered here
+    pk = x.out("dpkg-query -W -f='${Package} ${db:Status-Status}\\n'")
+    rows = [l.split() for l in pk.splitlines() if l.strip()]
+    if not any(r[0] in ("dpkg", "base-files") and r[-1] == "installed" for r in rows):
+        return Result.err(c.id, x.target.host, f"the package database lists {len(rows)} package(s) and not dpkg itself: "
+                          "the installed packages are unknown")
+    installed = sorted(r[0].split(":")[0] for r in rows if r[-1] == "installed" and r[0].split(":")[0] in INSECURE_PACKAGES)
+    bins = x.out("for f in " + " ".join(INSECURE_BINARIES) + "; do if [ -e \"$f\" ]; then echo \"$f\"; fi; done").split()
     return Result.verdict(c.id, x.target.host, not installed and not bins, {"packages": installed, "binaries": bins},
                           reason_fail=f"insecure services present: {', '.join(installed + bins)}")
 
@@ -437,7 +479,12 @@ def wg_001(c, x):
         if x.hub_pubkey and key != x.hub_pubkey:
             problems.append("peer public key is not the hub's")
     ev = {"addresses": addrs, "peers": [{"public_key": k, **v} for k, v in peers.items()], "hub_key_compared": bool(x.hub_pubkey)}
-    return Result.verdict(c.id, x.target.host, not problems, ev, reason_fail="; ".join(problems))
+    if problems:
+        return Result.fail(c.id, x.target.host, ev, "; ".join(problems))
+    if not x.hub_pubkey:
+        return Result.err(c.id, x.target.host, f"the hub's public key could not be read from the gateway "
+                          f"({x.hub_pubkey_error or 'not read'}): the peer cannot be shown to be the hub", ev)
+    return Result.ok(c.id, x.target.host, ev)
 
 
 def wg_002(c, x):
@@ -471,7 +518,16 @@ def wg_003(c, x):
 
 
 def _chrony_sources_conf(x: HostCtx) -> list[str]:
-    txt = x.out("cat /etc/chrony/chrony.conf /etc/chrony/conf.d/*.conf /etc/chrony/sources.d/*.sources 2>/dev/null || true")
+    """Every server/pool/peer line chronyd reads: chrony.conf (must be readable) and the files of
+    its confdir/sourcedir/include directives (Debian's defaults too); an unreadable one is an error."""
+    main = x.files([E.CHRONY_CONF])[E.CHRONY_CONF]
+    globs = ["/etc/chrony/conf.d/*.conf", "/etc/chrony/sources.d/*.sources"]
+    for l in main.splitlines():
+        m = re.match(r"\s*(confdir|sourcedir|include)\s+(\S+)", l)
+        if m and re.fullmatch(r"[A-Za-z0-9_./*-]+", m.group(2)):
+            d, arg = m.group(1), m.group(2)
+            globs.append(arg if d == "include" else f"{arg}/*.conf" if d == "confdir" else f"{arg}/*.sources")
+    txt = "\n".join(x.files([], sorted(set(globs))).values()) + "\n" + main
     return [l.strip() for l in txt.splitlines() if re.match(r"\s*(server|pool|peer)\s", l)]
 
 
@@ -509,7 +565,8 @@ def ntp_002(c, x):
 
 
 def _rsyslog_conf(x: HostCtx) -> str:
-    return x.out("cat /etc/rsyslog.conf /etc/rsyslog.d/*.conf 2>/dev/null || true")
+    """rsyslog.conf (must be readable) and every /etc/rsyslog.d/*.conf (each must be readable)."""
+    return "\n".join(x.files(["/etc/rsyslog.conf"], ["/etc/rsyslog.d/*.conf"]).values())
 
 
 def _statements(conf: str) -> list[str]:
@@ -720,12 +777,12 @@ def close_master(t: Target, ssh_config: Path, control_dir: Path) -> None:
 
 def check_host(t: Target, pf: ProvinceFile, ssh_config: Path, control_dir: Path, only: set[str] | None = None,
                hub_pubkey: str | None = None, on_result: Callable[[Result], None] | None = None,
-               plan: CommandPlan | None = None) -> list[Result]:
+               plan: CommandPlan | None = None, hub_key_error: str = "") -> list[Result]:
     """Every host control on one host (run inside the management namespace)."""
     ids = [cid for cid in CONTROLS if (not only or cid in only)]
     results: list[Result] = []
     host = connect(t, ssh_config, control_dir)
-    x = HostCtx(t, pf, host, hub_pubkey)
+    x = HostCtx(t, pf, host, hub_pubkey, hub_pubkey_error=hub_key_error)
     reachable, why = False, ""
     for attempt in range(3):  # a host whose sshd is being reloaded refuses for an instant
         try:
@@ -766,15 +823,22 @@ def check_host(t: Target, pf: ProvinceFile, ssh_config: Path, control_dir: Path,
     return results
 
 
-def hub_public_key(pf: ProvinceFile, ssh_config: Path, control_dir: Path, chosen_targets: list[Target] | None = None) -> str | None:
+def hub_public_key(pf: ProvinceFile, ssh_config: Path, control_dir: Path,
+                   chosen_targets: list[Target] | None = None) -> tuple[str | None, str]:
+    """The hub's WireGuard public key, read on the gateway, or (None, why it could not be read)."""
     t = next((t for t in chosen_targets if t.host == E.GATEWAY), None) if chosen_targets else targets(pf, {E.GATEWAY})[0]
     if t is None:
         t = targets(pf, {E.GATEWAY})[0]
     try:
         r = connect(t, ssh_config, control_dir).run("wg show wg0 public-key")
-        return r.stdout.strip() if r.rc == 0 and E.valid_public_key(r.stdout.strip()) else None
-    except Exception:
-        return None
+    except Exception as e:
+        return None, f"gateway unreachable: {e.__class__.__name__}: {e}"
+    key = r.stdout.strip()
+    if r.rc != 0:
+        return None, f"`wg show wg0 public-key` failed on the gateway (rc {r.rc}): {(r.stderr or r.stdout).strip()[:200]}"
+    if not E.valid_public_key(key):
+        return None, "`wg show wg0 public-key` on the gateway printed no WireGuard public key"
+    return key, ""
 
 
 def check_hosts(access, pf: ProvinceFile, names: set[str] | None = None, only: set[str] | None = None,
@@ -800,7 +864,8 @@ def check_hosts(access, pf: ProvinceFile, names: set[str] | None = None, only: s
         gw = targets(pf, {E.GATEWAY})
         gw[0].address = access.addresses.get(E.GATEWAY, gw[0].address)
         want_hub = (not only or "DCOPS-WG-001" in only) and E.GATEWAY in started
-        hub_key = hub_public_key(pf, ssh_config, control_dir, gw) if want_hub else None
+        hub_key, hub_err = (hub_public_key(pf, ssh_config, control_dir, gw) if want_hub else
+                            (None, "the gateway is not in this environment (wan.hosts)" if E.GATEWAY not in started else "not read"))
 
         plan = CommandPlan()
 
@@ -808,7 +873,7 @@ def check_hosts(access, pf: ProvinceFile, names: set[str] | None = None, only: s
             if t.host not in started:
                 return [Result.skip(cid, t.host, "host not in this environment (wan.hosts)") for cid in CONTROLS
                         if not only or cid in only]
-            return check_host(t, pf, ssh_config, control_dir, only, hub_key, on_result, plan)
+            return check_host(t, pf, ssh_config, control_dir, only, hub_key, on_result, plan, hub_err)
 
         # one host of each kind first, alone: it teaches the plan the commands the controls run
         first: dict[str, Target] = {}

@@ -1,0 +1,261 @@
+"""Evidence that cannot be read is an error, never a pass (issue 16).
+
+For each control that could pass on unreadable evidence, a host whose evidence reads well makes
+the control pass (so the test can fail), and the same host with that evidence made unreadable
+gives ``error`` with the reason. The host is a stand-in for testinfra's: commands that read
+files run for real through /bin/sh over a directory that plays the host's root (the control's own
+shell command, unchanged but for the root), the others answer the outputs a Debian 12 host gives.
+The cluster case (K8S-007) runs on a snapshot, the SLA case (SLA-004) on a stand-in of the
+Prometheus HTTP API. The lab cases are in tests/test_checks_host.py (``test_lab_unreadable``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from checks import sla
+from checks import scenario_k8s as SK
+from checks.catalog import catalog
+from checks.controls import cluster as C
+from checks.controls import host as H
+from checks.result import Status
+from infra.paths import REPO
+from infra.render import endpoint as E
+from infra.validate import load_province
+
+PROVINCE = REPO / "stacks" / "province-lab.yaml"
+HUB_KEY = "x" * 42 + "A="
+
+
+@pytest.fixture(scope="module")
+def pf():
+    return load_province(PROVINCE)
+
+
+@dataclass
+class Out:
+    rc: int
+    stdout: str
+    stderr: str = ""
+
+
+SSHD_T = """port 22
+permitrootlogin no
+passwordauthentication no
+ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com
+macs hmac-sha2-512-etm@openssh.com
+kexalgorithms curve25519-sha256
+"""
+
+SS = """tcp LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=1,fd=3))
+udp UNCONN 0 0 0.0.0.0:51820 0.0.0.0:*
+tcp LISTEN 0 4096 {tunnel}:9100 0.0.0.0:* users:(("prometheus-node",pid=2,fd=3))
+"""
+
+DPKG = "base-files installed\ndpkg installed\nopenssh-server installed\ntelnetd not-installed\n"
+
+
+class FakeHost:
+    """testinfra's Host for the controls: ``answers`` maps a command's first words to its
+    output; commands that read files (``cat``) run for real over ``root``."""
+
+    def __init__(self, root: Path, answers: dict[str, Out]):
+        self.root, self.answers, self.backend = root, answers, None
+
+    def run(self, cmd: str) -> Out:
+        if "cat --" in cmd:
+            local = cmd.replace(" /etc/", f" {self.root}/etc/").replace("'/etc/", f"'{self.root}/etc/")
+            p = subprocess.run(["/bin/sh", "-c", local], capture_output=True, text=True)
+            return Out(p.returncode, p.stdout.replace(str(self.root), ""), p.stderr)
+        for prefix, out in self.answers.items():
+            if cmd.startswith(prefix):
+                return out
+        return Out(127, "", f"fake host: no answer for {cmd!r}")
+
+
+def _ctx(pf, tmp_path, answers=None, kind="endpoint", hub_key=HUB_KEY, hub_err=""):
+    site = pf.wan.sites[0]
+    t = H.targets(pf, {E.GATEWAY if kind == "gateway" else site.id})[0]
+    base = {"/usr/sbin/sshd -T": Out(0, SSHD_T), "ss -H -tulnp": Out(0, SS.format(tunnel=t.tunnel_address)),
+            "dpkg-query -W": Out(0, DPKG), "for f in": Out(0, ""), "rsyslogd -N1": Out(0, "")}
+    base.update(answers or {})
+    return H.HostCtx(t, pf, FakeHost(tmp_path, base), hub_key, hub_pubkey_error=hub_err)
+
+
+def _run(cid, x):
+    """The control as check_host runs it: an exception is an error with its reason."""
+    try:
+        return H.CONTROLS[cid](catalog().get(cid), x)
+    except Exception as e:
+        return H.Result.err(cid, x.target.host, f"{e.__class__.__name__}: {e}")
+
+
+def _etc(tmp_path: Path, files: dict[str, str]) -> None:
+    for path, text in files.items():
+        p = tmp_path / path.lstrip("/")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+
+
+# ------------------------------------------------------------------ NTP-002: the time sources' files
+
+
+def test_ntp002_reads_its_files_or_errs(pf, tmp_path):
+    hub = pf.wan.hub.ntp_server
+    _etc(tmp_path, {E.CHRONY_CONF: f"server {hub} iburst\nconfdir /etc/chrony/conf.d\n"})
+    assert _run("DCOPS-NTP-002", _ctx(pf, tmp_path)).status == Status.passed
+    # a file of the conf dir that cannot be read (a directory where a file should be)
+    (tmp_path / "etc/chrony/conf.d/extra.conf").mkdir(parents=True)
+    r = _run("DCOPS-NTP-002", _ctx(pf, tmp_path))
+    assert r.status == Status.error and "extra.conf" in r.reason, r
+    (tmp_path / "etc/chrony/conf.d/extra.conf").rmdir()
+    # a source added in a conf dir file is seen (was: 'cat ... || true' hid unreadable ones)
+    _etc(tmp_path, {"/etc/chrony/conf.d/pool.conf": "pool 2.debian.pool.ntp.org iburst\n"})
+    assert _run("DCOPS-NTP-002", _ctx(pf, tmp_path)).status == Status.failed
+    # chrony.conf itself missing
+    for f in (tmp_path / "etc/chrony").rglob("*.conf"):
+        f.unlink()
+    r = _run("DCOPS-NTP-002", _ctx(pf, tmp_path))
+    assert r.status == Status.error and E.CHRONY_CONF in r.reason, r
+
+
+# ------------------------------------------------------------------ FW-005: the package database
+
+
+def test_fw005_package_database_unreadable_is_an_error(pf, tmp_path):
+    assert _run("DCOPS-FW-005", _ctx(pf, tmp_path)).status == Status.passed
+    bad = _run("DCOPS-FW-005", _ctx(pf, tmp_path, {"dpkg-query -W": Out(0, DPKG.replace("telnetd not-installed", "telnetd installed"))}))
+    assert bad.status == Status.failed and "telnetd" in bad.reason
+    r = _run("DCOPS-FW-005", _ctx(pf, tmp_path, {"dpkg-query -W": Out(2, "", "dpkg-query: error: parsing file '/var/lib/dpkg/status'")}))
+    assert r.status == Status.error and "dpkg" in r.reason, r
+    r = _run("DCOPS-FW-005", _ctx(pf, tmp_path, {"dpkg-query -W": Out(0, "")}))
+    assert r.status == Status.error and "package" in r.reason, r
+
+
+# ------------------------------------------------------------------ WG-001: the hub's key
+
+
+def _wg_answers(pf):
+    site = pf.wan.sites[0]
+    hub = pf.wan.hub
+    allowed = " ".join(E.site_allowed_ips(pf, site))
+    return {"wg show wg0 endpoints": Out(0, f"{HUB_KEY}\t{hub.wan_address}:{hub.listen_port}\n"),
+            "wg show wg0 allowed-ips": Out(0, f"{HUB_KEY}\t{allowed}\n"),
+            "ip -4 -o addr show dev wg0": Out(0, f"5: wg0    inet {site.tunnel_address}/32 scope global wg0\n")}
+
+
+def test_wg001_hub_key_unreadable_is_an_error(pf, tmp_path):
+    assert _run("DCOPS-WG-001", _ctx(pf, tmp_path, _wg_answers(pf))).status == Status.passed
+    assert _run("DCOPS-WG-001", _ctx(pf, tmp_path, _wg_answers(pf), hub_key="y" * 42 + "A=")).status == Status.failed
+    r = _run("DCOPS-WG-001", _ctx(pf, tmp_path, _wg_answers(pf), hub_key=None, hub_err="gateway unreachable: timeout"))
+    assert r.status == Status.error and "hub's public key" in r.reason and "gateway unreachable" in r.reason, r
+
+
+# ------------------------------------------------------------------ FW-003: the listening sockets
+
+
+def test_fw003_empty_listing_is_an_error(pf, tmp_path):
+    assert _run("DCOPS-FW-003", _ctx(pf, tmp_path)).status == Status.passed
+    for out in (Out(0, ""), Out(1, "", "Cannot open netlink socket: Permission denied")):
+        r = _run("DCOPS-FW-003", _ctx(pf, tmp_path, {"ss -H -tulnp": out}))
+        assert r.status == Status.error, r
+
+
+# ------------------------------------------------------------------ SSH-009: the offered algorithms
+
+
+@pytest.mark.parametrize("key", ["ciphers", "macs", "kexalgorithms"])
+def test_ssh009_missing_algorithm_list_is_an_error(pf, tmp_path, key):
+    assert _run("DCOPS-SSH-009", _ctx(pf, tmp_path)).status == Status.passed
+    cut = "\n".join(l for l in SSHD_T.splitlines() if not l.startswith(key + " ")) + "\n"
+    r = _run("DCOPS-SSH-009", _ctx(pf, tmp_path, {"/usr/sbin/sshd -T": Out(0, cut)}))
+    assert r.status == Status.error and key in r.reason, r
+
+
+def test_sshd_config_unreadable_is_an_error_for_every_sshd_control(pf, tmp_path):
+    for out in (Out(255, "", "/etc/ssh/sshd_config: Permission denied"), Out(0, "")):
+        for cid in ("DCOPS-SSH-001", "DCOPS-SSH-002", "DCOPS-SSH-006", "DCOPS-SSH-009"):
+            r = _run(cid, _ctx(pf, tmp_path, {"/usr/sbin/sshd -T": out}))
+            assert r.status == Status.error, (cid, r)
+
+
+# ------------------------------------------------------------------ LOG-001/003: rsyslog's files
+
+
+def test_rsyslog_conf_unreadable_is_an_error(pf, tmp_path):
+    fwd = E.render_site(pf, pf.wan.sites[0].id, {E.GATEWAY: HUB_KEY}).file(E.RSYSLOG_FORWARD).content
+    _etc(tmp_path, {"/etc/rsyslog.conf": "auth,authpriv.* /var/log/auth.log\n", E.RSYSLOG_FORWARD: fwd})
+    for cid in ("DCOPS-LOG-001", "DCOPS-LOG-003"):
+        assert _run(cid, _ctx(pf, tmp_path)).status == Status.passed, cid
+    (tmp_path / "etc/rsyslog.conf").unlink()
+    for cid in ("DCOPS-LOG-001", "DCOPS-LOG-003"):
+        r = _run(cid, _ctx(pf, tmp_path))
+        assert r.status == Status.error and "rsyslog.conf" in r.reason, (cid, r)
+
+
+# ------------------------------------------------------------------ SYS: a value that is not there
+
+
+def test_sysctl_unreadable_is_an_error(pf, tmp_path):
+    r = _run("DCOPS-SYS-005", _ctx(pf, tmp_path, {"sysctl -n": Out(0, "1\n")}))
+    assert r.status == Status.passed
+    for out in (Out(255, "", "sysctl: cannot stat /proc/sys/net/ipv4/tcp_syncookies"), Out(0, "")):
+        assert _run("DCOPS-SYS-005", _ctx(pf, tmp_path, {"sysctl -n": out})).status == Status.error
+
+
+# ------------------------------------------------------------------ K8S-007: zero Secrets sampled
+
+
+def test_k8s007_zero_secrets_sampled_needs_proof_that_etcd_was_read(pf):
+    snap = SK.rendered_snapshot(pf, "primary")
+    assert C.run(snap, pf, {"DCOPS-K8S-007"})[0].status == Status.passed
+    snap.etcd_namespaces = []  # etcd answered, but not with this cluster's data
+    r = C.run(snap, pf, {"DCOPS-K8S-007"})[0]
+    assert r.status == Status.error and "zero Secrets sampled" in r.reason, r
+    snap = SK.rendered_snapshot(pf, "primary")
+    snap.apiserver_flags, snap.encryption_config_error = None, "FileNotFoundError: kube-apiserver.args"
+    r = C.run(snap, pf, {"DCOPS-K8S-007"})[0]
+    assert r.status == Status.error and "kube-apiserver.args" in r.reason, r
+    snap = SK.rendered_snapshot(pf, "primary")
+    snap.etcd_secrets, snap.etcd_error = None, "no etcd endpoint answered"
+    r = C.run(snap, pf, {"DCOPS-K8S-007"})[0]
+    assert r.status == Status.error and "etcd could not be read" in r.reason, r
+
+
+# ------------------------------------------------------------------ SLA-004: the alert rules
+
+
+class FakeProm:
+    """The three answers SLA-004 reads: probe series, firing alerts, loaded rules."""
+
+    def __init__(self, groups):
+        self.groups = groups
+
+    def vector(self, query, at=None):
+        if query.startswith("probe_success"):
+            return [{"metric": {"platform": "dvc", "job": "blackbox-platform"}, "value": [0, "1"]}]
+        return []
+
+    def rules(self, kind="alert"):
+        return self.groups
+
+
+def _page_rules(pf, health="ok"):
+    from infra.render import prometheus as R
+
+    groups = R.alert_rules(pf)["groups"]
+    return [{"name": g["name"], "rules": [{"name": r["alert"], "labels": r["labels"], "health": health, "lastError": ""}
+                                          for r in g["rules"]]} for g in groups]
+
+
+def test_sla004_alert_rules_not_loaded_is_an_error(pf):
+    ok = sla.no_page_alerts(FakeProm(_page_rules(pf)), "platform", "dvc")
+    assert ok.status == Status.passed and ok.evidence["page_rules_loaded"] == ok.evidence["page_rules_expected"] == 4
+    r = sla.no_page_alerts(FakeProm([]), "platform", "dvc")
+    assert r.status == Status.error and "0 of the 4 page alert rules" in r.reason, r
+    r = sla.no_page_alerts(FakeProm(_page_rules(pf, health="err")), "platform", "dvc")
+    assert r.status == Status.error and "not evaluating" in r.reason, r
