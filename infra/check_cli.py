@@ -151,6 +151,8 @@ def check(
     parallel: int = typer.Option(8, "--parallel", help="hosts checked at once"),
     list_only: bool = typer.Option(False, "--list", help="show what would be contacted and how (hosts, jump hosts, clusters, Prometheus); contact nothing"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines, only the summary"),
+    waivers: Optional[Path] = typer.Option(None, "--waivers", help="waivers file (e.g. stacks/waivers-lab.yaml): a failure it "
+                                                                    "covers is 'waived', with its justification, and does not fail the run"),
 ) -> None:
     """Verify the security controls on hosts and clusters and the SLAs of platforms and WAN links.
 
@@ -204,6 +206,18 @@ def check(
     st = stack_or_exit(stack, config_file, enter_netns=not list_only)
     pf = load_province(st.province)
 
+    waived_by = None
+    if waivers is not None:
+        from infra.waivers import WaiverError, load as load_waivers
+
+        try:
+            waived_by = load_waivers(waivers, cat, pf)
+        except WaiverError as e:
+            for p in e.problems:
+                err.print(p.render(e.file), markup=False)
+            err.print(f"{e.file}: {len(e.problems)} problem(s); nothing was checked.", markup=False)
+            raise typer.Exit(EXIT_BAD_INPUT)
+
     only_ids = set(_split(only))
     unknown = sorted(only_ids - set(cat.ids()))
     if unknown:
@@ -251,7 +265,7 @@ def check(
         prog.phase(f"hosts: {len(host_targets)} host(s), {len(host_ids)} control(s), over SSH (ssh -F {acc.config})")
         try:
             results += H.check_hosts(acc, pf, names=host_targets, only=host_ids, parallel=parallel, on_result=prog,
-                                     present=present, control_root=st.work_dir / "check")
+                                     present=present)  # control sockets in a short private temp dir (108-byte limit)
         except Exception as e:
             for h in sorted(host_targets):
                 for cid in sorted(host_ids):
@@ -300,12 +314,19 @@ def check(
         "selection": {"only": sorted(only_ids), "targets": sorted(targets)},
         "seconds": round(time.monotonic() - t0, 1),
     }
+    if waived_by is not None:
+        from infra.waivers import apply as apply_waivers, describe, vn_date
+
+        day = vn_date(None)
+        dicts, wsum = apply_waivers([r.to_dict() for r in results], waived_by, checked_on=day)
+        results = [Result.from_dict(d) for d in dicts]
+        meta["waivers"] = describe(waived_by, wsum, day)
     paths = write_results(results, output, meta)
     Console(highlight=False, width=max(out.width, 150)).print(summary_table(results, cat))
     s = summarize(results)
     out.print(
         f"{s['total']} result(s): {s['pass']} pass, {s['fail']} fail, {s['error']} error, {s['skipped']} skipped, "
-        f"{s['not_assessed']} not assessed in {meta['seconds']}s; results: {paths[0]} (copy {paths[1].name})",
+        f"{s['not_assessed']} not assessed, {s['waived']} waived in {meta['seconds']}s; results: {paths[0]} (copy {paths[1].name})",
         markup=False,
     )
     raise typer.Exit(EXIT_FAILED if any_failed(results) else EXIT_OK)

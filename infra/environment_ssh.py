@@ -107,7 +107,9 @@ def render(stack: Stack, model: ProvinceFile) -> str:
     lines = [f"# dcops: SSH to the WAN hosts of stack '{stack.name}' (generated from its environment; do not edit)"]
     for alias, j in _aliases(jumps).items():
         aliases[_key(j)] = alias
-        lines += [f"Host {alias}", f"  HostName {j.host}", f"  Port {j.port}"]
+        # Port only when not 22: paramiko (pyinfra's ProxyJump) reads it as a string and would look
+        # the host key up as "[host]:22", which known_hosts never holds for the default port.
+        lines += [f"Host {alias}", f"  HostName {j.host}"] + ([f"  Port {j.port}"] if j.port != 22 else [])
         if j.user:
             lines.append(f"  User {j.user}")
         if j.identity_file:
@@ -119,7 +121,7 @@ def render(stack: Stack, model: ProvinceFile) -> str:
     for alias, addrs in by_jump.items():
         for i in range(0, len(addrs), 64):  # short Host lines
             lines += [f"Host {' '.join(dict.fromkeys(addrs[i:i + 64]))}", f"  ProxyJump {alias}"]
-    lines += ["Host *", f"  User {w.user}", f"  Port {w.port}"]
+    lines += ["Host *", f"  User {w.user}"] + ([f"  Port {w.port}"] if w.port != 22 else [])
     if w.identity_file:
         lines += [f"  IdentityFile {stack.resolve(w.identity_file)}", "  IdentitiesOnly yes"]
     if not w.ssh_agent:

@@ -84,7 +84,7 @@ def up(lab: str) -> dict:
         "PermitRootLogin prohibit-password\n"
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
         "PermitTTY no\nX11Forwarding no\nAllowAgentForwarding no\nGatewayPorts no\nPermitTunnel no\n"
-        "AllowTcpForwarding local\nPermitOpen any:22\nForceCommand /bin/false\n"
+        "AllowTcpForwarding local\nPermitOpen *:22\nForceCommand /bin/false\n"
         "KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org,sntrup761x25519-sha512@openssh.com\n"
         "LogLevel VERBOSE\n"
     )
