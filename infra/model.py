@@ -13,6 +13,7 @@ import ipaddress
 import posixpath
 import re
 import unicodedata
+from datetime import date as _date
 from enum import Enum
 from functools import cached_property
 from typing import Annotated, Literal
@@ -45,7 +46,9 @@ LEVEL3_ZONES = (
     Zone.management,
 )
 
-AUDIT_STANDARDS = ("TCVN 11930:2017", "TCVN 14423:2026")
+AUDIT_STANDARDS = ("TCVN 11930:2017", "TCVN 14423:2025")
+"""TCVN 14423:2025 is "An ninh mạng – Yêu cầu đối với hệ thống thông tin quan trọng" (Ministry of
+Science and Technology, 29/05/2025), the successor of TCVN 11930:2017; never "14423:2026"."""
 
 
 # ------------------------------------------------------------------ problems with a fix
@@ -288,9 +291,18 @@ class Province(Strict):
     name: Name = Field(description="Vietnamese name, diacritics kept")
     name_en: Name | None = None
     security_level: SecurityLevel
-    audit_standard: Literal["TCVN 11930:2017", "TCVN 14423:2026"] = "TCVN 11930:2017"
+    audit_standard: Literal["TCVN 11930:2017", "TCVN 14423:2025"] = "TCVN 11930:2017"
     has_wireless: bool = False
     targets: "ProvinceTargets" = Field(default_factory=lambda: ProvinceTargets())
+
+
+    @field_validator("audit_standard", mode="before")
+    @classmethod
+    def _standard_name(cls, v: object) -> object:
+        if isinstance(v, str) and v.strip().startswith("TCVN 14423") and v.strip() != "TCVN 14423:2025":
+            raise bad(f"{show(v)} is not the standard's name",
+                      "write TCVN 14423:2025 (An ninh mạng – Yêu cầu đối với hệ thống thông tin quan trọng, issued 29/05/2025)")
+        return v
 
 
 class ProvinceTargets(Strict):
@@ -472,6 +484,38 @@ class Wan(Strict):
     _v_pools = field_validator("underlay", "tunnel_pool")(_network)
 
 
+# ------------------------------------------------------------------ the filed report (optional)
+
+
+class Signatory(Strict):
+    """Who signs a block of the report: the position, and the person when known."""
+
+    role: Name = Field(description="position, e.g. Giám đốc Trung tâm Chuyển đổi số")
+    name: Name | None = None
+
+
+class LevelDecision(Strict):
+    """The decision that approved an information system's security level (quyết định phê duyệt cấp độ)."""
+
+    system: Name = Field(description="the information system as the decision names it")
+    level: SecurityLevel
+    number: Name = Field(description="the decision's number, e.g. 1234/QĐ-UBND")
+    date: _date
+    issued_by: Name | None = None
+
+
+class Dossier(Strict):
+    """What a filed report carries besides the checks: where and by whom it is signed, the
+    unit that runs the center, and the security-level decisions of the systems."""
+
+    place: Name | None = Field(None, description="where the report is signed, e.g. Thanh Hóa")
+    operator: Name | None = Field(None, description="the unit that runs the data center and the WAN")
+    prepared_by: Signatory | None = None
+    checked_by: Signatory | None = None
+    approved_by: Signatory | None = None
+    level_decisions: list[LevelDecision] = Field(default_factory=list, max_length=200)
+
+
 class ProvinceFile(Strict):
     """A whole province file."""
 
@@ -480,6 +524,7 @@ class ProvinceFile(Strict):
     national_endpoints: list[NationalEndpoint] = Field(default_factory=list)
     platforms: list[Platform] = Field(min_length=1)
     wan: Wan
+    dossier: Dossier = Field(default_factory=lambda: Dossier())
 
     # Lookups used everywhere. cached_property works on frozen models.
     @cached_property

@@ -299,7 +299,7 @@ def province() -> dict:
             "name": "Tỉnh Thanh Hóa",
             "name_en": "Thanh Hoa Province",
             "security_level": 3,
-            "audit_standard": "TCVN 14423:2026",
+            "audit_standard": "TCVN 14423:2025",
             "has_wireless": True,
             "targets": {"sites_connected_pct": 98, "sites_compliant_pct": 90},
         },
@@ -479,7 +479,7 @@ HEADER = """\
 # Ward and commune names: two agreeing public third-party lists of Resolution
 # 1686/NQ-UBTVQH15, not checked against the official text. Sites marked
 # "# unconfirmed" have a name or post-2025 existence that was not confirmed;
-# see stacks/README.md. Audit standard: TCVN 14423:2026 (in force from
+# see stacks/README.md. Audit standard: TCVN 14423:2025 (in force from
 # 2026-07-01 per a public summary not yet confirmed against official text).
 # Every address is private and lives only inside the lab's own namespaces.
 """
