@@ -234,7 +234,7 @@ def test_pdf_pages_and_sections(lab_report, tmp_path):
 
 def test_pdf_vietnamese_diacritics_round_trip(lab_report):
     text = pdftext(lab_report["pdf"])
-    for name in ("Xã Hòa Bình", "Sở Thông tin và Truyền thông", "Cổng dịch vụ công tỉnh", "Phường Bắc Sơn",
+    for name in ("Xã Hòa Bình", "Sở Khoa học và Công nghệ", "Cổng dịch vụ công tỉnh", "Phường Bắc Sơn",
                  "Độ sẵn sàng", "Ngân sách lỗi còn lại"):
         assert name in text, name
 
