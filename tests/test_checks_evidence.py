@@ -259,3 +259,64 @@ def test_sla004_alert_rules_not_loaded_is_an_error(pf):
     assert r.status == Status.error and "0 of the 4 page alert rules" in r.reason, r
     r = sla.no_page_alerts(FakeProm(_page_rules(pf, health="err")), "platform", "dvc")
     assert r.status == Status.error and "not evaluating" in r.reason, r
+
+
+# ------------------------------------------------------------------ SYS-008: machine-wide kernel keys
+
+
+def _sys008(pf, tmp_path, container: str, values: dict[str, str]):
+    want = {k: v for k, v in E.sysctls_for(True) if k in E.MACHINE_WIDE_SYSCTLS}
+    out = f"container={container}\n" + "".join(f"{k}={values.get(k, want[k])}\n" for k in want)
+    return _run("DCOPS-SYS-008", _ctx(pf, tmp_path, {"ctr=": Out(0, out)}))
+
+
+def test_sys008_verdicts_and_the_container_exception(pf, tmp_path):
+    assert _sys008(pf, tmp_path, "", {}).status == Status.passed
+    bad = _sys008(pf, tmp_path, "", {"kernel.kptr_restrict": "0"})
+    assert bad.status == Status.failed and "kernel.kptr_restrict=0 (want 2)" in bad.reason
+    # a container: the machine's keys are its host's: an exception, reported, never a pass
+    r = _sys008(pf, tmp_path, "systemd-nspawn", {"kernel.kptr_restrict": "0", "net.core.bpf_jit_harden": ""})
+    assert r.status == Status.not_assessed and "container (systemd-nspawn)" in r.reason and "kptr_restrict=0" in r.reason
+    assert _sys008(pf, tmp_path, "systemd-nspawn", {}).status == Status.passed
+    # unreadable on a real host: an error
+    r = _sys008(pf, tmp_path, "", {"net.core.bpf_jit_harden": ""})
+    assert r.status == Status.error and "net.core.bpf_jit_harden" in r.reason
+    assert _run("DCOPS-SYS-008", _ctx(pf, tmp_path, {"ctr=": Out(0, "")})).status == Status.error
+
+
+def test_rollout_sysctl_step_fails_on_a_key_it_cannot_set():
+    """The rendered repair exits 1 naming a key it cannot write (outside a container's machine-wide
+    exception), run for real over a stand-in /proc/sys (a read-only key: a file mode 0444 for a
+    user that is not root)."""
+    import os
+
+    import shutil
+    import tempfile
+
+    pf = load_province(PROVINCE)
+    tmp_path = Path(tempfile.mkdtemp(prefix="dcops-sysctl-"))  # pytest's tmp dirs are closed to other users
+    request_cleanup = lambda: shutil.rmtree(tmp_path, ignore_errors=True)  # noqa: E731
+    script = E.render_site(pf, pf.wan.sites[0].id, {E.GATEWAY: HUB_KEY}).part("sysctl").converge[0].apply
+    root = tmp_path / "proc"
+    for k, v in E.sysctls_for(False):
+        p = root / k.replace(".", "/")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(v + "\n")
+    ro = root / "net/ipv4/conf/all/send_redirects"
+    ro.write_text("1\n")
+    ro.chmod(0o444)
+    local = script.replace("/proc/sys/", f"{root}/").replace("systemd-detect-virt -c", "false")
+    user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+    os.chmod(tmp_path, 0o777)
+    for d, _, fs in os.walk(root):
+        os.chmod(d, 0o777)
+        for f in fs:
+            if os.path.join(d, f) != str(ro):
+                os.chmod(os.path.join(d, f), 0o666)
+    try:
+        r = subprocess.run([*user, "bash", "-c", local], capture_output=True, text=True)
+    finally:
+        request_cleanup()
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "net.ipv4.conf.all.send_redirects: cannot be set here (read-only): 1, want 0" in r.stderr
+    assert "exception" not in r.stderr  # not a container: no exception applies

@@ -30,6 +30,12 @@ from infra.validate import load_province
 PROVINCE = REPO / "stacks" / "province-lab.yaml"
 SITES = 2
 IDS = list(H.CONTROLS)
+# Controls of machine-wide kernel keys: a lab host (a container) cannot be put into their
+# states; unit tests cover their verdicts (tests/test_checks_evidence.py), the lab test below
+# that they report the container exception.
+MACHINE_WIDE = [c for c in IDS if catalog().get(c).params.get("machine_wide")]
+LAB_IDS = [c for c in IDS if c not in MACHINE_WIDE]
+UNREADABLE = [c for c in IDS if scenario_files(c)["unreadable"]]
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +47,11 @@ def test_every_host_control_has_code_and_scenarios():
     cat = {c.id for c in catalog().controls if {"endpoint", "gateway"} & set(c.applies_to)}
     assert cat == set(H.CONTROLS)
     assert len(cat) >= 25
-    for cid in cat:
+    for cid in set(LAB_IDS):
         sc = scenario_files(cid)
         assert sc["pass"] and sc["fail"], cid
         assert S.description(cid, "pass") and S.description(cid, "fail")
+    assert MACHINE_WIDE == ["DCOPS-SYS-008"]
 
 
 def test_parsers():
@@ -90,27 +97,12 @@ def lab(pf):
         assert r.returncode == 0, f"wan apply failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-2000:]}"
         started = [h for h in netexec.layout(name)["ssh"] if h in pf.site_by_id]
         assert len(started) == SITES, netexec.layout(name)
-        lab_sysctls(name, pf, started)
+        # nothing here sets what the controls check: the hosts are as the rollout left them
         yield {"name": name, "sites": started, "site": started[0]}
     finally:
         # `lab down` ends every recorded process (hosts, and the monitoring started below) and removes the lab dir
         r = dcops("lab", "down", "--name", name)
         assert r.returncode == 0, r.stdout + r.stderr
-
-
-def lab_sysctls(name, pf, sites):
-    """Lab gap (reported, not ours to fix here): inside the lab's nspawn containers
-    /proc/sys is read-only, so the rollout's sysctl step can only report its net.*
-    keys as "read-only here" and the hardening values never take effect. They belong
-    to the host's network namespace, so set them there from outside, as a real host
-    would have them; DCOPS-SYS-* then judge real kernel values."""
-    from infra.lab import netexec
-    from infra.render import endpoint as E
-
-    for h in ["gw", *sites]:
-        fwd = True if h == "gw" else bool(pf.site_by_id[h].reach)
-        kv = [f"{k}={v}" for k, v in E.sysctls_for(fwd) if k.startswith(("net.ipv4.", "net.ipv6."))]
-        netexec.ns_run(name, h, ["sysctl", "-q", "-w", *kv], check=True, capture_output=True, text=True)
 
 
 def _check(lab, pf, names=None, only=None):
@@ -132,7 +124,7 @@ def _wait_all_pass(lab, pf, timeout=120):
     while True:
         res = _check(lab, pf, names=set(lab["sites"]) | {"gateway"})
         bad = {(r.control, r.target): r.reason for r in res if r.status not in (Status.passed, Status.skipped)}
-        if not bad or time.monotonic() > deadline:
+        if all(c in MACHINE_WIDE for c, _ in bad) or time.monotonic() > deadline:
             return res, bad
         time.sleep(5)
 
@@ -140,7 +132,12 @@ def _wait_all_pass(lab, pf, timeout=120):
 @pytest.mark.lab
 def test_lab_rolled_out_hosts_pass_every_control(lab, pf):
     res, bad = _wait_all_pass(lab, pf)
-    assert bad == {}
+    # the one exception the lab shows: machine-wide kernel keys are the lab machine's (reported, not a pass)
+    exc = {k: v for k, v in bad.items() if k[0] in MACHINE_WIDE}
+    assert {k: v for k, v in bad.items() if k[0] not in MACHINE_WIDE} == {}
+    for (cid, host), why in exc.items():
+        r = next(r for r in res if (r.control, r.target) == (cid, host))
+        assert r.status == Status.not_assessed and "container (systemd-nspawn)" in r.reason, r
     # every host control ran on every started host (skips only where it does not apply)
     for r in res:
         if r.status == Status.skipped:
@@ -148,7 +145,7 @@ def test_lab_rolled_out_hosts_pass_every_control(lab, pf):
 
 
 @pytest.mark.lab
-@pytest.mark.parametrize("cid", IDS)
+@pytest.mark.parametrize("cid", LAB_IDS)
 def test_lab_scenarios(lab, pf, cid):
     site = lab["site"]
     for kind, want in (("fail", Status.failed), ("pass", Status.passed)):
@@ -164,10 +161,64 @@ def test_lab_fault_sshd_change_fails_only_that_control_on_that_site(lab, pf):
     S.apply(lab["name"], site, "DCOPS-SSH-002", "fail")  # PasswordAuthentication yes on one site
     try:
         res = _check(lab, pf, names=set(lab["sites"]) | {"gateway"})
-        bad = {(r.control, r.target) for r in res if r.status not in (Status.passed, Status.skipped)}
+        bad = {(r.control, r.target) for r in res if r.status not in (Status.passed, Status.skipped, Status.not_assessed)}
         assert bad == {("DCOPS-SSH-002", site)}, [(r.control, r.target, r.reason) for r in res if r.status not in (Status.passed, Status.skipped)]
     finally:
         S.apply(lab["name"], site, "DCOPS-SSH-002", "pass")
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("cid", UNREADABLE)
+def test_lab_unreadable_evidence_is_an_error(lab, pf, cid):
+    """The control's evidence made unreadable on a real host (``<ID>.unreadable.sh``): an error
+    with the reason, never a pass; the pass scenario then restores the rolled-out state."""
+    site = lab["site"]
+    S.apply(lab["name"], site, cid, "unreadable")
+    try:
+        r = _check(lab, pf, names={site}, only={cid})[0]
+        assert r.status == Status.error and r.reason, f"{cid} ({S.description(cid, 'unreadable')}): got {r.status.value}: {r.reason}"
+    finally:
+        S.apply(lab["name"], site, cid, "pass")
+    assert _check(lab, pf, names={site}, only={cid})[0].status == Status.passed
+
+
+@pytest.mark.lab
+def test_lab_hub_key_unreadable_is_an_error(lab, pf):
+    """WG-001 on the sites compares their peer with the hub's key read on the gateway: an
+    environment without the gateway cannot read it, and the sites' WG-001 is an error."""
+    from checks.netns import in_netns
+    from infra import environment as EV
+    from infra.environment_ssh import access
+    from infra.lab.environment import config_path
+
+    st = EV.load("lab", config_path(lab["name"]))
+    acc = access(st, pf)
+    res = in_netns(st.env.management_netns, H.check_hosts, acc, pf, names=set(lab["sites"]), only={"DCOPS-WG-001"},
+                   present=set(lab["sites"]))
+    assert {r.target: r.status for r in res} == {s: Status.error for s in lab["sites"]}, [(r.target, r.reason) for r in res]
+    assert all("hub's public key" in r.reason and "not in this environment" in r.reason for r in res)
+
+
+@pytest.mark.lab
+def test_lab_rollout_fails_on_a_sysctl_it_cannot_set(lab, pf):
+    """The rollout sets the network keys for real (the lab's hosts have their own writable
+    /proc/sys/net); a key it cannot write is a failure of that host, named, not 'converged'."""
+    from infra.lab import netexec
+
+    site = lab["site"]
+    conf = "/proc/sys/net/ipv4/conf/all"
+    sh = lambda cmd: netexec.host_run(lab["name"], site, ["bash", "-c", cmd], capture_output=True, text=True, timeout=30)
+    r = sh(f"echo 1 > {conf}/send_redirects && mount -o bind,ro {conf} {conf}")
+    assert r.returncode == 0, r.stderr
+    try:
+        r = dcops("wan", "apply", *lab_stack(lab["name"]), "--engine", "ansible", "--limit", site)
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "net.ipv4.conf.all.send_redirects" in r.stdout and "cannot be set here (read-only)" in r.stdout, r.stdout[-3000:]
+    finally:
+        sh(f"umount {conf}")
+    r = dcops("wan", "apply", *lab_stack(lab["name"]), "--engine", "ansible", "--limit", site)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sh(f"cat {conf}/send_redirects").stdout.strip() == "0"  # set by the rollout, not by this test
 
 
 # --------------------------------------------------------------------------- SLAs and `dcops check` on the same lab
@@ -188,7 +239,10 @@ def _sla(lab, pf, info, only=("DCOPS-SLA-001",)):
     from infra.lab import monitoring
 
     prom = monitoring.prom(lab["name"])
-    return {r.target: r for r in in_netns(info["netns"], lambda: sla.run_all(pf, prom, only=set(only)))}
+    # The lab's Prometheus holds minutes of a 30-day window: these tests judge those minutes
+    # (a coverage threshold of 0.001%); the province's own threshold gives "insufficient data",
+    # which test_lab_fault_frontend_stopped_fails_only_that_platform_sla shows through the CLI.
+    return {r.target: r for r in in_netns(info["netns"], lambda: sla.run_all(pf, prom, only=set(only), min_coverage_pct=0.001))}
 
 
 @pytest.mark.lab
@@ -266,13 +320,17 @@ def test_lab_fault_frontend_stopped_fails_only_that_platform_sla(lab, pf, monito
     assert after[victim].status == Status.failed, after[victim]
     assert after[victim].evidence["availability_pct"] < 100
     assert {p: r.status for p, r in after.items() if p != victim} == {p.id: Status.passed for p in pf.platforms if p.id != victim}
-    # the same through the command line: exit 1, only that platform fails
+    # the same through the command line, with the province's threshold (90% of 30 days): minutes
+    # of data are "insufficient data" for every platform, with the time observed; not a failure (exit 0)
     outp = tmp_path / "latest.json"
     r = dcops("check", *lab_stack(lab["name"]), "--only", "DCOPS-SLA-001", "--output", str(outp))
-    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.returncode == 0, r.stdout + r.stderr
     doc = json.loads(outp.read_text())
-    assert {x["target"] for x in doc["results"] if x["status"] != "pass"} == {victim}
-    assert doc["summary"]["fail"] == 1 and doc["summary"]["pass"] == len(pf.platforms) - 1
+    assert {x["status"] for x in doc["results"]} == {"insufficient_data"}, [(x["target"], x["status"], x["reason"]) for x in doc["results"]]
+    assert doc["summary"]["insufficient_data"] == len(pf.platforms) and doc["summary"]["pass"] == 0
+    for x in doc["results"]:
+        assert "insufficient data: observed" in x["reason"] and x["evidence"]["coverage_pct"] < 1, x
+        assert 0 < x["evidence"]["monitored_s"] < 3600 and x["evidence"]["window_s"] == 30 * 86400
     # DCOPS-SLA-004's fail scenario is this one: the victim's 14.4x page fires, no other platform pages
     import yaml
 

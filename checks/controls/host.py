@@ -704,6 +704,34 @@ def sys_007(c, x):
     return _sysctls(c, x, {"net.ipv4.icmp_echo_ignore_broadcasts": "1"})
 
 
+def sys_008(c, x):
+    """Machine-wide kernel hardening (kernel.*, fs.*, net.core.bpf_jit_harden). In a container
+    these keys are the container host's: reported as an exception (not assessed), with the
+    values seen, never a pass."""
+    want = {k: v for k, v in E.sysctls_for(True) if k in E.MACHINE_WIDE_SYSCTLS}
+    cmd = ("ctr=$(systemd-detect-virt -c 2>/dev/null) || ctr=; echo \"container=$ctr\"; for k in " + " ".join(want)
+           + "; do p=/proc/sys/$(echo \"$k\" | tr . /); if [ -r \"$p\" ]; then echo \"$k=$(cat \"$p\")\"; "
+           "else echo \"$k=\"; fi; done")
+    lines = dict(l.split("=", 1) for l in x.out(cmd).splitlines() if "=" in l)
+    if "container" not in lines:
+        raise EvidenceUnreadable("no answer from systemd-detect-virt and /proc/sys")
+    ctr = lines.pop("container").strip()
+    got = {k: " ".join(lines.get(k, "").split()) or None for k in want}
+    bad = {k: v for k, v in got.items() if v != want[k]}
+    ev = {"values": got, "expected": want, "container": ctr or None}
+    if ctr:
+        if not bad:
+            return Result.ok(c.id, x.target.host, ev)
+        return Result.not_assessed(c.id, x.target.host, f"exception: this host is a container ({ctr}); machine-wide kernel "
+                                   f"keys are its host's, not the endpoint's: {', '.join(f'{k}={v} (want {want[k]})' for k, v in bad.items())}",
+                                   {**ev, "would_settle": "the container host's own hardening, checked on that host"})
+    unread = [k for k, v in got.items() if v is None]
+    if unread:
+        return Result.err(c.id, x.target.host, f"could not read {', '.join(unread)}", ev)
+    return Result.verdict(c.id, x.target.host, not bad, ev,
+                          reason_fail=", ".join(f"{k}={v} (want {want[k]})" for k, v in bad.items()))
+
+
 # ------------------------------------------------------------------ accounts
 
 
@@ -739,7 +767,7 @@ CONTROLS: dict[str, Callable[[Control, HostCtx], Result]] = {
     "DCOPS-LOG-001": log_001, "DCOPS-LOG-002": log_002, "DCOPS-LOG-003": log_003,
     "DCOPS-MON-001": mon_001, "DCOPS-MON-002": mon_002,
     "DCOPS-SYS-001": sys_001, "DCOPS-SYS-002": sys_002, "DCOPS-SYS-003": sys_003, "DCOPS-SYS-004": sys_004,
-    "DCOPS-SYS-005": sys_005, "DCOPS-SYS-006": sys_006, "DCOPS-SYS-007": sys_007,
+    "DCOPS-SYS-005": sys_005, "DCOPS-SYS-006": sys_006, "DCOPS-SYS-007": sys_007, "DCOPS-SYS-008": sys_008,
     "DCOPS-USR-001": usr_001, "DCOPS-USR-002": usr_002, "DCOPS-USR-003": usr_003,
 }
 

@@ -651,10 +651,18 @@ input(type="imtcp" port="{SYSLOG_PORT}" ruleset="dcops_remote")
     )
 
 
+MACHINE_WIDE_SYSCTLS = ("kernel.kptr_restrict", "kernel.dmesg_restrict", "kernel.unprivileged_bpf_disabled",
+                        "net.core.bpf_jit_harden", "fs.protected_hardlinks", "fs.protected_symlinks", "fs.suid_dumpable")
+"""Keys of :func:`sysctls_for` that are the machine's, not a network namespace's: a container
+cannot set them (its host does); DCOPS-SYS-008 checks them, and reports them as an exception in
+a container."""
+
+
 def sysctls_for(forwarding: bool) -> list[tuple[str, str]]:
-    """Kernel hardening. ``net.*`` keys belong to the endpoint's network namespace; the
-    others are machine-wide (read-only inside the lab's containers, where the machine's
-    own values apply)."""
+    """Kernel hardening. ``net.*`` keys belong to the endpoint's network namespace (the lab's
+    hosts have their own, writable: the rollout sets them for real); the others
+    (:data:`MACHINE_WIDE_SYSCTLS`) are machine-wide: in a container they are the container
+    host's, which the rollout reports as an exception rather than setting them or failing."""
     kv = [("net.ipv4.ip_forward", "1" if forwarding else "0")]
     for scope in ("all", "default"):
         kv += [
@@ -684,15 +692,28 @@ def sysctls_for(forwarding: bool) -> list[tuple[str, str]]:
 
 
 _SYSCTL_SCRIPT = """mode=${1:-check}; rc=0
+# A key this host cannot set is a failure: the check prints it as drift and the repair exits 1
+# naming it. One exception, reported as such on stderr and never silently: in a container
+# (systemd-detect-virt -c) a key that is machine-wide (outside net.*, or a net.* key the
+# container's own network namespace does not have, such as net.core.bpf_jit_harden) belongs
+# to the container's host; DCOPS-SYS-008 reports those keys on every check.
+ctr=$(systemd-detect-virt -c 2>/dev/null) || ctr=
 while read -r k v; do
   p=/proc/sys/${k//.//}
-  [ -e "$p" ] || { echo "$k: not in this kernel" >&2; continue; }
-  read -ra f < "$p"; cur="${f[*]}"  # builtins only: a fork per key cost 0.1 s of CPU per host
+  if [ -e "$p" ]; then read -ra f < "$p"; cur="${f[*]}"; else cur="(absent)"; fi  # builtins only: no fork per key
   [ "$cur" = "$v" ] && continue
-  # Read-only here (a container: machine-wide keys belong to the machine).
-  [ -w "$p" ] || { echo "$k: read-only here ($cur, want $v)" >&2; continue; }
+  if [ ! -e "$p" ] || [ ! -w "$p" ]; then
+    why=$([ -e "$p" ] && echo read-only || echo "not in this kernel or namespace")
+    if [ -n "$ctr" ] && { [ "${k#net.}" = "$k" ] || [ ! -e "$p" ]; }; then
+      echo "exception: $k is machine-wide and this host is a container ($ctr): the container host's value applies ($cur, want $v)" >&2
+      continue
+    fi
+    echo "$k: $cur -> $v: cannot be set here ($why)"
+    if [ "$mode" = apply ]; then echo "$k: cannot be set here ($why): $cur, want $v" >&2; rc=1; fi
+    continue
+  fi
   echo "$k: $cur -> $v"
-  if [ "$mode" = apply ]; then printf '%s\\n' "$v" > "$p" || rc=1; fi
+  if [ "$mode" = apply ]; then printf '%s\\n' "$v" > "$p" || { echo "$k: writing $v failed" >&2; rc=1; }; fi
 done <<'EOF'
 """
 
