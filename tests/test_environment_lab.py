@@ -189,6 +189,8 @@ def test_inventory_runs_by_hand_and_under_ansible_runner(lab, tmp_path):
     from infra.lab import netexec
 
     inv = tmp_path / "inv"
+    r = dcops("wan", "apply", *lab_stack(lab["name"]))  # the hosts' public keys, for the tunnels' state
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     r = dcops("wan", "inventory", *lab_stack(lab["name"]), "--out", str(inv))
     assert r.returncode == 0, r.stdout + r.stderr
     site = SITES[1]
