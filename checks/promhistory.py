@@ -81,11 +81,12 @@ def loopback_netns(name: str) -> Iterator[str]:
 @dataclass
 class Series:
     """One series: ``values[k]`` is the sample at ``start + (first + k * stride) * step`` (``first``:
-    the index of its first sample on the history's time grid; ``stride``: grid steps between samples)."""
+    the index of its first sample on the history's time grid; ``stride``: grid steps between samples);
+    a value None writes no sample (a gap: Prometheus or the probe down)."""
 
     metric: str
     labels: str                      # rendered label pairs, e.g. 'job="dcops-site",site="x"'
-    values: Sequence[float | int]
+    values: Sequence[float | int | None]
     first: int = 0
     stride: int = 1
 
@@ -126,7 +127,7 @@ def write_openmetrics(d: Path, series: list[Series], start: int, step: int, per_
                     a = max(lo, first)
                     a += (first - a) % st                      # the first index of this series at or after lo
                     f.write("".join(f"{head}{_fmt(vals[(i - first) // st])} {stamps[i]}\n"
-                                    for i in range(a, min(hi, s.end()), st)))
+                                    for i in range(a, min(hi, s.end()), st) if vals[(i - first) // st] is not None))
             f.write("# EOF\n")
         files.append(path)
     return files

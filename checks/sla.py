@@ -24,7 +24,14 @@ Each result's evidence still names the query that gives its own value.  Where th
 the benchmark substitutes one that reads the raw probe series.
 
 Never a pass without data: Prometheus unreachable, a query error, a missing
-series or a NaN gives status ``error`` with the reason.
+series or a NaN gives status ``error`` with the reason. Never a verdict over a
+window that was not watched: the minutes with a probe result of the target
+(Prometheus or the probe down: unmonitored) go into the evidence (``monitored_s``,
+``coverage_pct``, ``coverage_daily`` per Vietnamese day); below the province's
+``province.targets.sla_min_coverage_pct`` (default 90%) the result is
+``insufficient_data`` with the time observed, unless the bad time seen already
+overspends the whole window's budget (a certain fail). Days are Vietnam's
+calendar days (UTC+7).
 """
 
 from __future__ import annotations
@@ -158,21 +165,32 @@ def _dt(t: float):
 
 
 DAY = 86400
+VN_OFFSET = 7 * 3600
+"""Vietnam's time (Asia/Ho_Chi_Minh) is UTC+7 all year (no daylight saving): the days of the
+evidence and the charts are Vietnam's calendar days."""
+
+
+def vn_midnight(t: float) -> float:
+    """The Vietnamese midnight at or before ``t`` (a Unix time)."""
+    return (t + VN_OFFSET) // DAY * DAY - VN_OFFSET
 
 
 def _date(t: float) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(t))
+    """The Vietnamese calendar date of ``t``."""
+    return time.strftime("%Y-%m-%d", time.gmtime(t + VN_OFFSET))
 
 
 def _pct(x: float) -> float:
     return round(100.0 * x, 6)
 
 
-def _budget(avail: float, target_pct: float, window_days: int) -> dict[str, float]:
+def _budget(avail: float, target_pct: float, window_days: int, monitored_min: float | None = None) -> dict[str, float]:
+    """The error budget of the window; consumed by the bad time seen in the monitored minutes
+    (the whole window when ``monitored_min`` is None)."""
     window_min = window_days * 24 * 60
     allowed = 1 - target_pct / 100
     total = allowed * window_min
-    consumed = (1 - avail) * window_min
+    consumed = (1 - avail) * (window_min if monitored_min is None else min(monitored_min, window_min))
     return {
         "error_budget_total_min": round(total, 3),
         "error_budget_consumed_min": round(consumed, 3),
@@ -255,6 +273,10 @@ def _by_label(rows: list[dict[str, Any]], label: str) -> dict[str, list[dict[str
 
 
 _FIRING_PAGE = 'alertstate="firing",severity="page"'
+DEFAULT_MIN_COVERAGE = 90.0  # the province file's default (province.targets.sla_min_coverage_pct)
+COVERAGE_STEP = "1m"
+"""A minute counts as monitored when Prometheus holds a probe result of the target in it (probes
+run every minute or more often; a slower probe would read as partly unmonitored)."""
 # the page-severity burn-rate alerts the renderer writes per kind of target (infra/render/prometheus.py)
 PAGE_RULES = {"platform": ("DcopsPlatformAvailabilityBurn", "DcopsPlatformLatencyBurn"), "site": ("DcopsSiteLinkBurn",)}
 
@@ -342,7 +364,7 @@ class Queries:
         return v, one.value, int(float(crows[0]["value"][1]))
 
     def daily(self, kind: str, sli: str, ident: str, window_days: int) -> list[dict[str, Any]]:
-        """The SLI per UTC day over the window, for the report's charts: ``[{"date", "<sli>_pct"}]``
+        """The SLI per Vietnamese calendar day (UTC+7) over the window, for the report's charts: ``[{"date", "<sli>_pct"}]``
         (``availability_pct`` or ``latency_ok_pct``), the last day up to the query time.
 
         Each day is the average of the target's hourly 1h ratios recorded that day (24 samples),
@@ -360,7 +382,7 @@ class Queries:
 
     def _fetch_daily(self, kind: str, sli: str, ids: list[str] | None, window_days: int):
         end = self.at if self.at is not None else time.time()
-        today = end // DAY * DAY
+        today = vn_midnight(end)
         first = today - (window_days - 2) * DAY  # the end of the first whole day: window_days - 1 whole days, then today
         name = "latency_ok_pct" if sli == "latency" else "availability_pct"
         out: dict[str, dict[str, float]] = {}
@@ -393,6 +415,66 @@ class Queries:
         except PromUnavailable as e:
             return e
         return {who: [{"date": d, name: v} for d, v in sorted(days.items())] for who, days in out.items()}
+
+    def coverage(self, kind: str, ident: str, window_days: int) -> dict[str, Any]:
+        """How much of the window was monitored for the target: the minutes in which Prometheus
+        recorded at least one probe result of it (Prometheus down, the probe or its exporter down,
+        the series absent: unmonitored, never up), in total and per Vietnamese calendar day.
+        Asked once per kind for every target in scope: one range query (a point at each Vietnamese
+        midnight, the minutes of the day before), one instant query for the first part-day of the
+        window, one for today so far."""
+        ids = self._ids(kind, ident)
+        key = ("coverage", kind, window_days, tuple(ids) if ids is not None else None)
+        if key not in self._daily:
+            self._daily[key] = self._fetch_coverage(kind, ids, window_days)
+        v = self._daily[key]
+        if isinstance(v, PromUnavailable):
+            raise v
+        window_s = window_days * DAY
+        days = v.get(ident, {})
+        minutes = sum(days.values())
+        monitored_s = min(window_s, minutes * 60)
+        return {
+            "monitored_s": monitored_s,
+            "window_s": window_s,
+            "coverage_pct": round(100.0 * monitored_s / window_s, 4),
+            "coverage_daily": [{"date": d, "monitored_min": m} for d, m in sorted(days.items())],
+            "coverage_query": self.coverage_query(kind, [ident], COVERAGE_STEP),
+        }
+
+    def coverage_query(self, kind: str, ids: Sequence[str] | None, rng: str) -> str:
+        job = f'job="{JOBS[kind]}"'
+        inner = f"count by ({kind}) (count_over_time(probe_success{{{_matchers(job, id_matcher(kind, ids))}}}[{COVERAGE_STEP}]))"
+        return f"count_over_time(({inner})[{rng}:{COVERAGE_STEP}])"
+
+    def _fetch_coverage(self, kind: str, ids: list[str] | None, window_days: int):
+        end = self.at if self.at is not None else time.time()
+        start = end - window_days * DAY
+        m0 = vn_midnight(start) + DAY  # the first Vietnamese midnight inside the window
+        ml = vn_midnight(end)          # the last one
+        out: dict[str, dict[str, int]] = {}
+
+        def add(rows, label_of) -> None:
+            for r in rows:
+                who = r["metric"].get(kind)
+                for t, v in r.get("values") or [r["value"]]:
+                    x = float(v)
+                    if who is not None and not (math.isnan(x) or math.isinf(x)):
+                        d = out.setdefault(who, {})
+                        d[label_of(float(t))] = d.get(label_of(float(t)), 0) + int(round(x))
+
+        try:
+            # A subquery [Xs:1m] at t evaluates at the minutes of [t - X, t]: both ends in Prometheus 2,
+            # so X - 1 s keeps a minute from counting in two days.
+            if m0 - start >= 60:  # the window's first part-day
+                add(self.prom.vector(self.coverage_query(kind, ids, f"{int(m0 - start) - 1}s"), m0), lambda t: _date(t - 1))
+            if ml > m0:  # whole days: the point at each midnight counts the day before
+                add(self.prom.matrix(self.coverage_query(kind, ids, f"{DAY - 1}s"), m0 + DAY, ml, DAY), lambda t: _date(t - DAY))
+            if end - ml >= 60:  # today so far
+                add(self.prom.vector(self.coverage_query(kind, ids, f"{int(end - ml) - 1}s"), end), lambda t: _date(t))
+        except PromUnavailable as e:
+            return e
+        return out
 
     def probes_query(self, kind: str, ident: str) -> str:
         job = f'job="{JOBS[kind]}"'
@@ -443,6 +525,24 @@ def _daily(qs: Queries, kind: str, sli: str, ident: str, window_days: int) -> di
         return {"daily_error": str(e)}
 
 
+def _hours(s: float) -> str:
+    return f"{s / 3600:.1f} h" if s < 2 * DAY else f"{s / DAY:.1f} days"
+
+
+def _coverage_gate(cid: str, target: str, cov: dict[str, Any], ev: dict[str, Any], good: bool, sli: float,
+                   target_pct: float, min_cov: float, what: str) -> Result | None:
+    """Below the province's coverage threshold a verdict is "insufficient data", unless the bad
+    time already seen overspends the whole window's budget (then the fail is certain)."""
+    if cov["coverage_pct"] >= min_cov:
+        return None
+    seen = f"observed {_hours(cov['monitored_s'])} of the {_hours(cov['window_s'])} window ({cov['coverage_pct']:.1f}% < {min_cov:g}%)"
+    if not good and ev["error_budget_remaining_min"] < 0:
+        return Result.fail(cid, target, ev, f"{what} {_pct(sli):.4f}% over the monitored time, {seen}: the bad time seen "
+                           f"already overspends the whole window's error budget by {-ev['error_budget_remaining_min']:.1f} min")
+    return Result.insufficient(cid, target, f"insufficient data: {seen}; {what} {_pct(sli):.4f}% over the monitored time "
+                               f"(target {target_pct}%), not a verdict over the window", ev)
+
+
 def _guard(control: str, target: str, fn) -> Result:
     t0 = time.monotonic()
     try:
@@ -460,56 +560,69 @@ def _guard(control: str, target: str, fn) -> Result:
 
 
 def platform_availability(prom: Prom, p: Platform, at: float | None = None, window_days: int | None = None,
-                          queries: Queries | None = None) -> Result:
+                          queries: Queries | None = None, min_coverage_pct: float = DEFAULT_MIN_COVERAGE) -> Result:
     cid = "DCOPS-SLA-001"
     w = window_days or p.slo.window_days
     qs = queries or Queries(prom, at)
 
     def run() -> Result:
         avail, q, n = qs.window("platform", "availability", p.id, w)
+        cov = qs.coverage("platform", p.id, w)
         ev = {
             "availability_pct": _pct(avail),
             "target_pct": p.slo.availability,
             "window_days": w,
-            **_budget(avail, p.slo.availability, w),
+            **_budget(avail, p.slo.availability, w, cov["monitored_s"] / 60),
             qs.slis.samples_key: n,
             "query": q,
             "probe": R.probe_url(p),
+            **cov,
+            "min_coverage_pct": min_coverage_pct,
             **_daily(qs, "platform", "availability", p.id, w),
         }
         good = avail * 100 >= p.slo.availability
+        gate = _coverage_gate(cid, p.id, cov, ev, good, avail, p.slo.availability, min_coverage_pct, "availability")
+        if gate is not None:
+            return gate
         return Result.verdict(
             cid, p.id, good, ev,
             reason_fail=f"availability {_pct(avail):.4f}% is below the target {p.slo.availability}% over {w} days (budget overspent by {-ev['error_budget_remaining_min']:.1f} min)",
-            reason_pass=f"availability {_pct(avail):.4f}% >= {p.slo.availability}%; {ev['error_budget_remaining_pct']:.1f}% of the error budget left",
+            reason_pass=f"availability {_pct(avail):.4f}% >= {p.slo.availability}% over {w} days (monitored {cov['coverage_pct']:.1f}% of it); {ev['error_budget_remaining_pct']:.1f}% of the error budget left",
         )
 
     return _guard(cid, p.id, run)
 
 
 def platform_latency(prom: Prom, p: Platform, at: float | None = None, window_days: int | None = None,
-                     queries: Queries | None = None) -> Result:
+                     queries: Queries | None = None, min_coverage_pct: float = DEFAULT_MIN_COVERAGE) -> Result:
     cid = "DCOPS-SLA-002"
     w = window_days or p.slo.window_days
     qs = queries or Queries(prom, at)
 
     def run() -> Result:
         ratio, q, n = qs.window("platform", "latency", p.id, w)
+        cov = qs.coverage("platform", p.id, w)
         ev = {
             "fast_pct": _pct(ratio),
             "threshold_ms": p.slo.latency_ms,
             "target_pct": p.slo.latency_target,
             "window_days": w,
-            **_budget(ratio, p.slo.latency_target, w),
+            **_budget(ratio, p.slo.latency_target, w, cov["monitored_s"] / 60),
             qs.slis.samples_key: n,
             "query": q,
+            **cov,
+            "min_coverage_pct": min_coverage_pct,
             **_daily(qs, "platform", "latency", p.id, w),
         }
         good = ratio * 100 >= p.slo.latency_target
+        gate = _coverage_gate(cid, p.id, cov, ev, good, ratio, p.slo.latency_target, min_coverage_pct,
+                              f"answers within {p.slo.latency_ms} ms")
+        if gate is not None:
+            return gate
         return Result.verdict(
             cid, p.id, good, ev,
             reason_fail=f"{_pct(ratio):.3f}% of successful probes answered within {p.slo.latency_ms} ms; target {p.slo.latency_target}%",
-            reason_pass=f"{_pct(ratio):.3f}% within {p.slo.latency_ms} ms >= {p.slo.latency_target}%",
+            reason_pass=f"{_pct(ratio):.3f}% within {p.slo.latency_ms} ms >= {p.slo.latency_target}% over {w} days (monitored {cov['coverage_pct']:.1f}% of it)",
         )
 
     return _guard(cid, p.id, run)
@@ -520,7 +633,7 @@ def _site_window() -> int:
 
 
 def site_availability(prom: Prom, s: Site, at: float | None = None, window_days: int | None = None,
-                      queries: Queries | None = None) -> Result:
+                      queries: Queries | None = None, min_coverage_pct: float = DEFAULT_MIN_COVERAGE) -> Result:
     cid = "DCOPS-SLA-003"
     params = catalog().get(cid).params
     target = float(params.get("target", R.SITE_SLO.availability))
@@ -529,20 +642,26 @@ def site_availability(prom: Prom, s: Site, at: float | None = None, window_days:
 
     def run() -> Result:
         avail, q, n = qs.window("site", "availability", s.id, w)
+        cov = qs.coverage("site", s.id, w)
         ev = {
             "availability_pct": _pct(avail),
             "target_pct": target,
             "window_days": w,
-            **_budget(avail, target, w),
+            **_budget(avail, target, w, cov["monitored_s"] / 60),
             qs.slis.samples_key: n,
             "query": q,
             "probe": f"icmp {s.tunnel_address}",
+            **cov,
+            "min_coverage_pct": min_coverage_pct,
             **_daily(qs, "site", "availability", s.id, w),
         }
+        gate = _coverage_gate(cid, s.id, cov, ev, avail * 100 >= target, avail, target, min_coverage_pct, "link availability")
+        if gate is not None:
+            return gate
         return Result.verdict(
             cid, s.id, avail * 100 >= target, ev,
             reason_fail=f"link availability {_pct(avail):.4f}% is below {target}% over {w} days",
-            reason_pass=f"link availability {_pct(avail):.4f}% >= {target}%",
+            reason_pass=f"link availability {_pct(avail):.4f}% >= {target}% over {w} days (monitored {cov['coverage_pct']:.1f}% of it)",
         )
 
     return _guard(cid, s.id, run)
@@ -578,13 +697,17 @@ def no_page_alerts(prom: Prom, kind: str, ident: str, at: float | None = None, q
 
 def run_all(pf: ProvinceFile, prom: Prom, at: float | None = None, window_days: int | None = None,
             only: set[str] | None = None, targets: set[str] | None = None, slis: SLIs | None = None,
-            batch: bool = True, parallel: int = 8) -> list[Result]:
+            batch: bool = True, parallel: int = 8, min_coverage_pct: float | None = None) -> list[Result]:
     """Every SLA control on every platform and site (filtered by ``only`` control ids and ``targets``).
 
     ``batch`` (default): each query asked once for all the targets of a kind, ``parallel`` queries
     at a time (``batch=False``: once per target, one after the other, as before, for comparison).
-    ``slis``: where the long-window SLIs come from (default: the recording rules)."""
+    ``slis``: where the long-window SLIs come from (default: the recording rules).
+    ``min_coverage_pct``: the share of the window that must have been monitored for a verdict
+    (default: the province's ``province.targets.sla_min_coverage_pct``); below it the result is
+    ``insufficient_data`` with the time observed."""
     out: list[Result] = []
+    min_cov = pf.province.targets.sla_min_coverage_pct if min_coverage_pct is None else min_coverage_pct
 
     def want(cid: str, target: str) -> bool:
         return (not only or cid in only) and (not targets or target in targets)
@@ -615,14 +738,14 @@ def run_all(pf: ProvinceFile, prom: Prom, at: float | None = None, window_days: 
 
     for p in pf.platforms:
         if want("DCOPS-SLA-001", p.id):
-            out.append(platform_availability(prom, p, at, window_days, qs))
+            out.append(platform_availability(prom, p, at, window_days, qs, min_cov))
         if want("DCOPS-SLA-002", p.id):
-            out.append(platform_latency(prom, p, at, window_days, qs))
+            out.append(platform_latency(prom, p, at, window_days, qs, min_cov))
         if want("DCOPS-SLA-004", p.id):
             out.append(no_page_alerts(prom, "platform", p.id, at, qs))
     for s in pf.wan.sites:
         if want("DCOPS-SLA-003", s.id):
-            out.append(site_availability(prom, s, at, window_days, qs))
+            out.append(site_availability(prom, s, at, window_days, qs, min_cov))
         if want("DCOPS-SLA-004", s.id):
             out.append(no_page_alerts(prom, "site", s.id, at, qs))
     if batch and out:  # the shared queries' time, spread over the results that read them

@@ -310,6 +310,7 @@ class ProvinceTargets(Strict):
 
     sites_connected_pct: float = Field(100.0, ge=0, le=100)
     sites_compliant_pct: float = Field(100.0, ge=0, le=100)
+    sla_min_coverage_pct: float = Field(90.0, gt=0, le=100, description="an SLA is judged only when its window was monitored at least this much; below it is 'insufficient data'")
 
 
 class Segment(Strict):
