@@ -208,3 +208,109 @@ def test_layers_are_kept():
     r = subprocess.run([str(Path(sys.executable).parent / "lint-imports")], capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert "BROKEN" not in r.stdout
+
+
+# --------------------------------------------------------------------------- TLS trust (loopback servers)
+
+
+def _pki(tmp: Path):
+    """Two CAs; a server certificate for 127.0.0.1 signed by the first."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.timezone.utc)
+
+    def ca(cn):
+        k = ec.generate_private_key(ec.SECP256R1())
+        n = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+        c = (x509.CertificateBuilder().subject_name(n).issuer_name(n).public_key(k.public_key()).serial_number(1)
+             .not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(k, hashes.SHA256()))
+        return k, c
+
+    ka, a = ca("ca-a")
+    _, b = ca("ca-b")
+    ks = ec.generate_private_key(ec.SECP256R1())
+    s = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "srv")]))
+         .issuer_name(a.subject).public_key(ks.public_key()).serial_number(2).not_valid_before(now)
+         .not_valid_after(now + dt.timedelta(days=1))
+         .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+         .sign(ka, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    (tmp / "a.crt").write_bytes(a.public_bytes(pem))
+    (tmp / "b.crt").write_bytes(b.public_bytes(pem))
+    (tmp / "srv.crt").write_bytes(s.public_bytes(pem))
+    (tmp / "srv.key").write_bytes(ks.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return tmp / "a.crt", tmp / "b.crt"
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """An HTTPS server on 127.0.0.1 answering 401 without 'Authorization: Basic dTpw' (u:p), else JSON."""
+    import json as _json
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    ca_a, ca_b = _pki(tmp_path)
+
+    class H(BaseHTTPRequestHandler):
+        def do_GET(self):
+            ok = self.headers.get("Authorization") == "Basic dTpw"
+            body = _json.dumps({"status": "success", "data": {"version": "test", "resultType": "vector", "result": []}}
+                               if ok else {"message": "Unauthorized"}).encode()
+            self.send_response(200 if ok else 401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tmp_path / "srv.crt", tmp_path / "srv.key")
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield {"url": f"https://127.0.0.1:{srv.server_address[1]}", "ca": ca_a, "other_ca": ca_b, "dir": tmp_path}
+    srv.shutdown()
+
+
+def test_prometheus_client_trusts_only_its_ca_and_names_the_cause(tls_server):
+    from checks.sla import Prom, PromUnavailable
+
+    assert Prom(tls_server["url"], 5, str(tls_server["ca"]), ("u", "p")).probe() == "test"
+    with pytest.raises(PromUnavailable, match="not trusted"):
+        Prom(tls_server["url"], 5, str(tls_server["other_ca"]), ("u", "p")).probe()
+    with pytest.raises(PromUnavailable, match="not trusted"):  # the system store does not know the lab's CA
+        Prom(tls_server["url"], 5, None, ("u", "p")).probe()
+    with pytest.raises(PromUnavailable, match="refused the credentials") as ei:
+        Prom(tls_server["url"], 5, str(tls_server["ca"]), ("u", "wrong-secret")).probe()
+    assert "wrong-secret" not in str(ei.value)
+    with pytest.raises(PromUnavailable, match="only sent over https"):
+        Prom(tls_server["url"].replace("https", "http"), 5, None, ("u", "p"))
+
+
+def test_kube_client_trusts_only_the_kubeconfig_ca(tls_server):
+    from checks.controls.cluster import Kube, KubeError
+
+    def kc(ca: Path) -> Path:
+        p = tls_server["dir"] / f"kc-{ca.stem}"
+        p.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "x",
+            "clusters": [{"name": "x", "cluster": {"server": tls_server["url"], "certificate-authority": str(ca)}}],
+            "users": [{"name": "x", "user": {"username": "u", "password": "p"}}],
+            "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}]}))
+        return p
+
+    status, body = Kube(kc(tls_server["ca"]), timeout=5).request("GET", "/api")
+    assert status == 401  # TLS verified against the kubeconfig's CA; the server answered
+    with pytest.raises(KubeError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+        Kube(kc(tls_server["other_ca"]), timeout=5).request("GET", "/api")
