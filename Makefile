@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 PROVINCE ?= stacks/province-lab.yaml
 
-.PHONY: install demo test lint clean-lab
+.PHONY: install demo test test-fast lint clean-lab
 
 install:
 	scripts/install-system
@@ -15,6 +15,10 @@ demo: install
 
 test: install
 	.venv/bin/python -m pytest
+
+# The fast loop: every test that needs no lab (seconds to a few minutes); CI still runs everything.
+test-fast:
+	.venv/bin/python -m pytest -m "not lab" -q
 
 lint:
 	.venv/bin/ansible-lint playbooks
