@@ -111,6 +111,9 @@ app.command("report")(_report)
 
 
 from . import run_cli as _run_cli  # noqa: E402,F401  (registers `dcops run`)
+from .drift_cli import drift as _drift  # noqa: E402
+
+app.command("drift")(_drift)
 from .bench import cli as _bench_cli  # noqa: E402,F401  (registers `dcops bench`)
 
 
