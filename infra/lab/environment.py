@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -205,5 +204,3 @@ def shell_exports(lab: str) -> str:
         ("DCOPS_STACK", "lab"), ("DCOPS_CONFIG_FILE", str(config_path(lab))),
     ))
 
-
-_SAFE = re.compile(r"^[a-z][a-z0-9]{0,7}$")
