@@ -3,8 +3,9 @@
 The catalog is data (the report lists it); each control's test is code in
 :mod:`checks.controls` registered under the same id.  Loading fills what a
 control leaves implicit so that every control carries a reference to every
-standard: a missing TCVN 14423:2026 mapping becomes an explicit "unconfirmed"
-entry, never silence.
+standard: a missing TCVN 14423:2025 mapping becomes an explicit "unconfirmed"
+entry, never silence; Decree 85/2016 and Circular 12/2022 are filled for the
+controls of level 3.
 """
 
 from __future__ import annotations
@@ -25,10 +26,17 @@ AppliesTo = Literal["endpoint", "gateway", "cluster", "platform", "wan_link"]
 
 _NIST = re.compile(r"^(AC|AT|AU|CA|CM|CP|IA|IR|MA|MP|PE|PL|PM|PS|PT|RA|SA|SC|SI|SR)-\d{1,2}(\(\d{1,2}\))?$")
 
+TCVN_14423 = "TCVN 14423:2025"
+TCVN_14423_TITLE = "An ninh mạng – Yêu cầu đối với hệ thống thông tin quan trọng"
 UNCONFIRMED_14423 = (
-    "TCVN 14423:2026 clause unconfirmed: the standard's text has not been checked; "
-    "the requirement is expected to carry over from TCVN 11930:2017"
+    "TCVN 14423:2025 (An ninh mạng – Yêu cầu đối với hệ thống thông tin quan trọng, 29/05/2025): clause "
+    "unconfirmed: the standard's text has not been available; the requirement is expected to carry over "
+    "from TCVN 11930:2017"
 )
+DECREE_85_LEVEL3 = ("Nghị định 85/2016/NĐ-CP, Điều 9 (tiêu chí xác định cấp độ 3: criteria of level 3, which make "
+                    "the level-3 requirements of TCVN 11930:2017 clause 7 apply)")
+CIRCULAR_12 = ("Thông tư 12/2022/TT-BTTTT (details Decree 85/2016: the level dossier and the basic requirements by "
+               "level); article number unconfirmed")
 
 
 class _Strict(BaseModel):
@@ -37,6 +45,8 @@ class _Strict(BaseModel):
 
 class TcvnRef(_Strict):
     clause: str | None = Field(None, description="clause number, only when confirmed")
+    section: str | None = Field(None, pattern=r"^\d+(\.\d+){1,3}$",
+                                description="a finer number inside the clause, by the standard's pattern: never confirmed here")
     group: str | None = Field(None, description="the requirement group the control maps to")
     confirmed: bool = False
     note: str = ""
@@ -49,10 +59,16 @@ class TcvnRef(_Strict):
             raise ValueError("confirmed: true needs the clause number")
         if not self.clause and not self.group and not self.note:
             raise ValueError("say which requirement group it maps to, or why it is unconfirmed")
+        if self.section and not (self.clause and self.section.startswith(self.clause + ".")):
+            raise ValueError(f"section {self.section} lies outside the clause {self.clause}")
         return self
 
     def render(self, standard: str) -> str:
         where = f"clause {self.clause}" if self.clause else "clause unconfirmed"
+        if self.clause and standard.startswith("TCVN 11930"):
+            where += " (level 3; level L: clause L+4)"
+        if self.section:
+            where += f", section {self.section} (by the standard's pattern, unconfirmed)"
         return f"{standard}, {where}" + (f": {self.group}" if self.group else "") + (f" ({self.note})" if self.note else "")
 
 
@@ -67,7 +83,9 @@ class CisRef(_Strict):
 
 class References(_Strict):
     tcvn_11930_2017: TcvnRef
-    tcvn_14423_2026: TcvnRef = Field(default_factory=lambda: TcvnRef(note=UNCONFIRMED_14423))
+    tcvn_14423_2025: TcvnRef = Field(default_factory=lambda: TcvnRef(note=UNCONFIRMED_14423))
+    decree_85_2016: str | None = None
+    circular_12_2022: str | None = None
     cis: list[CisRef] = Field(min_length=1)
     nist_800_53: list[str] = Field(min_length=1)
 
@@ -99,6 +117,17 @@ class Control(_Strict):
             raise ValueError("levels are distinct security levels 1 to 5")
         return sorted(v)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _legal_refs(cls, data: Any) -> Any:
+        """Decree 85/2016 and Circular 12/2022 for every control of level 3 (unless it says otherwise)."""
+        if isinstance(data, dict) and 3 in (data.get("levels") or []) and isinstance(data.get("references"), dict):
+            refs = dict(data["references"])
+            refs.setdefault("decree_85_2016", DECREE_85_LEVEL3)
+            refs.setdefault("circular_12_2022", CIRCULAR_12)
+            data = {**data, "references": refs}
+        return data
+
     @property
     def family(self) -> str:
         return self.id.split("-")[1]
@@ -108,10 +137,11 @@ class Control(_Strict):
 
     def reference_lines(self, audit_standard: str | None = None) -> list[str]:
         """Human-readable references; the province's audit standard first."""
-        tcvn = [("TCVN 11930:2017", self.references.tcvn_11930_2017), ("TCVN 14423:2026", self.references.tcvn_14423_2026)]
-        if audit_standard == "TCVN 14423:2026":
+        tcvn = [("TCVN 11930:2017", self.references.tcvn_11930_2017), (TCVN_14423, self.references.tcvn_14423_2025)]
+        if audit_standard == TCVN_14423:
             tcvn.reverse()
         lines = [ref.render(std) for std, ref in tcvn]
+        lines += [x for x in (self.references.decree_85_2016, self.references.circular_12_2022) if x]
         lines += [c.render() for c in self.references.cis]
         lines.append("NIST SP 800-53 Rev. 5: " + ", ".join(self.references.nist_800_53))
         return lines
