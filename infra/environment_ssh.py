@@ -22,7 +22,10 @@ from .model import ProvinceFile
 GATEWAY = "gateway"
 
 
-def _groups(model: ProvinceFile) -> dict[str, list[str]]:
+def groups_of(model: ProvinceFile) -> dict[str, list[str]]:
+    """The inventory's groups (hosts in file order, the gateway first): ``gateway``, ``sites``,
+    ``tier_<tier>`` per tier, ``parent_<site>`` per parent (every site below it, at any depth).
+    Ansible group names cannot hold ``-``: ids are written with ``_`` there."""
     g: dict[str, list[str]] = {"gateway": [GATEWAY], "sites": [s.id for s in model.wan.sites]}
     for t in model.wan.tiers:
         g[f"tier_{t.id.replace('-', '_')}"] = [s.id for s in model.wan.sites if s.tier == t.id]
@@ -39,9 +42,13 @@ def _groups(model: ProvinceFile) -> dict[str, list[str]]:
                 out += [c, *below(c, seen)]
         return out
 
-    for p in children:
-        g[f"parent_{p.replace('-', '_')}"] = below(p, set())
+    order = {s.id: i for i, s in enumerate(model.wan.sites)}
+    for p in sorted(children):
+        g[f"parent_{p.replace('-', '_')}"] = sorted(below(p, set()), key=order.__getitem__)
     return g
+
+
+_groups = groups_of
 
 
 def ssh_addresses(stack: Stack, model: ProvinceFile) -> dict[str, str]:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from ..environment_ssh import groups_of
 from ..model import ProvinceFile
 from ..render.endpoint import GATEWAY, Endpoint
 
@@ -49,26 +50,7 @@ def plan(model: ProvinceFile, ssh_addresses: dict[str, str] | None = None) -> Pl
     addresses.update({s.id: s.wan_address for s in model.wan.sites})
     if ssh_addresses:
         addresses.update({h: a for h, a in ssh_addresses.items() if h in addresses})
-    groups: dict[str, list[str]] = {"gateway": [GATEWAY], "sites": [s.id for s in model.wan.sites]}
-    for t in model.wan.tiers:
-        groups[f"tier_{_g(t.id)}"] = [s.id for s in model.wan.sites if s.tier == t.id]
-    children: dict[str, list[str]] = {}
-    for s in model.wan.sites:
-        if s.parent:
-            children.setdefault(s.parent, []).append(s.id)
-
-    def below(p: str, seen: set[str]) -> list[str]:
-        out = []
-        for c in children.get(p, []):
-            if c not in seen:
-                seen.add(c)
-                out += [c] + below(c, seen)
-        return out
-
-    order = {h: i for i, h in enumerate(addresses)}
-    for p in sorted(children):
-        groups[f"parent_{_g(p)}"] = sorted(below(p, set()), key=order.__getitem__)
-    return Plan(addresses, groups)
+    return Plan(addresses, groups_of(model))
 
 
 def resolve_limit(p: Plan, model: ProvinceFile, limit: str | None) -> list[str]:
