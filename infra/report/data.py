@@ -18,6 +18,7 @@ Inputs:
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import subprocess
 from collections import Counter, defaultdict
@@ -26,11 +27,20 @@ from pathlib import Path
 from typing import Any
 
 from ..model import ProvinceFile
+from ..waivers import VN, Waivers, describe as describe_waivers, vn_date
+from ..waivers import apply as apply_waivers
+from . import requirements as _req
 from . import sla as _sla
 from .redact import redact
+from .vi import RATIONALE_VI
 
-REPORT_SCHEMA = "dcops-report/1"
-STATUSES = ("fail", "error", "pass", "not_assessed", "skipped")
+REPORT_SCHEMA = "dcops-report/2"
+STATUSES = ("fail", "error", "pass", "waived", "insufficient_data", "not_assessed", "skipped")
+"""Every status a result may have.  Only fail and error are failures; waived (an approved
+exception), insufficient_data (an SLA observed too little of its window), not_assessed (the
+evidence cannot be seen from this environment) and skipped (does not apply) are not."""
+DECIDED = ("pass", "fail", "error")
+ENV_KINDS = ("production", "staging", "lab", "sample", "unknown")
 SEVERITIES = ("critical", "high", "medium", "low", "info", "unknown")
 # Controls that tell whether a unit's link to the center is up right now.
 LINK_CONTROLS = ("DCOPS-WG-001", "DCOPS-WG-002")
@@ -51,6 +61,9 @@ class Inputs:
     stack_outputs: dict | None = None
     stack_state: dict | None = None
     catalog: Any = None  # checks.catalog.Catalog; None: load it; False: none
+    waivers: Waivers | None = None  # applied to the results (infra.waivers)
+    environment: dict | None = None  # {kind, name, stack}: from `dcops report -s STACK`; else the results' own
+    requirements: Any = None  # list of requirement entries; None: checks/requirements.yaml; False: none
 
 
 # --------------------------------------------------------------------------- loading
@@ -109,10 +122,21 @@ def git_commit(path: Path) -> dict:
 # --------------------------------------------------------------------------- helpers
 
 
+def _ref14423(refs):
+    """The TCVN 14423 reference whatever the catalog calls it (tcvn_14423_2025, or the old _2026)."""
+    for name in ("tcvn_14423_2025", "tcvn_14423_2026"):
+        r = getattr(refs, name, None) if not isinstance(refs, dict) else refs.get(name)
+        if r is not None:
+            return r
+    return None
+
+
 def _catalog_entry(control, audit_standard: str) -> dict:
     refs = control.references
 
-    def tcvn(r) -> dict:
+    def tcvn(r) -> dict | None:
+        if r is None:
+            return None
         return {"clause": r.clause, "group": r.group, "confirmed": r.confirmed, "note": r.note}
 
     return {
@@ -120,13 +144,14 @@ def _catalog_entry(control, audit_standard: str) -> dict:
         "title_vi": control.title_vi,
         "title_en": control.title_en,
         "rationale": control.rationale,
+        "rationale_vi": getattr(control, "rationale_vi", None) or RATIONALE_VI.get(control.id),
         "severity": control.severity,
         "applies_to": list(control.applies_to),
         "levels": list(control.levels),
         "in_catalog": True,
         "references": {
             "tcvn_11930_2017": tcvn(refs.tcvn_11930_2017),
-            "tcvn_14423_2026": tcvn(refs.tcvn_14423_2026),
+            "tcvn_14423_2025": tcvn(_ref14423(refs)),
             "cis": [c.render() for c in refs.cis],
             "nist_800_53": list(refs.nist_800_53),
         },
@@ -151,13 +176,14 @@ def _doc_control_entry(cid: str, d: dict | None) -> dict:
         "title_vi": d.get("title_vi") or d.get("title") or cid,
         "title_en": d.get("title_en") or d.get("title") or cid,
         "rationale": d.get("rationale", ""),
+        "rationale_vi": d.get("rationale_vi") or RATIONALE_VI.get(cid),
         "severity": sev if sev in SEVERITIES else "unknown",
         "applies_to": list(d.get("applies_to") or []),
         "levels": list(d.get("levels") or []),
         "in_catalog": False,
         "references": {
             "tcvn_11930_2017": tcvn(refs.get("tcvn_11930_2017")),
-            "tcvn_14423_2026": tcvn(refs.get("tcvn_14423_2026")),
+            "tcvn_14423_2025": tcvn(_ref14423(refs)),
             "cis": [str(x) for x in refs.get("cis") or []],
             "nist_800_53": [str(x) for x in refs.get("nist_800_53") or []],
         },
@@ -165,6 +191,7 @@ def _doc_control_entry(cid: str, d: dict | None) -> dict:
 
 
 def _pass_rate(c: dict) -> float | None:
+    """pass / (pass + fail + error); every other status is left out."""
     decided = c.get("pass", 0) + c.get("fail", 0) + c.get("error", 0)
     return round(100.0 * c.get("pass", 0) / decided, 2) if decided else None
 
@@ -174,7 +201,33 @@ def _pct(n: int, m: int) -> float | None:
 
 
 def _status_rank(s: str) -> int:
-    return {"fail": 0, "error": 1, "pass": 2, "not_assessed": 3, "skipped": 4}.get(s, 5)
+    return {"fail": 0, "error": 1, "insufficient_data": 2, "not_assessed": 3, "waived": 4, "pass": 5, "skipped": 6}.get(s, 7)
+
+
+def sha256_file(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        h = hashlib.sha256()
+        with Path(path).open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+    except OSError:
+        return None
+
+
+def _environment(doc: dict, given: dict | None) -> dict:
+    """Where the results came from: the sample, the stack given on the command line, or what
+    `dcops check` wrote in the results (stack, environment.kind/name)."""
+    if isinstance(doc.get("sample"), dict):
+        return {"kind": "sample", "name": "sample", "stack": None, "source": "sample"}
+    env = doc.get("environment") if isinstance(doc.get("environment"), dict) else {}
+    kind = str((given or {}).get("kind") or env.get("kind") or "unknown")
+    return {"kind": kind if kind in ENV_KINDS else "unknown",
+            "name": str((given or {}).get("name") or env.get("name") or doc.get("stack") or (given or {}).get("stack") or ""),
+            "stack": (given or {}).get("stack") or doc.get("stack"),
+            "source": "command line" if given else ("results" if env or doc.get("stack") else "none")}
 
 
 # --------------------------------------------------------------------------- sections
@@ -278,7 +331,7 @@ def _site_status(m: ProvinceFile, results: list[dict], sla_data: dict) -> dict[s
             daily = (sla_data["sites"].get(s.id) or {}).get("daily") or []
             last = daily[-1].get("availability_pct") if daily else None
             connected, basis = (last is not None and last > 0), ("sla" if daily else "no_results")
-        decided = [r for r in rs if r["status"] not in ("skipped", "not_assessed")]
+        decided = [r for r in rs if r["status"] in DECIDED]
         compliant = bool(decided) and all(r["status"] == "pass" for r in decided)
         out[s.id] = {"connected": connected, "basis": basis, "compliant": compliant,
                      "counts": dict(Counter(r["status"] for r in rs))}
@@ -311,16 +364,36 @@ def _summary(m: ProvinceFile, results: list[dict], controls: list[dict], sla_out
                          "met": actual is not None and actual >= goal - 1e-9})
     plat = sla_out["platforms"]
     sites = sla_out["sites"]
+    ctl_decided = [c for c in controls if any(c["counts"][s] for s in DECIDED)]
+    ctl_pass = [c for c in ctl_decided if not c["counts"]["fail"] and not c["counts"]["error"]]
     return {
         "by_severity": rows,
         "overall": {**od, "total": sum(od.values()), "pass_rate": _pass_rate(od)},
+        "rates": {
+            "pairs": {"n": od["pass"], "m": od["pass"] + od["fail"] + od["error"], "pct": _pass_rate(od)},
+            "controls": {"n": len(ctl_pass), "m": len(ctl_decided), "pct": _pct(len(ctl_pass), len(ctl_decided))},
+            "requirements": None,  # filled by assemble() from the requirement matrix
+        },
         "targets": targets,
         "platforms_sla": {"meeting": sum(1 for p in plat if p.get("meets") is True),
-                          "with_data": sum(1 for p in plat if p.get("meets") is not None), "total": len(plat)},
+                          "with_data": sum(1 for p in plat if p.get("meets") is not None),
+                          "insufficient": sum(1 for p in plat if p.get("insufficient")), "total": len(plat)},
         "sites_sla": {"meeting": sum(1 for p in sites if p.get("meets") is True),
-                      "with_data": sum(1 for p in sites if p.get("meets") is not None), "total": len(sites)},
+                      "with_data": sum(1 for p in sites if p.get("meets") is not None),
+                      "insufficient": sum(1 for p in sites if p.get("insufficient")), "total": len(sites)},
         "failing_controls": [c["id"] for c in controls if c["counts"]["fail"] or c["counts"]["error"]],
+        "waived_controls": [c["id"] for c in controls if c["counts"]["waived"]],
     }
+
+
+def _sla_verdict(e: dict, statuses: list[str] | None, has: bool) -> dict:
+    """meets: True/False/None (no data); insufficient: the SLA results say the window was not
+    observed enough (then never 'met' nor 'not met', unless a failure is certain); waived."""
+    st = statuses or []
+    bad = any(x in ("fail", "error") for x in st)
+    insufficient = "insufficient_data" in st and not bad
+    return {"meets": None if insufficient else (_sla.meets(e, st) if (has or st) else None),
+            "insufficient": insufficient, "waived": "waived" in st}
 
 
 def _sla_section(m: ProvinceFile, doc: dict) -> dict:
@@ -337,14 +410,14 @@ def _sla_section(m: ProvinceFile, doc: dict) -> dict:
             e["budget_left_pct"] = (1 - (100 - e["availability_pct"]) / (100 - e["target_pct"])) * 100
         statuses = raw["statuses"]["platforms"].get(p.id)
         plats.append({"id": p.id, "name": p.name, "name_en": p.name_en, **e, "has_data": has,
-                      "meets": _sla.meets(e, statuses) if (has or statuses) else None})
+                      **_sla_verdict(e, statuses, has)})
     sites = []
     for s in m.wan.sites:
         e = dict(raw["sites"].get(s.id) or {})
         has = any(k in e for k in ("availability_pct", "daily"))
         statuses = raw["statuses"]["sites"].get(s.id)
         sites.append({"id": s.id, "name": s.name, "tier": s.tier, **e, "has_data": has,
-                      "meets": _sla.meets(e, statuses) if (has or statuses) else None})
+                      **_sla_verdict(e, statuses, has)})
     days = sorted({p["date"] for x in plats + sites for p in x.get("daily") or []})
     return {"window_days": int(window), "window_start": raw.get("window_start"), "window_end": raw.get("window_end"),
             "days": days, "platforms": plats, "sites": sites,
@@ -420,17 +493,52 @@ def _changes(m: ProvinceFile, now_results: list[dict], now_sla: dict, prev: dict
 # --------------------------------------------------------------------------- entry point
 
 
+def _signoff(m: ProvinceFile) -> dict:
+    d = m.dossier
+    place = d.place
+    if not place:
+        name = m.province.name
+        for prefix in ("Tỉnh ", "Thành phố ", "tỉnh ", "thành phố "):
+            if name.startswith(prefix):
+                name = name[len(prefix):]
+                break
+        place = name
+
+    def who(s) -> dict | None:
+        return {"role": s.role, "name": s.name} if s is not None else None
+
+    return {
+        "place": place, "operator": d.operator,
+        "prepared_by": who(d.prepared_by), "checked_by": who(d.checked_by), "approved_by": who(d.approved_by),
+        "level_decisions": [{"system": x.system, "level": x.level, "number": x.number, "date": x.date.isoformat(),
+                             "issued_by": x.issued_by} for x in d.level_decisions],
+    }
+
+
+def _result(r: dict) -> dict:
+    ev = r.get("evidence")
+    out = {"control": str(r["control"]), "target": str(r["target"]), "status": r["status"],
+           "reason": r.get("reason") or "",
+           "evidence": ev if isinstance(ev, dict) else ({} if ev in (None, "") else {"value": ev}),
+           "time": r.get("time") or "", "duration_s": r.get("duration_s", 0.0)}
+    if isinstance(r.get("waiver"), dict):
+        out["waiver"] = r["waiver"]
+    return out
+
+
 def assemble(inp: Inputs, *, version: str, now: _dt.datetime | None = None) -> dict:
     """Everything the report shows, language-neutral, secrets redacted."""
     m = inp.province
     doc = redact(inp.results)
-    results = [
-        {"control": str(r["control"]), "target": str(r["target"]), "status": r["status"],
-         "reason": r.get("reason") or "", "evidence": r.get("evidence") if isinstance(r.get("evidence"), dict) else
-         ({} if r.get("evidence") in (None, "") else {"value": r.get("evidence")}),
-         "time": r.get("time") or "", "duration_s": r.get("duration_s", 0.0)}
-        for r in doc.get("results") or []
-    ]
+    results = [_result(r) for r in doc.get("results") or []]
+    checked_on = vn_date(doc.get("generated")) if doc.get("generated") else vn_date(None)
+    waivers = None
+    if inp.waivers is not None:
+        results, wsum = apply_waivers(results, inp.waivers, checked_on=checked_on)
+        waivers = describe_waivers(inp.waivers, wsum, checked_on)
+    elif isinstance(doc.get("waivers"), dict):  # applied by `dcops check --waivers`
+        waivers = doc["waivers"]
+    doc = {**doc, "results": results}
     doc_controls = {}
     raw_controls = doc.get("controls") or {}
     if isinstance(raw_controls, list):
@@ -443,13 +551,39 @@ def assemble(inp: Inputs, *, version: str, now: _dt.datetime | None = None) -> d
     sla_out = _sla_section(m, doc)
     site_status = _site_status(m, results, _sla.extract(doc, set(m.platform_by_id), set(m.site_by_id)))
     summary = _summary(m, results, controls, sla_out, site_status)
+    if inp.requirements is False:
+        entries, req_problem = [], "no requirements catalog given"
+    elif inp.requirements is None:
+        entries, req_problem = _req.load_requirements()
+    else:
+        entries, req_problem = list(inp.requirements), None
+    req = _req.matrix(entries, m.province.security_level, controls)
+    req["problem"] = req_problem
+    decided = req["counts"]["passed"] + req["counts"]["failed"]
+    summary["rates"]["requirements"] = {"n": req["counts"]["passed"], "m": decided, "pct": req["rate"]}
     git = git_commit(inp.province_path)
     now = now or _dt.datetime.now(_dt.timezone.utc)
     prev = redact(inp.previous) if inp.previous is not None else None
+    env = _environment(inp.results, inp.environment)
+    provenance = {
+        "environment": env,
+        "results": {"file": str(inp.results_path) if inp.results_path else None,
+                    "abs": str(Path(inp.results_path).resolve()) if inp.results_path else None,
+                    "sha256": sha256_file(inp.results_path)},
+        "province": {"file": str(inp.province_path), "abs": str(Path(inp.province_path).resolve()),
+                     "sha256": sha256_file(inp.province_path)},
+        "waivers": ({"file": str(inp.waivers.path), "abs": str(Path(inp.waivers.path).resolve()), "sha256": inp.waivers.sha256}
+                    if inp.waivers is not None else
+                    ({"file": waivers.get("file"), "abs": None, "sha256": waivers.get("sha256"), "applied_by": "dcops check"}
+                     if waivers else None)),
+        "timezone": "Asia/Ho_Chi_Minh",
+    }
     return {
         "schema": REPORT_SCHEMA,
         "generated": now.isoformat(timespec="seconds"),
+        "generated_local": now.astimezone(VN).isoformat(timespec="seconds"),
         "dcops_version": version,
+        "provenance": provenance,
         "cover": {
             "province": {"code": m.province.code, "name": m.province.name, "name_en": m.province.name_en,
                          "security_level": m.province.security_level, "audit_standard": audit},
@@ -467,6 +601,9 @@ def assemble(inp: Inputs, *, version: str, now: _dt.datetime | None = None) -> d
                       "sites": len(m.wan.sites), "controls": len(controls), "results": len(results)},
         },
         "summary": summary,
+        "requirements": req,
+        "waivers": waivers,
+        "signoff": _signoff(m),
         "site_status": site_status,
         "inventory": _inventory(m, inp.stack_outputs, inp.stack_state),
         "controls": controls,

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from . import charts
-from .i18n import LANGS, fmt_date, fmt_num, fmt_pct, t
+from . import vi as _vi
+from .i18n import LANGS, fmt_date, fmt_num, fmt_pct, t, vn_parts
 from .redact import SecretLeak, find_secrets
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -59,6 +60,102 @@ def evidence_text(ev: Any, limit: int = EVIDENCE_MAX_CHARS) -> str:
 EVIDENCE_LINE = 96
 
 
+def _ev_value(v: Any) -> str:
+    if isinstance(v, str):
+        s = v
+    elif isinstance(v, list) and len(v) > 8:
+        head = json.dumps(v[:2], ensure_ascii=False, sort_keys=True, default=str)[:-1]
+        s = f"{head}, … ] ({len(v)})"
+    else:
+        s = json.dumps(v, ensure_ascii=False, sort_keys=True, default=str)
+    if "\n" in s:
+        s = "\n  " + s.replace("\n", "\n  ")
+    return s
+
+
+def evidence_html(ev: Any, lang: str, limit: int = EVIDENCE_MAX_CHARS) -> Markup:
+    """Evidence as lines ``label: value``.  In Vietnamese the label is the key's Vietnamese
+    name (configuration keywords stay as they are); values are what the checks saw, shown
+    verbatim (``translate="no"``).  Long values are cut and hard-wrapped like evidence_text."""
+    if ev in (None, {}, [], ""):
+        return Markup("")
+    if not isinstance(ev, dict):
+        ev = {"value": ev}
+    out, used = [], 0
+    for k, v in ev.items():
+        key = str(k)
+        if lang == "vi":
+            label = _vi.evidence_label(key)
+            if label is None:
+                head = Markup('<code translate="no">{}</code>').format(key) if _vi.is_identifier_key(key) else \
+                    Markup('<span class="untranslated" lang="en" translate="no">{}</span>').format(key)
+            else:
+                head = escape(label)
+        else:
+            head = escape(key)
+        value = _hard_wrap(_ev_value(v), EVIDENCE_LINE)
+        room = limit - used
+        if room <= 0:
+            out.append(Markup("…"))
+            break
+        if len(value) > room:
+            value = value[:room] + " …"
+        used += len(value) + len(key) + 2
+        out.append(Markup('{}: <span class="ev" translate="no">{}</span>').format(head, value))
+    return Markup("\n").join(out)
+
+
+def reason_html(text: str, lang: str) -> Markup:
+    """A reason: English as written, or its Vietnamese translation with the values verbatim.
+    A reason with no translation is shown as the tool's own words, marked as such."""
+    if not text:
+        return Markup("")
+    if lang != "vi":
+        return escape(text)
+    segs = _vi.translate_reason(text)
+    if segs is None:
+        return Markup('{} <span class="untranslated" lang="en" translate="no">{}</span>').format(
+            t("vi", "untranslated_reason"), text)
+    return Markup("").join(Markup('<span class="v" translate="no">{}</span>').format(x.text) if x.verbatim else escape(x.text)
+                           for x in segs)
+
+
+def reason_plain(text: str, lang: str) -> str:
+    """A reason as plain text (JUnit messages)."""
+    if lang != "vi" or not text:
+        return text
+    segs = _vi.translate_reason(text)
+    return text if segs is None else "".join(x.text for x in segs)
+
+
+_CODE = re.compile(r"`([^`]+)`")
+_GLOSS = re.compile(r"⟦([^⟧]+)⟧")
+
+
+def rich(text: str) -> Markup:
+    """A label or note with its small markup: `code` (a command, a field: shown as is) and
+    ⟦term⟧ (an English term given as a gloss); everything else escaped."""
+    html = str(escape(text))
+    html = _CODE.sub(lambda m: f'<code translate="no">{m.group(1)}</code>', html)
+    html = _GLOSS.sub(lambda m: f'<i lang="en" translate="no">{m.group(1)}</i>', html)
+    return Markup(html)
+
+
+def plain(text: str) -> str:
+    return _GLOSS.sub(lambda m: m.group(1), _CODE.sub(lambda m: m.group(1), text))
+
+
+def css_string(text: str) -> str:
+    """A CSS string literal holding ``text`` (for @page margin boxes)."""
+    out = []
+    for ch in text:
+        if ch in '"\\<>' or ord(ch) < 0x20 or ord(ch) == 0x7f:
+            out.append(f"\\{ord(ch):x} ")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
 def _hard_wrap(text: str, width: int) -> str:
     """Break long lines ourselves: a browser wraps anywhere cheaply, but WeasyPrint's
     line breaking of one very long unbreakable line in a table cell is quadratic."""
@@ -73,14 +170,34 @@ def _hard_wrap(text: str, width: int) -> str:
     return "\n".join(out)
 
 
+_EN_GLOSS = re.compile(r"\s*\(([^()]*)\)")
+_VI_CHARS = re.compile(r"[àáảãạăằắẳẵặâầấẩẫậèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵđ]", re.I)
+
+
+def _vi_only(text: str) -> str:
+    """A catalog group such as 'Bảo đảm an toàn máy chủ – Xác thực (server security –
+    authentication)' without its English gloss in parentheses."""
+    def drop(m: re.Match) -> str:
+        inner = m.group(1)
+        return "" if (not _VI_CHARS.search(inner) and len(inner.split()) >= 2) else m.group(0)
+    return _EN_GLOSS.sub(drop, text).strip()
+
+
 def _tcvn_text(lang: str, ref: dict | None) -> str:
+    """A TCVN reference: 'mục 7.2.1' (a clause of a TCVN is a mục), or 'chưa xác nhận số mục'."""
     if not ref:
         return t(lang, "none")
     if ref.get("clause"):
-        head = ("điều " if lang == "vi" else "clause ") + str(ref["clause"])
+        head = ("mục " if lang == "vi" else "clause ") + str(ref["clause"])
     else:
-        head = "chưa xác nhận số điều" if lang == "vi" else "clause number unconfirmed"
-    return head + (f": {ref['group']}" if ref.get("group") else "")
+        head = "chưa xác nhận số mục" if lang == "vi" else "clause number unconfirmed"
+    group = ref.get("group") or ""
+    if lang == "vi":
+        group = _vi_only(group)
+    text = head + (f": {group}" if group else "")
+    if lang != "vi" and ref.get("note"):
+        text += f" ({ref['note']})"
+    return text
 
 
 @lru_cache(maxsize=1)
@@ -129,18 +246,20 @@ def _context(data: dict, lang: str, pdf: bool) -> dict:
         vals = [v for _, v in series(entry, key)]
         hib = key != "latency_ms"
         target = entry.get("target_pct") if key == "availability_pct" else None
-        return Markup(charts.sparkline(vals, label=f"{entry['id']} {key}", target=target, higher_is_better=hib))
+        what = t(lang, "availability" if key == "availability_pct" else "latency_ms")
+        return Markup(charts.sparkline(vals, label=f"{entry['id']} {what}", target=target, higher_is_better=hib))
 
     def heatmap() -> Markup:
         rows = [(s["id"], s.get("target_pct"), [v for _, v in series(s, "availability_pct")]) for s in sla["sites"]]
         return Markup(charts.heatmap(rows, label=t(lang, "sla_heatmap"), days=days))
 
     def bar(counts: dict) -> Markup:
-        return Markup(charts.stacked_bar({k: counts.get(k, 0) for k in ("pass", "fail", "error", "not_assessed", "skipped")},
-                                         label=", ".join(f"{k} {counts.get(k, 0)}" for k in ("pass", "fail", "error", "not_assessed", "skipped"))))
+        keys = ("pass", "fail", "error", "waived", "insufficient_data", "not_assessed", "skipped")
+        return Markup(charts.stacked_bar({k: counts.get(k, 0) for k in keys},
+                                         label=", ".join(f"{t(lang, 'status_' + k)} {counts.get(k, 0)}" for k in keys)))
 
     def title(c: dict) -> str:
-        return c["title_vi"] if lang == "vi" else c["title_en"]
+        return _vi.fix_title(c["title_vi"]) if lang == "vi" else c["title_en"]
 
     def pname(x: dict) -> str:
         return x["name"] if lang == "vi" or not x.get("name_en") else x["name_en"]
@@ -158,6 +277,30 @@ def _context(data: dict, lang: str, pdf: bool) -> dict:
         s = fmt_num(lang, abs(v), digits)
         return ("+" if v > 0 else "−" if v < 0 else "±") + s
 
+    def rationale(c: dict) -> str | None:
+        if lang == "vi":
+            return c.get("rationale_vi") or None
+        return c.get("rationale") or None
+
+    def kind(k: str) -> str:
+        return _vi.PLATFORM_KINDS_VI.get(k, k) if lang == "vi" else k
+
+    def zone(z: str) -> str:
+        return (_vi.ZONES_VI if lang == "vi" else _vi.ZONES_EN).get(z, z)
+
+    env = data["provenance"]["environment"]
+    env_text = t(lang, f"env_{env['kind']}", name=env.get("name") or "–")
+    prov = data["provenance"]
+    hashes = " · ".join(f"{t(lang, 'sha_' + k)} {prov[k]['sha256']}" for k in ("results", "province", "waivers")
+                        if prov.get(k) and prov[k].get("sha256"))
+    page_css = (
+        "@page { @top-left { content: " + css_string(t(lang, "environment") + ": " + env_text) + "; font-size: 7.5pt; "
+        + ("color: #c62828; font-weight: bold; " if env["kind"] != "production" else "color: #2e7d32; ")
+        + "} @bottom-left { content: " + css_string("SHA-256 · " + (hashes or t(lang, "no_results_file"))) + "; font-size: 5.5pt; "
+        "color: #607d8b; font-family: 'DejaVu Sans Mono', monospace; width: 160mm; } "
+        "@bottom-right { content: " + css_string(t(lang, "page") + " ") + " counter(page) \" / \" counter(pages); } }"
+    )
+
     def grouped_skips(results: list[dict], status: str = "skipped") -> list[tuple[str, list[str]]]:
         g: dict[str, list[str]] = defaultdict(list)
         for r in results:
@@ -168,15 +311,20 @@ def _context(data: dict, lang: str, pdf: bool) -> dict:
     audit = data["cover"]["province"]["audit_standard"]
     return {
         "d": data, "lang": lang, "pdf": pdf, "sla": sla,
-        "t": lambda key, **kw: t(lang, key, **kw),
+        "t": lambda key, **kw: rich(t(lang, key, **kw)), "rich": rich,
         "pct": lambda v, digits=2: fmt_pct(lang, v, digits),
         "num": lambda v, digits=2: fmt_num(lang, v, digits),
         "date": lambda v, with_time=False: fmt_date(lang, v, with_time),
-        "evidence": evidence_text, "tcvn": lambda ref: _tcvn_text(lang, ref),
+        "vn_parts": vn_parts,
+        "evidence": lambda ev, limit=EVIDENCE_MAX_CHARS: evidence_html(ev, lang, limit),
+        "reason": lambda text: reason_html(text, lang), "rationale": rationale, "zone": zone, "kind": kind,
+        "env": env, "env_text": env_text, "page_css": Markup(page_css), "hashes": hashes,
+        "tcvn": lambda ref: _tcvn_text(lang, ref),
         "avail_chart": avail_chart, "latency_chart": latency_chart, "spark": spark, "heatmap": heatmap,
         "has_latency_series": has_latency_series, "bar": bar,
         "title": title, "pname": pname, "budget": budget, "delta": delta, "grouped_skips": grouped_skips,
-        "show_14423": audit == "TCVN 14423:2026",
+        "show_14423": audit.startswith("TCVN 14423"),
+        "std_name": lambda std: t(lang, "std_14423" if std.startswith("TCVN 14423") else "std_11930"),
         "css": Markup((TEMPLATES / "report.css").read_text(encoding="utf-8")),
     }
 
@@ -218,22 +366,25 @@ def render_junit(data: dict, lang: str = "vi") -> str:
     for c in data["controls"]:
         counts = c["counts"]
         suite = ET.SubElement(root, "testsuite", {
-            "name": _x(f"{c['id']} {c['title_vi'] if lang == 'vi' else c['title_en']}"),
+            "name": _x(f"{c['id']} {_vi.fix_title(c['title_vi']) if lang == 'vi' else c['title_en']}"),
             "tests": str(counts["total"]), "failures": str(counts["fail"]), "errors": str(counts["error"]),
-            "skipped": str(counts["skipped"] + counts.get("not_assessed", 0)),
+            "skipped": str(sum(counts.get(k, 0) for k in ("skipped", "not_assessed", "waived", "insufficient_data"))),
             "time": f"{sum(float(r.get('duration_s') or 0) for r in c['results']):.3f}",
         })
         props = ET.SubElement(suite, "properties")
         ET.SubElement(props, "property", name="severity", value=c["severity"])
         refs = c["references"]
         ET.SubElement(props, "property", name="TCVN 11930:2017", value=_tcvn_text(lang, refs.get("tcvn_11930_2017")))
-        ET.SubElement(props, "property", name="TCVN 14423:2026", value=_tcvn_text(lang, refs.get("tcvn_14423_2026")))
+        ET.SubElement(props, "property", name="TCVN 14423:2025", value=_tcvn_text(lang, refs.get("tcvn_14423_2025")))
         for r in c["results"]:
             case = ET.SubElement(suite, "testcase", {
                 "classname": _x(c["id"]), "name": _x(r["target"]), "time": f"{float(r.get('duration_s') or 0):.3f}",
             })
             body = _x(evidence_text(r["evidence"], limit=20000))
-            msg = _x(r["reason"] or t(lang, f"status_{r['status']}"))
+            msg = _x(reason_plain(r["reason"], lang) or t(lang, f"status_{r['status']}"))
+            w = r.get("waiver") or {}
+            if w.get("expired"):
+                msg = _x(f"{msg} ({t(lang, 'waiver_expired_on', date=w.get('expires'))})")
             if r["status"] == "fail":
                 ET.SubElement(case, "failure", message=msg, type=c["severity"]).text = body
             elif r["status"] == "error":
@@ -241,11 +392,18 @@ def render_junit(data: dict, lang: str = "vi") -> str:
             elif r["status"] == "skipped":
                 ET.SubElement(case, "skipped", message=msg)
             elif r["status"] == "not_assessed":  # JUnit has no such state: skipped, said so
-                ET.SubElement(case, "skipped", message=_x(f"{t(lang, 'status_not_assessed')}: {r['reason']}")).text = body
+                ET.SubElement(case, "skipped", message=_x(f"{t(lang, 'status_not_assessed')}: {reason_plain(r['reason'], lang)}")).text = body
+            elif r["status"] == "insufficient_data":
+                ET.SubElement(case, "skipped", message=_x(f"{t(lang, 'status_insufficient_data')}: {reason_plain(r['reason'], lang)}")).text = body
+            elif r["status"] == "waived":  # an approved exception: skipped, with who approved it, why and until when
+                ET.SubElement(case, "skipped", message=_x(
+                    f"{t(lang, 'junit_waived')} ({t(lang, 'status_' + str(w.get('status')))}): {w.get('justification')} "
+                    f"– {w.get('approver')}, {t(lang, 'waiver_until', date=w.get('expires'))}")).text = body
             elif body:
                 ET.SubElement(case, "system-out").text = body
-        for k in ("total", "fail", "error", "skipped"):
-            totals[k] += counts[k] + (counts.get("not_assessed", 0) if k == "skipped" else 0)
+        for k in ("total", "fail", "error"):
+            totals[k] += counts[k]
+        totals["skipped"] += sum(counts.get(k, 0) for k in ("skipped", "not_assessed", "waived", "insufficient_data"))
     root.set("tests", str(totals["total"]))
     root.set("failures", str(totals["fail"]))
     root.set("errors", str(totals["error"]))

@@ -82,7 +82,13 @@ def sample_results(m: ProvinceFile, catalog=None, *, seed: int = 6, fail_rate: f
                         "platform": [p.id for p in m.platforms], "wan_link": sites}.get(kind, [])
         for target in targets:
             if level not in c["levels"]:
-                add(cid, target, "skipped", reason=f"applies at levels {c['levels']}, the province is level {level}")
+                what = "cluster" if "cluster" in c["applies_to"] else "host"
+                add(cid, target, "skipped", reason=f"applies at levels {c['levels']}; {what} is level {level}")
+                continue
+            if cid == "DCOPS-K8S-007":
+                add(cid, target, "not_assessed", {"would_settle": "clusters.<id>.evidence in the environment"},
+                    "the read-only identity cannot see the API server's flags or etcd through the Kubernetes API, "
+                    "and the environment gives no other evidence")
                 continue
             if cid == "DCOPS-SLA-001" or cid == "DCOPS-SLA-002":
                 p = m.platform_by_id[target]
@@ -109,13 +115,25 @@ def sample_results(m: ProvinceFile, catalog=None, *, seed: int = 6, fail_rate: f
                           "query": f'avg_over_time(dcops:platform_availability:ratio_rate1h{{platform="{target}"}}[{window_days}d])',
                           "daily": [dict(x) for x in s["daily"]]}
                     good = s["availability_pct"] >= s["target_pct"]
+                    if target == m.platforms[-1].id:  # one platform observed too little of its window
+                        win_s = window_days * 86400
+                        ev |= {"monitored_s": 0.4 * win_s, "window_s": win_s, "coverage_pct": 40.0, "min_coverage_pct": 90.0}
+                        add(cid, target, "insufficient_data", ev,
+                            f"insufficient data: observed {0.4 * window_days:.1f} days of the {window_days:.1f} days window "
+                            f"(40.0% < 90%); availability {s['availability_pct']:.4f}% over the monitored time "
+                            f"(target {s['target_pct']}%), not a verdict over the window")
+                        continue
+                    why = (f"availability {s['availability_pct']:.4f}% is below the target {s['target_pct']}% over {window_days} days "
+                           f"(budget overspent by {-ev['error_budget_remaining_min']:.1f} min)")
                 else:
                     ev = {"fast_pct": s["latency_ok_pct"], "threshold_ms": s["latency_threshold_ms"],
                           "target_pct": s["latency_target_pct"], "window_days": window_days,
                           **_budget(s["latency_ok_pct"], s["latency_target_pct"], window_days),
                           "query": f'avg_over_time(dcops:platform_latency:ratio_rate1h{{platform="{target}"}}[{window_days}d])'}
                     good = s["latency_ok_pct"] >= s["latency_target_pct"]
-                add(cid, target, "pass" if good else "fail", ev, "" if good else "below the SLO over the window")
+                    why = (f"{s['latency_ok_pct']:.3f}% of successful probes answered within {s['latency_threshold_ms']} ms; "
+                           f"target {s['latency_target_pct']}%")
+                add(cid, target, "pass" if good else "fail", ev, "" if good else why)
                 continue
             if cid == "DCOPS-SLA-003":
                 vals = _daily(rng, days, 99.7, rng.choice([0, 0, 0, 1, 3]))
@@ -131,13 +149,16 @@ def sample_results(m: ProvinceFile, catalog=None, *, seed: int = 6, fail_rate: f
                 ev = {"availability_pct": avail, "target_pct": SITE_TARGET, "window_days": window_days,
                       **_budget(avail, SITE_TARGET, window_days), "probe": f"icmp {m.site_by_id[target].tunnel_address}",
                       "latency_ms": sla_sites[target]["latency_ms"], "daily": [dict(x) for x in sla_sites[target]["daily"]]}
-                add(cid, target, "pass" if good else "fail", ev, "" if good else "link availability below target")
+                add(cid, target, "pass" if good else "fail", ev,
+                    "" if good else f"link availability {avail:.4f}% is below {SITE_TARGET}% over {window_days} days")
                 continue
             if cid == "DCOPS-SLA-004":
                 add(cid, target, "pass", {"firing": [], "query": f'ALERTS{{alertstate="firing",severity="page",platform="{target}"}}'})
                 continue
             if target in down and "endpoint" in c["applies_to"]:
-                add(cid, target, "error", {"ssh": "connection timed out"}, "host unreachable over the tunnel")
+                add(cid, target, "error", {"ssh": "connection timed out"},
+                    f"host unreachable over SSH as dcops from management: ssh: connect to host "
+                    f"{m.site_by_id[target].wan_address} port 22: Connection timed out")
                 continue
             bad = rng.random() < fail_rate
             ev = {"observed": "no" if not bad else "yes", "expected": "no", "host": target}
@@ -169,7 +190,7 @@ def sample_results(m: ProvinceFile, catalog=None, *, seed: int = 6, fail_rate: f
         "summary": {},
         "results": results,
     }
-    counts = {s: 0 for s in ("pass", "fail", "error", "skipped")}
+    counts = {s: 0 for s in ("pass", "fail", "error", "skipped", "not_assessed", "insufficient_data")}
     for r in results:
         counts[r["status"]] += 1
     doc["summary"] = counts | {"total": len(results)}

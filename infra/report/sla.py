@@ -148,6 +148,9 @@ def _entry_from(d: dict, latency_result: bool = False) -> dict:
     e["latency_threshold_ms"] = _pick(d, LAT_THRESHOLD_KEYS)
     e["latency_ms"] = _pick(d, LAT_MS_KEYS)
     e["window_days"] = _pick(d, WINDOW_KEYS)
+    e["coverage_pct"] = _pick(d, ("coverage_pct",))
+    e["monitored_s"] = _pick(d, ("monitored_s",))
+    e["window_s"] = _pick(d, ("window_s",))
     daily: list[dict] = []
     for k in DAILY_KEYS:
         if k in d:
@@ -222,9 +225,13 @@ def extract(doc: dict, platform_ids: set[str], site_ids: set[str]) -> dict:
 
 
 def meets(entry: dict, statuses: list[str] | None = None) -> bool | None:
-    """True/False when the figures (or the SLA results) decide; None without data."""
+    """True/False when the figures (or the SLA results) decide; None without data.
+
+    Callers first set aside targets whose SLA results say "insufficient data": their figures
+    cover too little of the window to decide."""
     decided = False
     ok = True
+    statuses = [x for x in statuses or [] if x not in ("insufficient_data", "not_assessed")]
     if statuses:
         decided = True
         ok = all(s in ("pass", "skipped") for s in statuses) and any(s == "pass" for s in statuses)
