@@ -137,6 +137,8 @@ class Backend(Strict):
     passphrase: Secret | None = None
     credentials_file: PathStr | None = None  # AWS shared credentials for s3:// (a file outside the repository)
     profile: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
+    aws_config_file: PathStr | None = None  # AWS config (region...) for s3://, instead of ~/.aws/config
+    ca_file: PathStr | None = None  # the CA of an https object store (e.g. the data center's own CA for Ceph RGW)
     home: PathStr | None = None  # PULUMI_HOME (plugins, workspace settings); default ~/.cache/dcops/pulumi-home
 
     _v_secret = field_validator("passphrase", mode="before")(_secret_not_literal)

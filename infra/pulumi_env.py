@@ -130,7 +130,7 @@ def _base_env(base: dict[str, str] | None) -> dict[str, str]:
     env = dict(os.environ if base is None else base)
     for k in ("PULUMI_ACCESS_TOKEN", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE", "PULUMI_BACKEND_URL",
               "PULUMI_HOME", "KUBECONFIG", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-              "AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE"):
+              "AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_CA_BUNDLE"):
         env.pop(k, None)
     venv_bin = Path(sys.executable).parent
     path = [str(tools_bin()), str(venv_bin)] + [p for p in env.get("PATH", "").split(os.pathsep) if p]
@@ -162,6 +162,12 @@ def stack_env(stack: "Stack", base: dict[str, str] | None = None) -> dict[str, s
         env["AWS_SHARED_CREDENTIALS_FILE"] = str(stack.resolve(b.credentials_file))
     if b.profile:
         env["AWS_PROFILE"] = b.profile
+    if b.aws_config_file:
+        env["AWS_CONFIG_FILE"] = str(stack.resolve(b.aws_config_file))
+    if b.ca_file:
+        env["AWS_CA_BUNDLE"] = str(stack.resolve(b.ca_file))
+    if b.url.startswith("s3://"):
+        env["AWS_EC2_METADATA_DISABLED"] = "true"  # credentials come from the environment's files only
     env["DCOPS_STACK"] = stack.name
     env["DCOPS_CONFIG_FILE"] = str(stack.config_file)
     return env

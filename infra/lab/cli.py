@@ -99,6 +99,8 @@ def up(
     name: Optional[str] = NameOpt,
     no_hosts: bool = typer.Option(False, "--no-hosts", help="start only the Kubernetes part, not the WAN hosts"),
     site: list[str] = typer.Option([], "--site", help="WAN sites to start: ids (repeat) or a number N for the first N; default all"),
+    state: str = typer.Option("file", "--state", help="the Pulumi backend: file (one engineer; the default) or s3 "
+                              "(a shared, locking S3-compatible object store in the lab, as a team keeps its state)"),
 ) -> None:
     """Start the lab: a Kubernetes control plane per cluster, the WAN hosts, the Pulumi backend.
 
@@ -122,6 +124,9 @@ def up(
     from .state import LabBusy, LabState, lab_lock
 
     n = _name_or_exit(name)
+    if state not in ("file", "s3"):
+        err.print(f"error: --state must be file or s3, not '{state}'; nothing started.", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
     model = province_or_exit(province)
     try:
         cp.check_tools()
@@ -179,6 +184,10 @@ def up(
 
                 if labenv.start_forwarder(n):
                     clock(f"control-plane ports published inside {n}-mgmt (infra.lab.portfwd)")
+                if state == "s3":
+                    from . import objectstore
+
+                    objectstore.start(n, progress=clock)
                 cfg = labenv.write(n, model, province)
                 clock(f"environment of stack 'lab' written: {cfg}")
             except (RuntimeError, OSError) as e:

@@ -136,6 +136,22 @@ def build(lab: str, model: ProvinceFile, province: Path) -> dict[str, Any]:
     return env
 
 
+def use_object_store(lab: str, env: dict[str, Any]) -> None:
+    """Point the environment's Pulumi backend at the lab's S3-compatible object store (shared,
+    locking state, as a team keeps it), when the lab runs one (`dcops lab up --state s3`)."""
+    from . import objectstore
+
+    if not objectstore.running(lab):
+        return
+    env["backend"].update({
+        "url": objectstore.backend_url(),
+        "credentials_file": str(objectstore.credentials_path(lab)),
+        "aws_config_file": str(objectstore.config_path(lab)),
+        "profile": objectstore.PROFILE,
+        "ca_file": str(objectstore.ca_path(lab)),
+    })
+
+
 def write(lab: str, model: ProvinceFile, province: Path) -> Path:
     """Write ``<lab dir>/Pulumi.lab.yaml`` (0600): the province and the environment; keeps the
     stack's encryption salt and any other config already there."""
@@ -146,7 +162,9 @@ def write(lab: str, model: ProvinceFile, province: Path) -> Path:
     salt = {k: v for k, v in doc.items() if k in ("encryptionsalt", "encryptedkey", "secretsprovider")}
     config = dict(doc.get("config") or {})
     config["dcops:province"] = str(Path(province).resolve())
-    config["dcops:environment"] = build(lab, model, province)
+    env = build(lab, model, province)
+    use_object_store(lab, env)
+    config["dcops:environment"] = env
     text = ("# The lab's stack config, written by `dcops lab up`: the province and the environment\n"
             "# (where dcops connects). Use: dcops <command> -s lab --config-file " + str(path) + "\n"
             + yaml.safe_dump({"config": config, **salt}, sort_keys=False, allow_unicode=True, width=200))
