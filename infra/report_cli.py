@@ -56,6 +56,48 @@ def _stack_outputs(st) -> tuple[dict, dict]:
     return outputs, state
 
 
+def verify(report_json: Path, results: Path | None = None, province: Path | None = None, waivers: Path | None = None) -> int:
+    """Recompute the SHA-256 of the files a report was made from and compare them with the ones
+    it names; print one line per file; 0 when all match, 1 otherwise."""
+    from .report.data import sha256_file
+
+    try:
+        rep = json.loads(Path(report_json).read_text(encoding="utf-8"))
+        prov = rep["provenance"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        err.print(f"report --verify: {report_json} is not a report.json with a provenance section ({e.__class__.__name__})", markup=False)
+        return EXIT_BAD_INPUT
+    override = {"results": results, "province": province, "waivers": waivers}
+    ok, checked = True, 0
+    for key in ("results", "province", "waivers"):
+        entry = prov.get(key)
+        if not entry or not entry.get("sha256"):
+            if key == "results" and (prov.get("environment") or {}).get("kind") == "sample":
+                out.print("results   sample data: no results file to verify", markup=False)
+            continue
+        if entry.get("applied_by"):  # waivers applied by `dcops check`: covered by the results file's hash
+            continue
+        candidates = [override[key]] if override[key] else [Path(entry["file"]), Path(entry["abs"]) if entry.get("abs") else None]
+        path = next((c for c in candidates if c is not None and Path(c).exists()), None)
+        checked += 1
+        if path is None:
+            ok = False
+            out.print(f"{key:9} MISSING   {entry['file']} (expected sha256 {entry['sha256']})", markup=False)
+            continue
+        got = sha256_file(Path(path))
+        if got == entry["sha256"]:
+            out.print(f"{key:9} ok        {path} sha256 {got}", markup=False)
+        else:
+            ok = False
+            out.print(f"{key:9} CHANGED   {path}: sha256 {got}, the report was made from {entry['sha256']}", markup=False)
+    env = prov.get("environment") or {}
+    out.print(f"report {report_json}: made on {rep.get('generated_local') or rep.get('generated')} from the "
+              f"{env.get('kind', '?')} environment {env.get('name') or ''}: "
+              + ("every file matches" if ok and checked else "no file to verify" if ok else "the files DIFFER from those the report was made from"),
+              markup=False)
+    return EXIT_OK if ok else EXIT_FAILED
+
+
 def report(
     lang: str = typer.Option("vi", "--lang", help="vi (default) or en"),
     formats: str = typer.Option("html,pdf,json,junit", "--format", "-f",
@@ -75,6 +117,10 @@ def report(
     config_file: Path = typer.Option(None, "--config-file", help="the stack's config file, when not stacks/Pulumi.<stack>.yaml"),
     sample: bool = typer.Option(False, "--sample",
                                 help="use a synthetic results document (a demo without a lab; never for auditors)"),
+    waivers: Path = typer.Option(None, "--waivers", help="waivers file (e.g. stacks/waivers-lab.yaml): covered failures "
+                                                         "show as waived, with their justification; expired ones say so"),
+    verify_json: Path = typer.Option(None, "--verify", help="recompute the SHA-256 of the results, province and waivers "
+                                                            "files a report.json names, and say whether they match (exit 0 / 1)"),
 ) -> None:
     """Write the auditors' report: HTML, PDF, JSON and JUnit XML.
 
@@ -96,8 +142,16 @@ def report(
     format. Exit codes: 0 written; 2 bad input (province file, results file,
     option); 3 environment (PDF engine or the lab's stack unavailable).
 
+    Every page names the environment the results came from (production,
+    staging, lab, or SAMPLE for --sample) and the SHA-256 of the results,
+    province and waivers files; `dcops report --verify out/report/report.json`
+    recomputes them (exit 0 when they match, 1 when a file changed or is
+    missing; --results/--province/--waivers point at moved files).
+
     Example: dcops report --province stacks/province-lab.yaml --lang en -f html,pdf
     """
+    if verify_json is not None:
+        raise typer.Exit(verify(verify_json, results if results != DEFAULT_RESULTS else None, province, waivers))
     st = None
     if stack or config_file:
         from .cli_common import stack_or_exit
@@ -124,6 +178,17 @@ def report(
         err.print(f"report: cannot read the province file {province}: {e}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT)
     catalog = load_catalog()
+    wv = None
+    if waivers is not None:
+        from .waivers import WaiverError, load as load_waivers
+
+        try:
+            wv = load_waivers(waivers, catalog, model)
+        except WaiverError as e:
+            for p in e.problems:
+                err.print(p.render(e.file), markup=False)
+            err.print(f"{e.file}: {len(e.problems)} problem(s); no report was written.", markup=False)
+            raise typer.Exit(EXIT_BAD_INPUT)
     try:
         if sample:
             from .report.sample import sample_results
@@ -139,6 +204,9 @@ def report(
         if code and code != model.province.code:
             raise ReportInputError(f"{results}: these results are for province {code}, the province file "
                                    f"{province} is {model.province.code}; pass the matching --province")
+        if st is not None and not sample and doc.get("stack") and doc["stack"] != st.name:
+            raise ReportInputError(f"{results}: these results were checked on stack '{doc['stack']}', not '{st.name}'; "
+                                   "pass the matching -s STACK (every page names the environment of the results)")
         prev_doc, prev_path = None, None
         if previous == "auto":
             prev_path = None if sample else _previous_auto(results, doc.get("generated"))
@@ -153,9 +221,17 @@ def report(
         raise typer.Exit(EXIT_BAD_INPUT)
     if st is not None and outputs is None:
         outputs, state = _stack_outputs(st)
+    environment = None
+    if st is not None and not sample:
+        environment = {"kind": st.env.kind, "name": getattr(st.env, "name", None) or st.name, "stack": st.name}
+    if sample:
+        # the synthetic results are written beside the report, so that its hash can be verified like a real file's
+        out_dir.mkdir(parents=True, exist_ok=True)
+        results_path = out_dir / "results.sample.json"
+        results_path.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     inputs = Inputs(province=model, province_path=province, results=doc, results_path=results_path,
                     previous=prev_doc, previous_path=prev_path, stack_outputs=outputs, stack_state=state,
-                    catalog=catalog if catalog is not None else False)
+                    catalog=catalog if catalog is not None else False, waivers=wv, environment=environment)
     timings: dict = {}
     try:
         written = build(inputs, out_dir, lang=lang, formats=fmts, timings=timings)

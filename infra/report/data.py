@@ -137,7 +137,8 @@ def _catalog_entry(control, audit_standard: str) -> dict:
     def tcvn(r) -> dict | None:
         if r is None:
             return None
-        return {"clause": r.clause, "group": r.group, "confirmed": r.confirmed, "note": r.note}
+        return {"clause": r.clause, "section": getattr(r, "section", None), "group": r.group, "confirmed": r.confirmed,
+                "note": r.note}
 
     return {
         "id": control.id,
@@ -152,6 +153,8 @@ def _catalog_entry(control, audit_standard: str) -> dict:
         "references": {
             "tcvn_11930_2017": tcvn(refs.tcvn_11930_2017),
             "tcvn_14423_2025": tcvn(_ref14423(refs)),
+            "decree_85_2016": getattr(refs, "decree_85_2016", None),
+            "circular_12_2022": getattr(refs, "circular_12_2022", None),
             "cis": [c.render() for c in refs.cis],
             "nist_800_53": list(refs.nist_800_53),
         },
@@ -168,7 +171,8 @@ def _doc_control_entry(cid: str, d: dict | None) -> dict:
             return None
         if isinstance(v, str):
             return {"clause": None, "group": v, "confirmed": False, "note": ""}
-        return {"clause": v.get("clause"), "group": v.get("group"), "confirmed": bool(v.get("confirmed")), "note": v.get("note", "")}
+        return {"clause": v.get("clause"), "section": v.get("section"), "group": v.get("group"),
+                "confirmed": bool(v.get("confirmed")), "note": v.get("note", "")}
 
     sev = str(d.get("severity", "unknown")).lower()
     return {
@@ -184,6 +188,8 @@ def _doc_control_entry(cid: str, d: dict | None) -> dict:
         "references": {
             "tcvn_11930_2017": tcvn(refs.get("tcvn_11930_2017")),
             "tcvn_14423_2025": tcvn(_ref14423(refs)),
+            "decree_85_2016": refs.get("decree_85_2016"),
+            "circular_12_2022": refs.get("circular_12_2022"),
             "cis": [str(x) for x in refs.get("cis") or []],
             "nist_800_53": [str(x) for x in refs.get("nist_800_53") or []],
         },

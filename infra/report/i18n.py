@@ -243,6 +243,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "std_14423": ("TCVN 14423:2025, An ninh mạng – Yêu cầu đối với hệ thống thông tin quan trọng",
                   "TCVN 14423:2025, An ninh mạng – Yêu cầu đối với hệ thống thông tin quan trọng (Cybersecurity – Requirements for important information systems)"),
     "cis_title_note": ("tên khuyến nghị theo nguyên bản tiếng Anh của CIS", "recommendation titles as CIS writes them"),
+    "ref_legal": ("Văn bản quy phạm pháp luật", "Legal basis"),
     "ref_other": ("Tham chiếu khác", "Other references"),
     "status": ("Trạng thái", "Status"),
     "evidence": ("Bằng chứng", "Evidence"),

@@ -183,12 +183,28 @@ def _vi_only(text: str) -> str:
     return _EN_GLOSS.sub(drop, text).strip()
 
 
+def legal_text(lang: str, text: str | None) -> str | None:
+    """A decree or circular reference: in Vietnamese the act and article as the catalog cites
+    them (the part before any English gloss), and whether the article is unconfirmed."""
+    if not text:
+        return None
+    if lang != "vi":
+        return text
+    head = re.split(r" \(|; ", text, maxsplit=1)[0].strip()
+    if "unconfirmed" in text:
+        head += " (chưa xác nhận số điều)"
+    return head
+
+
 def _tcvn_text(lang: str, ref: dict | None) -> str:
     """A TCVN reference: 'mục 7.2.1' (a clause of a TCVN is a mục), or 'chưa xác nhận số mục'."""
     if not ref:
         return t(lang, "none")
     if ref.get("clause"):
         head = ("mục " if lang == "vi" else "clause ") + str(ref["clause"])
+        if ref.get("section"):
+            head += (f" (mục con {ref['section']} theo cấu trúc của tiêu chuẩn, chưa xác nhận)" if lang == "vi"
+                     else f", section {ref['section']} (by the standard's pattern, unconfirmed)")
     else:
         head = "chưa xác nhận số mục" if lang == "vi" else "clause number unconfirmed"
     group = ref.get("group") or ""
@@ -319,7 +335,7 @@ def _context(data: dict, lang: str, pdf: bool) -> dict:
         "evidence": lambda ev, limit=EVIDENCE_MAX_CHARS: evidence_html(ev, lang, limit),
         "reason": lambda text: reason_html(text, lang), "rationale": rationale, "zone": zone, "kind": kind,
         "env": env, "env_text": env_text, "page_css": Markup(page_css), "hashes": hashes,
-        "tcvn": lambda ref: _tcvn_text(lang, ref),
+        "tcvn": lambda ref: _tcvn_text(lang, ref), "legal": lambda x: legal_text(lang, x),
         "avail_chart": avail_chart, "latency_chart": latency_chart, "spark": spark, "heatmap": heatmap,
         "has_latency_series": has_latency_series, "bar": bar,
         "title": title, "pname": pname, "budget": budget, "delta": delta, "grouped_skips": grouped_skips,
