@@ -275,7 +275,7 @@ def _context(data: dict, lang: str, pdf: bool) -> dict:
                                          label=", ".join(f"{t(lang, 'status_' + k)} {counts.get(k, 0)}" for k in keys)))
 
     def title(c: dict) -> str:
-        return _vi.fix_title(c["title_vi"]) if lang == "vi" else c["title_en"]
+        return rich(_vi.fix_title(c["title_vi"])) if lang == "vi" else c["title_en"]
 
     def pname(x: dict) -> str:
         return x["name"] if lang == "vi" or not x.get("name_en") else x["name_en"]
@@ -382,7 +382,7 @@ def render_junit(data: dict, lang: str = "vi") -> str:
     for c in data["controls"]:
         counts = c["counts"]
         suite = ET.SubElement(root, "testsuite", {
-            "name": _x(f"{c['id']} {_vi.fix_title(c['title_vi']) if lang == 'vi' else c['title_en']}"),
+            "name": _x(f"{c['id']} {plain(_vi.fix_title(c['title_vi'])) if lang == 'vi' else c['title_en']}"),
             "tests": str(counts["total"]), "failures": str(counts["fail"]), "errors": str(counts["error"]),
             "skipped": str(sum(counts.get(k, 0) for k in ("skipped", "not_assessed", "waived", "insufficient_data"))),
             "time": f"{sum(float(r.get('duration_s') or 0) for r in c['results']):.3f}",

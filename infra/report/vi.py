@@ -150,13 +150,20 @@ def evidence_label(key: str) -> str | None:
 
 
 # Words of the catalog's Vietnamese titles that officials write otherwise.
-TITLE_FIXES = {"kiểm toán viên": "cán bộ kiểm tra, đánh giá"}
+TITLE_FIXES = {
+    "kiểm toán viên": "cán bộ kiểm tra, đánh giá",
+    "Image chỉ lấy từ kho image của tỉnh": "Ảnh container (image) chỉ lấy từ kho ảnh container của tỉnh",
+}
+_VI_LETTERS = re.compile(r"[àáảãạăằắẳẵặâầấẩẫậèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵđ]", re.I)
 
 
 def fix_title(text: str) -> str:
+    """A catalog title as officials write it: the fixes above, and an English technical term
+    in parentheses marked as a gloss (⟦...⟧, rendered lang="en")."""
     for a, b in TITLE_FIXES.items():
         text = text.replace(a, b)
-    return text
+    return re.sub(r"\(([^()]*[a-z][^()]*)\)",
+                  lambda m: m.group(0) if _VI_LETTERS.search(m.group(1)) else f"(⟦{m.group(1)}⟧)", text)
 
 
 # --------------------------------------------------------------------------- zones and kinds
@@ -228,6 +235,8 @@ PHRASES: dict[str, str] = {
     # the synthetic sample's own phrases
     "observed value differs from the expected one": "giá trị quan sát được khác giá trị yêu cầu",
     "was failing last month": "kỳ trước không đạt",
+    "certificate verify failed": "xác minh chứng thư số thất bại",
+    "TLS error": "lỗi TLS",
 }
 
 _V = "(?P<{}>.+?)"
@@ -296,7 +305,7 @@ REASONS: list[tuple[re.Pattern, str]] = [(_p(a), b) for a, b in [
     (r"applies at levels (?P<l>.+?)[;,] (?:host|cluster|the province) is level (?P<n>.+)",
      "chỉ áp dụng cho cấp độ {l}; hệ thống ở cấp độ {n}"),
     (r"the environment of stack '(?P<s>.+?)' gives no access to cluster '(?P<c>.+?)'",
-     "môi trường của stack {s} không cho phép truy cập cụm {c}"),
+     "môi trường {s} không cho phép truy cập cụm {c}"),
     (r"control raised (?P<e>.+?): (?P<m>.+)", "kiểm tra gặp lỗi {e}: {m}"),
     (r"could not stat (?P<f>.+)", "không đọc được thông tin tệp {f}"),
     (r"could not read (?P<f>.+)", "không đọc được {f}"),
@@ -331,6 +340,24 @@ REASONS: list[tuple[re.Pattern, str]] = [(_p(a), b) for a, b in [
      "độ sẵn sàng của đường truyền {a_n} % thấp hơn {t_n} % trong {w_n} ngày"),
     (r"link availability (?P<a_n>.+?)% >= (?P<t_n>.+?)%", "độ sẵn sàng của đường truyền {a_n} % ≥ {t_n} %"),
     (r"link availability below target", "độ sẵn sàng của đường truyền thấp hơn mục tiêu"),
+    (r"availability (?P<a_n>.+?)% >= (?P<t_n>.+?)% over (?P<w_n>.+?) days \(monitored (?P<c_n>.+?)% of it\); (?P<b_n>.+?)% of the error budget left",
+     "độ sẵn sàng {a_n} % ≥ {t_n} % trong {w_n} ngày (đã giám sát {c_n} % thời gian); còn {b_n} % ngân sách lỗi"),
+    (r"(?P<a_n>.+?)% within (?P<ms_n>.+?) ms >= (?P<t_n>.+?)% over (?P<w_n>.+?) days \(monitored (?P<c_n>.+?)% of it\)",
+     "{a_n} % có phản hồi trong {ms_n} ms ≥ {t_n} % trong {w_n} ngày (đã giám sát {c_n} % thời gian)"),
+    (r"link availability (?P<a_n>.+?)% >= (?P<t_n>.+?)% over (?P<w_n>.+?) days \(monitored (?P<c_n>.+?)% of it\)",
+     "độ sẵn sàng của đường truyền {a_n} % ≥ {t_n} % trong {w_n} ngày (đã giám sát {c_n} % thời gian)"),
+    # Prometheus unavailable (checks/sla.py PromUnavailable): the reason of every SLA result then
+    (r"Prometheus at (?P<u>\S+?): credentials are only sent over https", "Prometheus tại {u}: thông tin xác thực chỉ được gửi qua https"),
+    (r"Prometheus at (?P<u>\S+) refused the credentials \(HTTP (?P<c>\S+)\): check the environment's prometheus\.basic_auth / bearer_token",
+     "Prometheus tại {u} từ chối thông tin xác thực (HTTP {c}): kiểm tra prometheus.basic_auth / bearer_token của môi trường"),
+    (r"Prometheus at (?P<u>\S+) refused the credentials \(HTTP (?P<c>\S+)\)", "Prometheus tại {u} từ chối thông tin xác thực (HTTP {c})"),
+    (r"Prometheus at (?P<u>\S+) refused the credentials: check the environment's prometheus\.basic_auth / bearer_token",
+     "Prometheus tại {u} từ chối thông tin xác thực: kiểm tra prometheus.basic_auth / bearer_token của môi trường"),
+    (r"Prometheus at (?P<u>\S+) answered HTTP (?P<c>\S+) to (?P<p>\S+)", "Prometheus tại {u} trả lời HTTP {c} cho {p}"),
+    (r"Prometheus at (?P<u>\S+?): (?P<why_t>.+?): its certificate is not trusted by (?P<ca>.+?) \(check prometheus\.ca_file\)",
+     "Prometheus tại {u}: {why_t}: chứng thư số của máy chủ không được {ca} tin cậy (kiểm tra prometheus.ca_file)"),
+    (r"Prometheus at (?P<u>\S+) is unreachable: (?P<e>.+)", "không kết nối được tới Prometheus tại {u}: {e}"),
+    (r"Prometheus at (?P<u>\S+) refused the query (?P<q>.+?): (?P<x>.+)", "Prometheus tại {u} từ chối truy vấn {q}: {x}"),
     (r"below the SLO over the window", "thấp hơn mục tiêu SLO trong khoảng thời gian đánh giá"),
     (r"page alerts firing: (?P<l>.+)", "đang có cảnh báo khẩn: {l}"),
     (r"answers within (?P<ms_n>.+?) ms", "tỷ lệ yêu cầu có phản hồi trong {ms_n} ms"),
@@ -378,8 +405,10 @@ def _kinds(text: str) -> list[Seg] | None:
 
 
 @lru_cache(maxsize=4096)
-def _translate(text: str, depth: int = 0) -> tuple[Seg, ...] | None:
+def _translate(text: str, depth: int = 0, placeholder: str | None = None) -> tuple[Seg, ...] | None:
     text = text.strip()
+    if placeholder is not None and text == placeholder:
+        return (Seg(text, True),)
     if text in PHRASES:
         return (Seg(PHRASES[text], False),)
     for rx, vi in REASONS:
@@ -395,7 +424,7 @@ def _translate(text: str, depth: int = 0) -> tuple[Seg, ...] | None:
                 continue
             value = m.group(field)
             if field.endswith("_t"):
-                sub = _translate(value, depth + 1) if depth < 4 else None
+                sub = _translate(value, depth + 1, placeholder) if depth < 4 else None
                 if sub is None:
                     ok = False
                     break
@@ -405,7 +434,7 @@ def _translate(text: str, depth: int = 0) -> tuple[Seg, ...] | None:
             elif field.endswith("_d"):
                 out.append(Seg(_duration_vi(value), True))
             elif field.endswith("_k"):
-                sub = _kinds(value)
+                sub = (Seg(value, True),) if value == placeholder else _kinds(value)
                 if sub is None:
                     ok = False
                     break
@@ -417,7 +446,7 @@ def _translate(text: str, depth: int = 0) -> tuple[Seg, ...] | None:
     # a list of problems: each part on its own
     for sep in ("; ", ", "):
         if sep in text:
-            parts = [_translate(p, depth + 1) for p in text.split(sep)] if depth < 4 else [None]
+            parts = [_translate(p, depth + 1, placeholder) for p in text.split(sep)] if depth < 4 else [None]
             if all(p is not None for p in parts):
                 out = []
                 for i, p in enumerate(parts):
@@ -438,9 +467,12 @@ def _template(vi: str) -> list[tuple[str, str | None]]:
     return out
 
 
-def translate_reason(text: str) -> list[Seg] | None:
-    """The reason in Vietnamese as segments (values verbatim), or None when no pattern knows it."""
+def translate_reason(text: str, placeholder: str | None = None) -> list[Seg] | None:
+    """The reason in Vietnamese as segments (values verbatim), or None when no pattern knows it.
+
+    ``placeholder``: a value that stands for any value or phrase (tests that check every
+    reason template written in the controls' code use it for the template's fields)."""
     if not text:
         return []
-    r = _translate(text)
+    r = _translate(text, 0, placeholder)
     return list(r) if r is not None else None
