@@ -52,7 +52,7 @@ from ..paths import REPO, lab_dir, tool
 from ..render.k8s import object_key, render_province
 from ..validate import load_province
 from . import BenchOptions
-from .core import CaseResult, Measure, dcops_argv
+from .core import CaseResult, Measure, Target, dcops_argv
 
 FULL_CONFIG = REPO / "stacks" / "Pulumi.thanhhoa.yaml"
 LAB_CONFIG = REPO / "stacks" / "Pulumi.lab.yaml"
@@ -454,6 +454,7 @@ class _Case:
                     r.add(Measure(f"provision.cpu.{key}", label, [round(x, 3) for x in self.cpu[key]], unit="s CPU",
                                   n=N, baseline=f"provision.cpu.{base}"))
         ok = not self.problems and len(ks) == len(ps) == self.opts.repeat
+        self.targets(r, ks, ps)
         self.checks = {
             "objects": N,
             "same_objects": ok,
@@ -476,6 +477,23 @@ class _Case:
         r.notes += self.profile_notes(ks, ps)
         r.failed = not ok
         r.checks = self.checks  # type: ignore[attr-defined]
+
+    def targets(self, r: CaseResult, ks: list[dict], ps: list[dict]) -> None:
+        """Issue 14's targets, on the medians of this run: the up from empty within 1.5x kubectl apply plus the
+        readiness wait (same objects, same run); a no-change up and a no-change preview each under 10 s."""
+        ready, up = [x["ready"] for x in ks if "ready" in x], [x["up"] for x in ps if "up" in x]
+        if ready and up:
+            ratio = statistics.median(up) / statistics.median(ready)
+            r.targets.append(Target(
+                f"pulumi up from empty ({self.n_objects} objects) within 1.5x kubectl apply --server-side + "
+                "readiness wait", f"{ratio:.2f}x ({statistics.median(up):.1f} s vs {statistics.median(ready):.1f} s)",
+                ratio <= 1.5))
+        for key, what in (("again", "no-change pulumi up"), ("preview", "no-change pulumi preview")):
+            xs = [x[key] for x in ps if key in x]
+            if xs:
+                med = statistics.median(xs)
+                r.targets.append(Target(f"{what} of the province ({self.n_objects} objects) under 10 s",
+                                        f"{med:.1f} s", med < 10.0))
 
     # ------------------------------------------------------------------ profile
 
