@@ -125,7 +125,7 @@ def test_sla_from_section_and_budget_computed(lab):
     assert plats["eoffice"]["meets"] is None  # no figures, no SLA result: unknown, never "met"
     sites = {s["id"]: s for s in d["sla_report"]["sites"]}
     assert sites["x-hoa-binh"]["availability_pct"] == pytest.approx(97.0)  # a ratio under a plain key
-    assert d["summary"]["platforms_sla"] == {"meeting": 1, "with_data": 2, "total": 6}
+    assert d["summary"]["platforms_sla"] == {"meeting": 1, "with_data": 2, "insufficient": 0, "total": 6}
 
 
 def test_sla_from_checks_evidence_same_as_from_section(lab):
@@ -254,10 +254,16 @@ def test_every_template_label_exists_in_both_languages():
         used |= set(re.findall(r"""\bt\(\s*['"]([a-z0-9_]+)['"]\s*[,)]""", p.read_text(encoding="utf-8")))
     py = (TEMPLATES.parent / "render.py").read_text(encoding="utf-8")
     used |= set(re.findall(r"""\bt\(lang,\s*['"]([a-z0-9_]+)['"]""", py))
-    dynamic = {f"status_{s}" for s in ("pass", "fail", "error", "skipped")} | \
+    from infra.report.data import ENV_KINDS, STATUSES
+    from infra.report.requirements import ASSESSED, ROW_STATUSES
+
+    dynamic = {f"status_{s}" for s in STATUSES} | {f"req_{s}" for s in ROW_STATUSES} | {f"assessed_{s}" for s in ASSESSED} | \
+              {f"env_{k}" for k in ENV_KINDS} | {f"sha_{k}" for k in ("results", "province", "waivers")} | \
+              {f"rate_{k}" for k in ("requirements", "controls", "pairs")} | {f"rate_{k}_def" for k in ("requirements", "controls", "pairs")} | \
               {f"sev_{s}" for s in ("critical", "high", "medium", "low", "info", "unknown")} | \
-              {"role_primary", "role_dr", "sites_connected", "sites_compliant", "sites_worse", "sites_better"}
-    missing = (used | dynamic) - set(LABELS)
+              {"role_primary", "role_dr", "sites_connected", "sites_compliant", "sites_worse", "sites_better",
+               "prepared_by", "checked_by", "approved_by", "insufficient_targets", "not_assessed_targets", "skipped_targets"}
+    missing = ({u for u in used if not u.endswith("_")} | dynamic) - set(LABELS)
     assert not missing, f"labels without translation: {sorted(missing)}"
     for key, (vi, en) in LABELS.items():
         assert vi.strip() and en.strip(), key
@@ -273,7 +279,8 @@ def test_numbers_follow_the_language():
 def test_english_report_has_no_vietnamese_labels(lab):
     d = make(lab, sample_results(lab, catalog()))
     html = render_html(d, "en")
-    leaks = [vi for vi, en in LABELS.values() if vi != en and len(vi) >= 12 and "{" not in vi and vi in html]
+    own = LAB.read_text(encoding="utf-8")  # names from the province file are the province's, in either language
+    leaks = [vi for vi, en in LABELS.values() if vi != en and len(vi) >= 12 and "{" not in vi and vi in html and vi not in own]
     assert not leaks, leaks
     assert "<h2>1. Summary</h2>" in html and 'lang="en"' in html
     vi = render_html(d, "vi")
@@ -381,3 +388,172 @@ def test_cli_rejects_broken_results_and_province(tmp_path):
 def test_build_rejects_unknown_format(lab, tmp_path):
     with pytest.raises(ValueError):
         build(Inputs(province=lab, province_path=LAB, results=known_doc()), tmp_path, formats=["docx"])
+
+
+# --------------------------------------------------------------------------- issue 17: matrix, rates, time, origin, sign-off
+
+
+def test_matrix_has_one_row_per_requirement_of_the_level(lab):
+    from infra.report.requirements import load_requirements
+
+    entries, problem = load_requirements()
+    assert problem is None and entries
+    want = [e["id"] for e in entries if lab.province.security_level in e["level"]]
+    d = make(lab, sample_results(lab, catalog()))
+    rows = d["requirements"]["rows"]
+    assert sorted(r["id"] for r in rows) == sorted(want) and len(rows) == len(set(want))
+    assert sum(d["requirements"]["counts"][s] for s in d["requirements"]["counts"] if s != "total") == len(rows)
+    html = render_html(d, "vi")
+    body = html.split('<table class="req-matrix fixed">', 1)[1].split("</table>", 1)[0]
+    assert body.count('<tr id="req-') == len(want)
+    for r in rows:  # each row links to the controls behind it, whose sections exist
+        for c in r["controls"]:
+            assert f'href="#c-{c["id"]}"' in body
+            if c["in_results"]:
+                assert f'id="c-{c["id"]}"' in html
+
+
+def test_matrix_statuses_follow_the_controls(lab):
+    reqs = [
+        {"id": "R-FAIL", "clause": "7.2", "title_vi": "a", "title_en": "a", "level": [3], "assessed": "automated",
+         "controls": ["DCOPS-SSH-001", "DCOPS-SSH-004"], "note": "", "note_vi": ""},
+        {"id": "R-PASS", "clause": "7.2", "title_vi": "b", "title_en": "b", "level": [3], "assessed": "automated",
+         "controls": ["DCOPS-SSH-004"], "note": "", "note_vi": ""},
+        {"id": "R-NORES", "clause": "7.2", "title_vi": "c", "title_en": "c", "level": [3], "assessed": "automated",
+         "controls": ["DCOPS-SSH-004", "DCOPS-NTP-001"], "note": "", "note_vi": ""},
+        {"id": "R-WAIVED", "clause": "7.2", "title_vi": "d", "title_en": "d", "level": [3], "assessed": "automated",
+         "controls": ["DCOPS-WG-002"], "note": "", "note_vi": ""},
+        {"id": "R-HAND", "clause": "7.1.1", "title_vi": "e", "title_en": "e", "level": [3], "assessed": "manual", "controls": [],
+         "note": "", "note_vi": ""},
+        {"id": "R-NA", "clause": "7.2", "title_vi": "f", "title_en": "f", "level": [3], "assessed": "not_applicable", "controls": [],
+         "note": "", "note_vi": ""},
+        {"id": "R-L4", "clause": "8.2", "title_vi": "g", "title_en": "g", "level": [4], "assessed": "manual", "controls": [],
+         "note": "", "note_vi": ""},
+    ]
+    doc = known_doc()
+    for r in doc["results"]:  # the one WG-002 failure is waived
+        if r["control"] == "DCOPS-WG-002" and r["status"] == "fail":
+            r["status"], r["waiver"] = "waived", {"status": "fail", "justification": "x" * 30, "approver": "A", "expires": "2026-12-31"}
+    d = make(lab, doc, requirements=reqs)
+    st = {r["id"]: r["status"] for r in d["requirements"]["rows"]}
+    assert st == {"R-FAIL": "failed", "R-PASS": "passed", "R-NORES": "not_assessed", "R-WAIVED": "waived",
+                  "R-HAND": "manual", "R-NA": "not_applicable"}
+    assert d["summary"]["rates"]["requirements"] == {"n": 1, "m": 2, "pct": 50.0}
+
+
+def test_three_rates_with_their_definitions(lab):
+    d = make(lab, known_doc())
+    r = d["summary"]["rates"]
+    # pairs: 12 pass of 12 + 2 fail + 1 error (the skipped one left out)
+    assert r["pairs"] == {"n": 12, "m": 15, "pct": round(100 * 12 / 15, 2)}
+    # controls: SSH-004 passes everywhere; SSH-001 (fail, error) and WG-002 (fail) do not
+    assert r["controls"] == {"n": 1, "m": 3, "pct": round(100 / 3, 2)}
+    for lang in ("vi", "en"):
+        html = render_html(d, lang)
+        for key in ("rate_requirements_def", "rate_controls_def", "rate_pairs_def"):
+            assert t(lang, key) in html
+
+
+def test_times_are_vietnam_time_with_the_zone_named(lab):
+    from infra.report.i18n import fmt_date
+
+    assert fmt_date("vi", "2026-03-31T02:00:00+00:00", True) == "09:00 ngày 31/03/2026 (giờ Việt Nam, UTC+7)"
+    assert fmt_date("en", "2026-03-31T02:00:00Z", True) == "2026-03-31 09:00 (Asia/Ho_Chi_Minh, UTC+7)"
+    assert fmt_date("vi", "2026-03-30T17:30:00+00:00") == "31/03/2026"  # already the 31st in Vietnam
+    assert fmt_date("vi", "2026-03-30") == "30/03/2026"  # a calendar day stays as it is
+    html = render_html(make(lab, known_doc()), "vi")
+    assert "09:00 ngày 31/03/2026 (giờ Việt Nam, UTC+7)" in html
+    assert not re.search(r"\d\d:\d\d UTC\b", html)
+
+
+@pytest.mark.parametrize("doc_env, given, kind, marker", [
+    ({"stack": "lab", "environment": {"kind": "lab", "name": "lab", "config_file": "x"}}, None, "lab", "môi trường phòng thí nghiệm (lab) – lab"),
+    ({"stack": "thanhhoa", "environment": {"kind": "production", "name": "thanhhoa", "config_file": "x"}}, None, "production",
+     "hệ thống thật (production) – thanhhoa"),
+    ({}, {"kind": "staging", "name": "th-staging", "stack": "th-staging"}, "staging", "(staging) – th-staging"),
+    ({}, None, "unknown", "không rõ môi trường"),
+])
+def test_environment_marker_on_every_page(lab, doc_env, given, kind, marker):
+    doc = known_doc() | doc_env
+    d = make(lab, doc, environment=given)
+    assert d["provenance"]["environment"]["kind"] == kind
+    html = render_html(d, "vi", pdf=True)
+    assert marker in html.split('id="envbar"', 1)[1].split("</div>", 1)[0]
+    page_rule = html.split("@page { @top-left { content: ", 1)[1].split(";", 1)[0]  # the running header of every PDF page
+    assert marker.split(" – ")[0] in page_rule or kind == "unknown"
+    sample = make(lab, sample_results(lab, catalog()))
+    assert sample["provenance"]["environment"]["kind"] == "sample"
+    assert "DỮ LIỆU MẪU" in render_html(sample, "vi") and "SAMPLE: synthetic results" in render_html(sample, "en")
+
+
+def test_verify_detects_a_changed_results_file(tmp_path):
+    res = tmp_path / "results.json"
+    res.write_text(json.dumps(known_doc()), encoding="utf-8")
+    r = run_cli("--province", str(LAB), "--results", str(res), "--out", str(tmp_path / "o"), "-f", "json,html", "--previous", "none")
+    assert r.exit_code == 0, r.output
+    rep = tmp_path / "o" / "report.json"
+    prov = json.loads(rep.read_text())["provenance"]
+    import hashlib
+
+    assert prov["results"]["sha256"] == hashlib.sha256(res.read_bytes()).hexdigest()
+    assert prov["province"]["sha256"] == hashlib.sha256(LAB.read_bytes()).hexdigest()
+    assert prov["results"]["sha256"] in (tmp_path / "o" / "report.vi.html").read_text()
+    r = run_cli("--verify", str(rep))
+    assert r.exit_code == 0 and "every file matches" in r.output, r.output
+    doc = json.loads(res.read_text())
+    doc["results"][1]["status"] = "pass"  # someone turns a failure into a pass
+    res.write_text(json.dumps(doc), encoding="utf-8")
+    r = run_cli("--verify", str(rep))
+    assert r.exit_code == 1 and "results   CHANGED" in r.output, r.output
+    res.unlink()
+    r = run_cli("--verify", str(rep))
+    assert r.exit_code == 1 and "MISSING" in r.output
+    r = run_cli("--verify", str(tmp_path / "nope.json"))
+    assert r.exit_code == 2
+
+
+def test_signoff_blocks_and_level_decisions(tmp_path):
+    text = LAB.read_text(encoding="utf-8") + """
+dossier:
+  place: Thử Nghiệm
+  operator: Trung tâm Chuyển đổi số, Sở Khoa học và Công nghệ
+  prepared_by: {role: Chuyên viên Trung tâm Chuyển đổi số, name: Nguyễn Văn An}
+  checked_by: {role: Phó Giám đốc Trung tâm Chuyển đổi số}
+  approved_by: {role: Giám đốc Sở Khoa học và Công nghệ}
+  level_decisions:
+    - {system: Cổng dịch vụ công tỉnh, level: 3, number: 1234/QĐ-UBND, date: 2025-11-20, issued_by: UBND tỉnh Thử Nghiệm}
+"""
+    f = tmp_path / "province-lab.yaml"
+    f.write_text(text, encoding="utf-8")
+    m = load_province(f)
+    d = assemble(Inputs(province=m, province_path=f, results=known_doc()), version="t")
+    assert d["signoff"]["level_decisions"][0]["number"] == "1234/QĐ-UBND"
+    html = render_html(d, "vi")
+    sign = html.split('id="signoff"', 1)[1]
+    for want in ("1234/QĐ-UBND", "20/11/2025", "Cổng dịch vụ công tỉnh", "Thử Nghiệm, ngày …… tháng …… năm ……",
+                 "Người lập báo cáo", "Người kiểm tra", "Người phê duyệt", "Nguyễn Văn An", "Giám đốc Sở Khoa học và Công nghệ"):
+        assert want in sign, want
+    assert "Trung tâm Chuyển đổi số, Sở Khoa học và Công nghệ" in html  # the operator on the cover
+    # without a dossier: blank blocks to sign by hand, the place from the province's name
+    d2 = make(load_province(LAB), known_doc())
+    assert d2["signoff"]["place"] == "Thử Nghiệm" and d2["signoff"]["level_decisions"] == []
+    assert "dossier.level_decisions" in render_html(d2, "vi")
+
+
+def test_insufficient_data_is_its_own_status_not_a_failure(lab, tmp_path):
+    doc = known_doc()
+    doc["results"].append(Result.insufficient(
+        "DCOPS-SLA-001", "eoffice", "insufficient data: observed 2.0 h of the 30.0 days window (0.3% < 90%); availability "
+        "100.0000% over the monitored time (target 99.9%), not a verdict over the window",
+        {"availability_pct": 100.0, "target_pct": 99.9, "coverage_pct": 0.28, "monitored_s": 7200, "window_s": 2592000}).to_dict())
+    f = tmp_path / "r.json"
+    f.write_text(json.dumps(doc), encoding="utf-8")
+    read_back = __import__("infra.report", fromlist=["read_results_doc"]).read_results_doc(f)
+    d = make(lab, read_back)
+    assert "DCOPS-SLA-001" not in d["summary"]["failing_controls"]
+    eo = next(p for p in d["sla_report"]["platforms"] if p["id"] == "eoffice")
+    assert eo["insufficient"] is True and eo["meets"] is None and eo["coverage_pct"] == pytest.approx(0.28)
+    root = ET.fromstring(render_junit(d, "en"))
+    case = next(c for c in root.iter("testcase") if c.get("classname") == "DCOPS-SLA-001" and c.get("name") == "eoffice")
+    assert case.find("skipped") is not None and case.find("skipped").get("message").startswith("Insufficient data")
+    assert "Chưa đủ dữ liệu" in render_html(d, "vi")
