@@ -60,6 +60,8 @@ def lab():
         for step in (["provision"], ["wan", "apply"]):
             r = dcops(*step, *lab_stack(name), timeout=1800)
             assert r.returncode == 0, f"{step}: " + r.stdout[-3000:] + r.stderr[-2000:]
+        r = dcops("lab", "monitor", "--name", name)  # the SLA controls read it
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
         yield name
     finally:
         dcops("lab", "down", "--name", name)
