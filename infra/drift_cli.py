@@ -55,19 +55,27 @@ def cluster_drift(st) -> dict[str, Any]:
         return {"status": "error", "reason": f"pulumi preview exited {cp.returncode}: {(cp.stderr or cp.stdout)[-500:]}"}
     if cp.returncode != 0 and not doc.get("steps"):
         return {"status": "error", "reason": f"pulumi preview exited {cp.returncode}: {(cp.stderr or '')[-500:]}"}
+    changed = changed_resources(doc)
+    return {"status": "drift" if changed else "clean", "changed": changed,
+            "summary": doc.get("changeSummary") or {}}
+
+
+def changed_resources(doc: dict) -> list[dict[str, Any]]:
+    """From ``pulumi preview --json``: every object (not components, not providers) whose step is
+    not ``same``, with the fields its detailed diff names."""
     changed = []
     for s in doc.get("steps") or []:
         op = s.get("op")
         if op in ("same", "read", None):
             continue
         urn = s.get("urn", "")
-        if "pulumi:pulumi:Stack" in urn or "::dcops:index:" in urn:  # components carry no live state
-            continue
-        name = urn.rsplit("::", 1)[-1]
+        parts = urn.split("::")
+        own_type = parts[2].split("$")[-1] if len(parts) > 3 else ""
+        if own_type.startswith(("dcops:index:", "pulumi:pulumi:Stack", "pulumi:providers:")):
+            continue  # components and providers carry no live state of their own
         keys = sorted((s.get("detailedDiff") or {}).keys()) or list(s.get("diffReasons") or [])
-        changed.append({"resource": name, "op": op, "fields": keys[:40]})
-    return {"status": "drift" if changed else "clean", "changed": changed,
-            "summary": doc.get("changeSummary") or {}}
+        changed.append({"resource": parts[-1], "op": op, "fields": keys[:40]})
+    return changed
 
 
 def host_drift(st, workdir: Path) -> dict[str, Any]:

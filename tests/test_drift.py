@@ -99,3 +99,20 @@ def test_drift_finds_host_and_cluster_changes_then_nothing(lab, tmp_path):
     assert doc["clusters"]["status"] == "clean" and doc["hosts"]["status"] == "clean", doc
     assert r.returncode == 0, r.stdout[-2000:]  # controls only got better since the last run
     assert not any(x["worse"] for x in doc["controls"]["changes"]), doc["controls"]
+
+
+def test_preview_steps_name_the_drifted_objects():
+    """The parse of `pulumi preview --json`: children of components count, components and providers do not."""
+    from infra.drift_cli import changed_resources
+
+    doc = {"steps": [
+        {"op": "update", "urn": "urn:pulumi:lab::dcops::dcops:index:Cluster$dcops:index:Platform$kubernetes:apps/v1:Deployment::primary/Deployment/motcua/motcua",
+         "detailedDiff": {"spec.replicas": {"kind": "update"}}},
+        {"op": "update", "urn": "urn:pulumi:lab::dcops::dcops:index:Cluster::primary"},
+        {"op": "update", "urn": "urn:pulumi:lab::dcops::pulumi:providers:kubernetes::primary"},
+        {"op": "same", "urn": "urn:pulumi:lab::dcops::dcops:index:Cluster$kubernetes:core/v1:Namespace::primary/Namespace/dvc"},
+        {"op": "create", "urn": "urn:pulumi:lab::dcops::dcops:index:Cluster$kubernetes:core/v1:Secret::primary/Secret/x/y",
+         "diffReasons": ["data"]},
+    ]}
+    assert [(x["op"], x["resource"], x["fields"]) for x in changed_resources(doc)] == [
+        ("update", "primary/Deployment/motcua/motcua", ["spec.replicas"]), ("create", "primary/Secret/x/y", ["data"])]
