@@ -83,6 +83,13 @@ def test_applied_waiver_makes_the_failure_waived_with_its_justification(lab, tmp
     rs = [Result.from_dict(r) for r in out]
     assert any_failed(rs) and summarize(rs)["waived"] == 2
     assert not any_failed([r for r in rs if r.target != "so-xd"])
+    # the results JSON keeps the waived status, the status it had and the justification
+    from checks.result import write_results
+
+    path = write_results(rs, tmp_path / "latest.json", {"province_code": "LAB"}, timestamped=False)[0]
+    back = {r["target"]: r for r in json.loads(path.read_text(encoding="utf-8"))["results"]}
+    assert back["x-hoa-binh"]["status"] == "waived" and back["x-hoa-binh"]["waiver"]["status"] == "fail"
+    assert back["x-hoa-binh"]["waiver"]["approver"] == "Giám đốc Sở Khoa học và Công nghệ" and "waiver" not in back["so-tc"]
 
 
 def test_expired_waiver_no_longer_applies_and_says_so(lab, tmp_path):
