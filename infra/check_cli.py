@@ -49,7 +49,8 @@ class _Progress:
         with self.lock:
             self.n += 1
             if not self.quiet:
-                mark = {"pass": "ok  ", "fail": "FAIL", "error": "ERR ", "skipped": "skip", "not_assessed": "n/a "}[r.status.value]
+                mark = {"pass": "ok  ", "fail": "FAIL", "error": "ERR ", "skipped": "skip", "not_assessed": "n/a ",
+                        "insufficient_data": "data", "waived": "wvd "}.get(r.status.value, r.status.value[:4])
                 why = f"  {r.reason}" if r.status.value in ("fail", "error") else ""
                 out.print(f"[{self.n:4d} {time.monotonic() - self.t0:6.1f}s] {mark} {r.control:<14} {r.target}{why}", markup=False)
 
@@ -326,7 +327,7 @@ def check(
     s = summarize(results)
     out.print(
         f"{s['total']} result(s): {s['pass']} pass, {s['fail']} fail, {s['error']} error, {s['skipped']} skipped, "
-        f"{s['not_assessed']} not assessed, {s['waived']} waived in {meta['seconds']}s; results: {paths[0]} (copy {paths[1].name})",
+        f"{s['not_assessed']} not assessed, {s['waived']} waived, {s['insufficient_data']} insufficient data in {meta['seconds']}s; results: {paths[0]} (copy {paths[1].name})",
         markup=False,
     )
     raise typer.Exit(EXIT_FAILED if any_failed(results) else EXIT_OK)
