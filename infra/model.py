@@ -339,20 +339,85 @@ class NodePool(Strict):
     taints: list[Taint] = Field(default_factory=list)
 
 
+class Exposure(Strict):
+    """How the platforms of a cluster are reached at their ``address`` from outside the cluster.
+
+    ``loadbalancer``: each platform's Service is of type LoadBalancer and takes its address from the
+    address pool the province runs (MetalLB's ``IPAddressPool``), ``externalTrafficPolicy: Local``
+    keeping the client's address so the NetworkPolicies' ipBlock rules see the WAN sites; TLS ends in
+    the platform (its certificate in the Secret ``<platform>-tls``). ``gateway``: a Gateway API
+    Gateway per platform (class ``class_name``, its address from ``address_pool``), listeners
+    terminating TLS with ``<platform>-tls``, an HTTPRoute to the Service; the controller's proxies
+    (``controller_namespace``, ``controller_pods``) are what the NetworkPolicies admit."""
+
+    method: Literal["loadbalancer", "gateway"]
+    address_pool: Id = Field(description="the load balancer's address pool (MetalLB IPAddressPool)")
+    class_name: Id | None = Field(None, description="GatewayClass of the controller the province runs (gateway)")
+    controller_namespace: Id | None = Field(None, description="namespace of the gateway controller's proxies (gateway)")
+    controller_pods: dict[QualifiedName, LabelValue] = Field(default_factory=dict, description="labels of its proxy pods")
+
+
 class Cluster(Strict):
     id: Id
     name: Name
     role: Literal["primary", "dr"]
     kubernetes_version: Annotated[str, AfterValidator(_k8s_version)] = "1.34"
     node_pools: list[NodePool] = Field(min_length=1)
+    exposure: Exposure | None = Field(None, description="how its platforms are reached at their address (none: inside the cluster only)")
+
+
+_CEPH_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_HOST = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+_EXPORT = r"^/[A-Za-z0-9._/-]{0,200}$"
+_MOUNT_OPTION = r"^[a-z0-9_]{1,32}(=[A-Za-z0-9._:/-]{1,64})?$"
+
+STORAGE_BACKENDS = ("ceph-rbd", "cephfs", "nfs", "local-path", "san-iscsi")
+"""Backends a class may name (``san-iscsi`` only to be refused with its fix: no dynamic provisioning)."""
+RWX_BACKENDS = ("cephfs", "nfs")
+"""Backends whose volumes many nodes mount at once (ReadWriteMany); the others are ReadWriteOnce."""
+
+
+class ClassOnCluster(Strict):
+    """A storage class's backend as one cluster sees it: the driver's StorageClass parameters.
+
+    ceph-rbd: ``ceph_cluster_id`` and ``pool``; cephfs: ``ceph_cluster_id`` and ``fs_name`` (``pool``
+    optional: a data pool); both name the ceph-csi Secrets in ``secret_namespace``. nfs: ``server``
+    and ``share`` (csi-driver-nfs accepts nothing else), ``mount_options``. local-path: nothing."""
+
+    ceph_cluster_id: Annotated[str, Field(pattern=_CEPH_ID)] | None = Field(
+        None, description="ceph-csi clusterID: the Ceph cluster's fsid as ceph-csi's config names it")
+    pool: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")] | None = None
+    fs_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")] | None = None
+    secret_namespace: Id | None = Field(None, description="namespace of the ceph-csi Secrets (default: ceph-csi-rbd / ceph-csi-cephfs)")
+    provisioner_secret: Id | None = Field(None, description="ceph-csi provisioner (and expansion) Secret (default csi-<rbd|cephfs>-provisioner)")
+    node_secret: Id | None = Field(None, description="ceph-csi node-stage Secret (default csi-<rbd|cephfs>-node)")
+    server: Annotated[str, Field(pattern=_HOST, max_length=253)] | None = Field(None, description="NFS server: host name or IPv4 address")
+    share: Annotated[str, Field(pattern=_EXPORT)] | None = Field(None, description="NFS export path, e.g. /export/k8s")
+    mount_options: list[Annotated[str, Field(pattern=_MOUNT_OPTION)]] = Field(default_factory=list, max_length=16)
 
 
 class StorageClass(Strict):
     name: Id
-    backend: Literal["local-path", "ceph-rbd", "nfs", "san-iscsi"]
-    replication: int = Field(ge=1, le=5)
+    backend: Literal["local-path", "ceph-rbd", "cephfs", "nfs", "san-iscsi"]
+    replication: int = Field(ge=1, le=5, description="copies the backend keeps (the Ceph pool's size); descriptive")
     reclaim_policy: Literal["Retain", "Delete"]
     default: bool = False
+    clusters: dict[Id, ClassOnCluster] = Field(
+        min_length=1, description="cluster id -> the backend's parameters there; the class exists on these clusters only")
+
+    @property
+    def access_mode(self) -> str:
+        return "ReadWriteMany" if self.backend in RWX_BACKENDS else "ReadWriteOnce"
+
+
+class Certificates(Strict):
+    """The province's PKI as the platforms and the probers use it. Each platform's certificate and
+    key are the Secret ``<platform>-tls`` in its namespace (made by the province's PKI or
+    cert-manager, never in this repository); ``ca_file`` is where the probers (blackbox_exporter)
+    read the CA bundle that signed them."""
+
+    ca_file: Annotated[str, Field(pattern=r"^/[A-Za-z0-9._/-]{1,200}$")] = Field(
+        description="absolute path of the province's CA bundle on the probing host")
 
 
 class BackupPolicy(Strict):
@@ -370,6 +435,7 @@ class DataCenter(Strict):
     segments: list[Segment] = Field(min_length=1)
     clusters: list[Cluster] = Field(min_length=1)
     storage_classes: list[StorageClass] = Field(min_length=1)
+    certificates: "Certificates | None" = None
     backup: BackupPolicy
     log_retention_days: int = Field(90, ge=1, le=36500, description="lands in logrotate's rotate/maxage")
 
@@ -378,6 +444,19 @@ class Port(Strict):
     name: PortName
     port: int = Field(ge=1, le=65535)
     protocol: Literal["TCP", "UDP"] = "TCP"
+    app_protocol: Literal["http", "https", "tcp"] | None = Field(
+        None, description="what the port speaks; default from its name: https* -> https, http* -> http, else tcp")
+
+    @property
+    def scheme(self) -> str:
+        """``https`` (TLS), ``http`` or ``tcp``."""
+        if self.app_protocol:
+            return self.app_protocol
+        if self.protocol == "TCP" and self.name.startswith("https"):
+            return "https"
+        if self.protocol == "TCP" and self.name.startswith("http"):
+            return "http"
+        return "tcp"
 
 
 class Volume(Strict):
@@ -385,6 +464,16 @@ class Volume(Strict):
     size_gib: int = Field(ge=1, le=1048576)
     storage_class: Id
     mount_path: MountPath = "/data"
+    per_replica: bool = Field(False, description="each replica gets its own volume (a StatefulSet's volumeClaimTemplate); "
+                                                 "false: one volume shared by every replica (ReadWriteMany class when replicas > 1)")
+
+
+class Health(Strict):
+    """Where the platform says it is alive and ready (liveness, readiness and startup probes)."""
+
+    path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9._~/-]{0,200}$")] = "/healthz"
+    port: PortName | None = Field(None, description="port name (default: the first port)")
+    startup_seconds: int = Field(120, ge=10, le=3600, description="how long the platform may take to start")
 
 
 class Resources(Strict):
@@ -412,6 +501,9 @@ class Platform(Strict):
     resources: Resources
     ports: list[Port] = Field(min_length=1)
     storage: list[Volume] = Field(default_factory=list)
+    health: Health = Field(default_factory=lambda: Health())
+    hostname: Annotated[str, Field(pattern=_HOST, max_length=253)] | None = Field(
+        None, description="DNS name of the front end (TLS certificate, Gateway listener)")
     depends_on: list[Id] = Field(default_factory=list)
     national: list[Id] = Field(default_factory=list)
     slo: SLO
@@ -422,6 +514,14 @@ class Platform(Strict):
     @property
     def namespace(self) -> str:
         return self.id
+
+    @property
+    def per_replica_storage(self) -> bool:
+        """A StatefulSet (each replica its own volumes) rather than a Deployment."""
+        return any(v.per_replica for v in self.storage)
+
+    def health_port(self) -> Port:
+        return next((x for x in self.ports if x.name == self.health.port), self.ports[0])
 
 
 class NationalEndpoint(Strict):
@@ -564,5 +664,13 @@ class ProvinceFile(Strict):
     def default_storage_class(self) -> StorageClass:
         return next(c for c in self.datacenter.storage_classes if c.default)
 
+    @cached_property
+    def storage_class_by_name(self) -> dict[str, StorageClass]:
+        return {c.name: c for c in self.datacenter.storage_classes}
+
+    def storage_classes_on(self, cluster_id: str) -> list[StorageClass]:
+        return [c for c in self.datacenter.storage_classes if cluster_id in c.clusters]
+
 
 Province.model_rebuild()
+DataCenter.model_rebuild()

@@ -443,6 +443,150 @@ def _semantic(d: Any) -> list[Problem]:
     mgmt = [i for i, s in _items(d, "datacenter", "segments") if s.get("zone") == "management"]
     if len(mgmt) > 1:
         P.append(Problem("datacenter.segments", "more than one management segment", "keep one management zone"))
+    P += _runnable(d, clusters)
+    return P
+
+
+# ------------------------------------------------------------------ what a real cluster can run
+
+_BACKEND_PARAMS = {
+    "ceph-rbd": ({"ceph_cluster_id", "pool"}, {"secret_namespace", "provisioner_secret", "node_secret"}),
+    "cephfs": ({"ceph_cluster_id", "fs_name"}, {"pool", "secret_namespace", "provisioner_secret", "node_secret"}),
+    "nfs": ({"server", "share"}, {"mount_options"}),
+    "local-path": (set(), set()),
+}
+_BACKEND_EXAMPLE = {
+    "ceph-rbd": "{ceph_cluster_id: <the Ceph fsid in ceph-csi's config>, pool: <RBD pool>}",
+    "cephfs": "{ceph_cluster_id: <the Ceph fsid in ceph-csi's config>, fs_name: <CephFS name>}",
+    "nfs": "{server: <NFS server>, share: <export path>}",
+    "local-path": "{}",
+}
+
+
+def _runnable(d: dict, clusters: set) -> list[Problem]:
+    """Storage, exposure and availability rules: what a real cluster could not run."""
+    from .model import RWX_BACKENDS
+
+    P: list[Problem] = []
+    classes: dict[str, dict] = {}
+    backend_of_storage: dict[tuple[str, str], tuple[str, str]] = {}  # (kind, identity) -> (cluster, path)
+    roles = {c.get("id"): c.get("role") for _, c in _items(d, "datacenter", "clusters")}
+    for i, sc in _items(d, "datacenter", "storage_classes"):
+        base = f"datacenter.storage_classes[{i}]"
+        classes.setdefault(sc.get("name"), sc)
+        backend = sc.get("backend")
+        if backend == "san-iscsi":
+            P.append(Problem(f"{base}.backend", "an iSCSI CSI driver does not provision volumes dynamically: every "
+                             "PersistentVolumeClaim of this class would stay Pending",
+                             "use ceph-rbd or cephfs (Ceph) or nfs for volumes the platforms claim; keep SAN LUNs "
+                             "for what is provisioned by hand, outside the province file"))
+            continue
+        per_cluster = sc.get("clusters")
+        if not isinstance(per_cluster, dict) or backend not in _BACKEND_PARAMS:
+            continue
+        need, may = _BACKEND_PARAMS[backend]
+        for cid, params in per_cluster.items():
+            where = f"{base}.clusters.{cid}"
+            if isinstance(cid, str) and cid not in clusters:
+                P.append(Problem(where, f"cluster '{cid}' does not exist",
+                                 f"use one of the ids in datacenter.clusters: {', '.join(sorted(map(str, clusters)))}"))
+            if not isinstance(params, dict):
+                continue
+            given = {k for k, v in params.items() if v not in (None, [], {})}
+            for key in sorted(need - given):
+                P.append(Problem(f"{where}.{key}", f"the {backend} driver needs '{key}' to provision a volume",
+                                 f"give the class's parameters on cluster '{cid}': {_BACKEND_EXAMPLE[backend]}"))
+            for key in sorted(given - need - may):
+                P.append(Problem(f"{where}.{key}", f"'{key}' is not a parameter of the {backend} driver "
+                                 + ("(csi-driver-nfs refuses unknown parameters)" if backend == "nfs" else ""),
+                                 f"remove it; {backend} takes {', '.join(sorted(need | may)) or 'no parameters'}"))
+            ident = ("ceph", str(params.get("ceph_cluster_id"))) if backend in ("ceph-rbd", "cephfs") else \
+                ("nfs", str(params.get("server"))) if backend == "nfs" else None
+            if ident and "None" not in ident:
+                other = backend_of_storage.get(ident)
+                if other and other[0] != cid and {roles.get(other[0]), roles.get(cid)} == {"primary", "dr"}:
+                    P.append(Problem(where, f"clusters '{other[0]}' and '{cid}' (primary and DR) use the same storage "
+                                     f"{ident[0]} {ident[1]} (also at {other[1]}): one disaster takes both",
+                                     "give the DR cluster its own Ceph cluster or NFS server"))
+                backend_of_storage.setdefault(ident, (cid, where))
+
+    nodes: dict[tuple[str, str], int] = {}
+    for _, c in _items(d, "datacenter", "clusters"):
+        for _, n in _items(c, "node_pools"):
+            key = (c.get("id"), n.get("segment"))
+            nodes[key] = nodes.get(key, 0) + (n.get("count") if isinstance(n.get("count"), int) else 0)
+    exposed = {c.get("id") for _, c in _items(d, "datacenter", "clusters") if isinstance(c.get("exposure"), dict)}
+    reached = {r for _, s in _items(d, "wan", "sites") for r in (s.get("reach") or []) if isinstance(r, str)}
+    https = False
+    for pi, p in _items(d, "platforms"):
+        base = f"platforms[{pi}]"
+        replicas = p.get("replicas") if isinstance(p.get("replicas"), int) else 1
+        cid = p.get("cluster")
+        for vi, v in _items(p, "storage"):
+            sc = classes.get(v.get("storage_class"))
+            if not sc:
+                continue
+            on = sc.get("clusters")
+            if isinstance(on, dict) and isinstance(cid, str) and cid in clusters and cid not in on:
+                P.append(Problem(f"{base}.storage[{vi}].storage_class",
+                                 f"storage class '{sc.get('name')}' is not on cluster '{cid}' (it is on: "
+                                 f"{', '.join(map(str, on)) or 'none'}), so the claim would stay Pending",
+                                 f"add '{cid}' under the class's 'clusters' with its backend's parameters, or use a class of '{cid}'"))
+            rwx = [str(c.get("name")) for c in classes.values() if c.get("backend") in RWX_BACKENDS
+                   and isinstance(c.get("clusters"), dict) and cid in c["clusters"]]
+            if replicas > 1 and not v.get("per_replica") and sc.get("backend") not in RWX_BACKENDS:
+                P.append(Problem(f"{base}.storage[{vi}]",
+                                 f"volume '{v.get('name')}' is on '{sc.get('name')}' ({sc.get('backend')}, ReadWriteOnce) and "
+                                 f"shared by {replicas} replicas: a ReadWriteOnce volume attaches to one node, so pods on "
+                                 "other nodes fail with a multi-attach error (and a rolling update deadlocks)",
+                                 "set 'per_replica: true' (a StatefulSet gives each replica its own volume), or put it on a "
+                                 "ReadWriteMany class (cephfs, nfs)" + (f": {', '.join(rwx)}" if rwx else "")
+                                 + ", or run one replica"))
+        segment = p.get("segment")
+        if replicas > 1 and isinstance(cid, str) and (cid, segment) in nodes and nodes[(cid, segment)] < 2:
+            P.append(Problem(f"{base}.replicas",
+                             f"{replicas} replicas but cluster '{cid}' has one node in segment '{segment}': a drain or a node "
+                             "failure stops every replica at once",
+                             f"add a node to a pool of segment '{segment}' on cluster '{cid}' (count >= 2), or run one replica"))
+        names = [x.get("name") for _, x in _items(p, "ports")]
+        health = p.get("health") if isinstance(p.get("health"), dict) else {}
+        if isinstance(health.get("port"), str) and health["port"] not in names:
+            P.append(Problem(f"{base}.health.port", f"port '{health['port']}' is not a port of the platform",
+                             f"name one of its ports: {', '.join(map(str, names))}"))
+        for xi, x in _items(p, "ports"):
+            name, proto, app = str(x.get("name")), x.get("protocol", "TCP"), x.get("app_protocol")
+            if proto == "UDP" and app in ("http", "https"):
+                P.append(Problem(f"{base}.ports[{xi}].app_protocol", f"{app} runs over TCP, the port is UDP",
+                                 "remove 'app_protocol' or make the port TCP"))
+            if name.startswith("https") and app in ("http", "tcp"):
+                P.append(Problem(f"{base}.ports[{xi}].app_protocol", f"port '{name}' is named for TLS but declared {app}",
+                                 "rename the port (e.g. http) or set app_protocol: https"))
+            https = https or app == "https" or (app is None and proto == "TCP" and name.startswith("https"))
+        if p.get("id") in reached and isinstance(cid, str) and cid in clusters and cid not in exposed:
+            P.append(Problem(f"{base}.cluster",
+                             f"WAN sites may reach '{p.get('id')}' (their 'reach'), but cluster '{cid}' has no 'exposure': "
+                             f"its Service is inside the cluster only, so {p.get('address')} answers nothing",
+                             f"add 'exposure' to cluster '{cid}' (loadbalancer with an address pool, or gateway with its "
+                             "class and the controller's namespace)"))
+    for ci, c in _items(d, "datacenter", "clusters"):
+        version = c.get("kubernetes_version")
+        if isinstance(version, str) and version.startswith("1.") and version[2:].isdigit() and int(version[2:]) < 30:
+            P.append(Problem(f"datacenter.clusters[{ci}].kubernetes_version",
+                             f"Kubernetes {version} has no ValidatingAdmissionPolicy (GA in 1.30), which dcops uses to refuse "
+                             "Services with externalIPs (the operators may create Services)",
+                             "upgrade the cluster to 1.30 or later and write its version here"))
+        e = c.get("exposure")
+        if isinstance(e, dict) and e.get("method") == "gateway":
+            for key in ("class_name", "controller_namespace"):
+                if not e.get(key):
+                    P.append(Problem(f"datacenter.clusters[{ci}].exposure.{key}", f"the gateway method needs '{key}'",
+                                     "name the GatewayClass of the controller the province runs (class_name) and the "
+                                     "namespace of its proxies (controller_namespace)"))
+    dc = d.get("datacenter") if isinstance(d.get("datacenter"), dict) else {}
+    if https and not isinstance(dc.get("certificates"), dict):
+        P.append(Problem("datacenter", "platforms serve TLS (https ports) but the province names no CA",
+                         "add 'certificates: {ca_file: <path of the province's CA bundle on the probing host>}' so probes "
+                         "verify the platforms' certificates"))
     return P
 
 

@@ -325,6 +325,8 @@ def province() -> dict:
                     "name": "Cụm chính",
                     "role": "primary",
                     "kubernetes_version": "1.34",
+                    # each platform a LoadBalancer Service at its address, from MetalLB's pool
+                    "exposure": {"method": "loadbalancer", "address_pool": "dc-services"},
                     "node_pools": [
                         _pool("system", 3, 8, 32, "mgmt", "system", taint="system"),
                         _pool("dmz", 4, 16, 64, "dmz", "front", taint="dmz"),
@@ -337,6 +339,7 @@ def province() -> dict:
                     "name": "Cụm dự phòng thảm họa",
                     "role": "dr",
                     "kubernetes_version": "1.34",
+                    "exposure": {"method": "loadbalancer", "address_pool": "dr-services"},
                     "node_pools": [
                         _pool("system", 3, 8, 32, "mgmt", "system", taint="system"),
                         _pool("dmz", 2, 16, 64, "dr-dmz", "front", taint="dmz"),
@@ -346,13 +349,16 @@ def province() -> dict:
                     ],
                 },
             ],
+            # Each cluster has its own Ceph cluster and NFS server (DR never shares the primary's).
+            # The SAN (iSCSI) holds backups provisioned by hand: no CSI driver provisions it dynamically.
             "storage_classes": [
-                {"name": "ssd-replicated", "backend": "ceph-rbd", "replication": 3, "reclaim_policy": "Retain", "default": True},
-                {"name": "ssd-db", "backend": "ceph-rbd", "replication": 3, "reclaim_policy": "Retain"},
-                {"name": "hdd-archive", "backend": "nfs", "replication": 2, "reclaim_policy": "Retain"},
-                {"name": "san-backup", "backend": "san-iscsi", "replication": 2, "reclaim_policy": "Retain"},
-                {"name": "scratch", "backend": "local-path", "replication": 1, "reclaim_policy": "Delete"},
+                _class("ssd-replicated", "ceph-rbd", 3, "Retain", {"pool": "k8s-rbd-ssd"}, default=True),
+                _class("ssd-db", "ceph-rbd", 3, "Retain", {"pool": "k8s-rbd-db"}),
+                _class("shared-files", "cephfs", 3, "Retain", {"fs_name": "k8s-files"}),
+                _class("hdd-archive", "nfs", 2, "Retain", {"share": "/export/k8s-archive", "mount_options": ["nfsvers=4.1"]}),
+                _class("scratch", "local-path", 1, "Delete", {}),
             ],
+            "certificates": {"ca_file": "/etc/dcops/province-ca.crt"},
             "backup": {
                 "schedule": "30 1 * * *",
                 "retention_days": 180,
@@ -376,32 +382,32 @@ def province() -> dict:
             _platform(
                 "dvc", "Cổng Dịch vụ công tỉnh Thanh Hóa", "Provincial public-service portal", "portal",
                 "primary", "dmz", "10.20.8.10", 4, "registry.dcops.lab/dvc/portal:2.4.1", (1000, 2048),
-                [("https", 8443)], [("uploads", 500, "ssd-replicated", "/var/lib/dvc")],
+                [("https", 8443)], [("uploads", 500, "shared-files", "/var/lib/dvc")],
                 ["motcua", "lgsp"], ["dvcqg", "thanh-toan"], (99.9, 1000, 99.0),
             ),
             _platform(
                 "motcua", "Hệ thống thông tin giải quyết thủ tục hành chính (Một cửa điện tử)", "One-stop shop", "one-stop",
                 "primary", "app", "10.20.12.10", 4, "registry.dcops.lab/motcua/api:5.1.0", (1000, 2048),
-                [("http", 8080)], [("files", 1024, "ssd-replicated", "/data")],
+                [("http", 8080)], [("files", 1024, "shared-files", "/data")],
                 ["lgsp", "eoffice"], ["dvcqg"], (99.9, 800, 99.0),
             ),
             _platform(
                 "eoffice", "Hệ thống quản lý văn bản và điều hành", "E-Office document management", "e-office",
                 "primary", "app", "10.20.12.11", 4, "registry.dcops.lab/eoffice/web:7.3.2", (1000, 2048),
                 [("http", 8080)],
-                [("documents", 2048, "ssd-replicated", "/data"), ("archive", 8192, "hdd-archive", "/archive")],
+                [("documents", 2048, "shared-files", "/data"), ("archive", 8192, "hdd-archive", "/archive")],
                 ["lgsp"], ["truc-vb", "ky-so"], (99.5, 1500, 99.0),
             ),
             _platform(
                 "lgsp", "Nền tảng tích hợp, chia sẻ dữ liệu cấp tỉnh (LGSP)", "Provincial integration and sharing platform (LGSP)", "lgsp",
                 "primary", "app", "10.20.12.12", 3, "registry.dcops.lab/lgsp/gateway:3.0.4", (2000, 4096),
-                [("https", 8443)], [("queue", 200, "ssd-db", "/var/lib/lgsp")],
+                [("https", 8443)], [("queue", 200, "ssd-db", "/var/lib/lgsp", "per_replica")],
                 [], ["ndxp", "csdl-dan-cu"], (99.95, 500, 99.0),
             ),
             _platform(
                 "ioc", "Trung tâm giám sát, điều hành đô thị thông minh (IOC)", "Smart-city operations center (IOC)", "ioc",
                 "primary", "app", "10.20.12.13", 2, "registry.dcops.lab/ioc/dashboard:1.8.0", (1000, 4096),
-                [("http", 3000)], [("tsdb", 1024, "ssd-replicated", "/data")],
+                [("http", 3000)], [("tsdb", 1024, "ssd-replicated", "/data", "per_replica")],
                 ["lgsp"], [], (99.0, 2000, 99.0),
             ),
             # LRIS runs active on the DR cluster: reporting tolerates the longer
@@ -409,7 +415,7 @@ def province() -> dict:
             _platform(
                 "lris", "Hệ thống thông tin báo cáo cấp tỉnh (LRIS)", "Provincial reporting information system (LRIS)", "lris",
                 "dr", "dr-app", "10.20.36.10", 2, "registry.dcops.lab/lris/api:2.2.0", (500, 1024),
-                [("http", 8080)], [("reports", 200, "ssd-replicated", "/data")],
+                [("http", 8080)], [("reports", 200, "ssd-replicated", "/data", "per_replica")],
                 ["lgsp"], ["bao-cao-qg"], (99.5, 1500, 99.0),
             ),
         ],
@@ -430,6 +436,38 @@ def province() -> dict:
             "sites": sites(),
         },
     }
+
+
+# Per cluster: its Ceph cluster's fsid (as ceph-csi's config names it) and its NFS server.
+# Illustrative values: write the real fsid (`ceph fsid`) and server of the province.
+STORAGE_BACKENDS = {
+    "primary": {"ceph": "3b5e2f8a-7c41-4d0e-9f6a-1a2b3c4d5e01", "nfs": "10.20.16.20"},
+    "dr": {"ceph": "9d1c7e44-2b8f-4a63-8e15-6f7a8b9c0d02", "nfs": "10.20.40.20"},
+}
+
+
+def _class(name, backend, replication, reclaim, params, default=False) -> dict:
+    clusters = {}
+    for cid, b in STORAGE_BACKENDS.items():
+        on = {k: list(v) if isinstance(v, list) else v for k, v in params.items()}
+        if backend in ("ceph-rbd", "cephfs"):
+            on = {"ceph_cluster_id": b["ceph"], **on}
+        elif backend == "nfs":
+            on = {"server": b["nfs"], **on}
+        clusters[cid] = on
+    c = {"name": name, "backend": backend, "replication": replication, "reclaim_policy": reclaim}
+    if default:
+        c["default"] = True
+    c["clusters"] = clusters
+    return c
+
+
+def _digest(image: str) -> str:
+    """An illustrative sha256 digest for an image of the sample file (the province writes the real
+    one its registry gives, `crane digest IMAGE`): deterministic, so the file stays byte-identical."""
+    import hashlib
+
+    return f"{image}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
 
 
 def _pool(name, count, cpu, mem, segment, tier, taint=None) -> dict:
@@ -455,10 +493,11 @@ def _platform(pid, name, name_en, kind, cluster, segment, address, replicas, ima
         "segment": segment,
         "address": address,
         "replicas": replicas,
-        "image": image,
+        "image": _digest(image),
         "resources": {"cpu_millicores": res[0], "memory_mib": res[1]},
         "ports": [{"name": n, "port": p} for n, p in ports],
-        "storage": [{"name": n, "size_gib": s, "storage_class": c, "mount_path": m} for n, s, c, m in storage],
+        "storage": [{"name": v[0], "size_gib": v[1], "storage_class": v[2], "mount_path": v[3],
+                     **({"per_replica": True} if "per_replica" in v[4:] else {})} for v in storage],
         "depends_on": deps,
         "national": national,
         "slo": {"availability": slo[0], "latency_ms": slo[1], "latency_target": slo[2], "window_days": 30},
@@ -514,7 +553,7 @@ def render(data: dict) -> str:
     out.append(_block({k: dc[k] for k in ("name", "log_retention_days")}, 2))
     out.append("  segments:\n")
     out += [f"    - {_flow(s)}\n" for s in dc["segments"]]
-    out.append(_block({"clusters": dc["clusters"], "storage_classes": dc["storage_classes"], "backup": dc["backup"]}, 2))
+    out.append(_block({k: dc[k] for k in ("clusters", "storage_classes", "certificates", "backup")}, 2))
     out.append("\nnational_endpoints:\n")
     out += [f"  - {_flow(n)}\n" for n in data["national_endpoints"]]
     out.append("\n")

@@ -372,9 +372,13 @@ def test_quota_and_limits(model, run):
             assert qty(hard[f"{kind}.cpu"]) == pytest.approx(pods * p.resources.cpu_millicores / 1000)
             assert qty(hard[f"{kind}.memory"]) == pods * p.resources.memory_mib * 2**20
         assert qty(hard["requests.cpu"]) >= p.replicas * p.resources.cpu_millicores / 1000
-        assert int(hard["persistentvolumeclaims"]) == len(p.storage)
-        assert qty(hard["requests.storage"]) == sum(v.size_gib for v in p.storage) * 2**30
-        assert hard["services.nodeports"] == "0" and hard["services.loadbalancers"] == "0"
+        # a per-replica volume is claimed by every pod the quota allows; a shared one once
+        claims = [(v, pods if v.per_replica else 1) for v in p.storage]
+        assert int(hard["persistentvolumeclaims"]) == sum(n for _, n in claims)
+        assert qty(hard["requests.storage"]) == sum(v.size_gib * n for v, n in claims) * 2**30
+        exposure = model.cluster_by_id[p.cluster].exposure
+        assert hard["services.nodeports"] == "0"
+        assert hard["services.loadbalancers"] == ("1" if exposure and exposure.method == "loadbalancer" else "0")
         lr = one(objects, p.cluster, f"LimitRange/{p.id}/platform-limits")["spec"]["limits"][0]
         assert lr["type"] == "Container"
         for key in ("default", "defaultRequest"):
@@ -385,7 +389,8 @@ def test_quota_and_limits(model, run):
 def test_deployment_and_service(model, run):
     _, _, objects, _, _ = run
     for p in model.platforms:
-        d = one(objects, p.cluster, f"Deployment/{p.id}/{p.id}")
+        kind = "StatefulSet" if any(v.per_replica for v in p.storage) else "Deployment"
+        d = one(objects, p.cluster, f"{kind}/{p.id}/{p.id}")
         spec = d["spec"]
         assert spec["replicas"] == p.replicas
         pod = spec["template"]["spec"]
@@ -410,6 +415,7 @@ def test_deployment_and_service(model, run):
         assert any(n["metadata"]["labels"]["dcops.gov.vn/segment"] == p.segment for n in nodes)
         # every PVC mounted where the model says
         claims = {v["persistentVolumeClaim"]["claimName"]: v["name"] for v in pod["volumes"] if "persistentVolumeClaim" in v}
+        claims |= {t["metadata"]["name"]: t["metadata"]["name"] for t in spec.get("volumeClaimTemplates", [])}
         mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
         assert {cn: mounts[vn] for cn, vn in claims.items()} == {v.name: v.mount_path for v in p.storage}
         svc = one(objects, p.cluster, f"Service/{p.id}/{p.id}")
@@ -423,29 +429,47 @@ def test_deployment_and_service(model, run):
 # ------------------------------------------------------------------ storage
 
 
-PROVISIONERS = {"ceph-rbd": "rbd.csi.ceph.com", "nfs": "nfs.csi.k8s.io", "local-path": "rancher.io/local-path"}
+PROVISIONERS = {"ceph-rbd": "rbd.csi.ceph.com", "cephfs": "cephfs.csi.ceph.com", "nfs": "nfs.csi.k8s.io",
+                "local-path": "rancher.io/local-path"}
 
 
 def test_storage_classes_and_claims(model, run):
     _, _, objects, _, _ = run
     for cluster in model.datacenter.clusters:
         classes = of_kind(objects, "StorageClass", cluster.id)
-        assert sorted(c["metadata"]["name"] for c in classes) == sorted(s.name for s in model.datacenter.storage_classes)
-        for s in model.datacenter.storage_classes:
+        on = [s for s in model.datacenter.storage_classes if cluster.id in s.clusters]
+        assert on and sorted(c["metadata"]["name"] for c in classes) == sorted(s.name for s in on)
+        for s in on:
             c = one(objects, cluster.id, f"StorageClass/{s.name}")
-            if s.backend in PROVISIONERS:
-                assert c["provisioner"] == PROVISIONERS[s.backend]
+            assert c["provisioner"] == PROVISIONERS[s.backend]
             assert c["reclaimPolicy"] == s.reclaim_policy
-            assert c["parameters"]["replication"] == str(s.replication)
+            params, mine = c.get("parameters", {}), s.clusters[cluster.id]
+            if s.backend in ("ceph-rbd", "cephfs"):  # ceph-csi: its cluster, pool or file system, its Secrets
+                assert params["clusterID"] == mine.ceph_cluster_id
+                assert params["pool" if s.backend == "ceph-rbd" else "fsName"] == (mine.pool or mine.fs_name)
+                for role in ("provisioner", "controller-expand", "node-stage"):
+                    assert params[f"csi.storage.k8s.io/{role}-secret-name"]
+                    assert params[f"csi.storage.k8s.io/{role}-secret-namespace"]
+            elif s.backend == "nfs":  # csi-driver-nfs refuses parameters it does not know
+                assert params == {"server": mine.server, "share": mine.share}
+                assert c.get("mountOptions", []) == mine.mount_options
+            assert "replication" not in params  # no driver knows it
             assert c["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == str(s.default).lower()
-        # PVCs: exactly one per storage entry of the cluster's platforms
-        want = {(p.id, v.name, v.storage_class, v.size_gib) for p in model.platforms_on(cluster.id) for v in p.storage}
+        # PVCs: one per shared storage entry of the cluster's platforms; per-replica ones are templates
+        want = {(p.id, v.name, v.storage_class, v.size_gib) for p in model.platforms_on(cluster.id) for v in p.storage
+                if not v.per_replica}
         got = {
             (c["metadata"]["namespace"], c["metadata"]["name"], c["spec"]["storageClassName"],
              qty(c["spec"]["resources"]["requests"]["storage"]) / 2**30)
             for c in of_kind(objects, "PersistentVolumeClaim", cluster.id)
         }
         assert got == want
+        templates = {(p.id, t["metadata"]["name"], t["spec"]["storageClassName"],
+                      qty(t["spec"]["resources"]["requests"]["storage"]) / 2**30)
+                     for p in model.platforms_on(cluster.id) for o in of_kind(objects, "StatefulSet", cluster.id)
+                     if o["metadata"]["namespace"] == p.id for t in o["spec"]["volumeClaimTemplates"]}
+        assert templates == {(p.id, v.name, v.storage_class, v.size_gib) for p in model.platforms_on(cluster.id)
+                             for v in p.storage if v.per_replica}
 
 
 # ------------------------------------------------------------------ RBAC
@@ -487,7 +511,7 @@ def test_stack_outputs(model, run):
         out = outputs["platforms"][p.id]
         assert out["cluster"] == p.cluster and out["namespace"] == p.id and out["replicas"] == p.replicas
         assert out["service"] == f"{p.id}.{p.id}.svc" and out["address"] == p.address
-        assert [c["name"] for c in out["pvcs"]] == [v.name for v in p.storage]
+        assert [c["name"] for c in out["pvcs"]] == [v.name for v in p.storage if not v.per_replica]
     for c in model.datacenter.clusters:
         out = outputs["clusters"][c.id]
         assert out["namespaces"] == [p.id for p in model.platforms_on(c.id)]

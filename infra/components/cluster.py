@@ -48,6 +48,9 @@ class Cluster(pulumi.ComponentResource):
         )
         self.auditor_role = self.kube(args.objects.auditor_cluster_role, parent=self)
         self.auditor_binding = self.kube(args.objects.auditor_cluster_binding, parent=self, depends_on=[self.auditor_role])
+        policies = args.objects.admission_policies
+        self.admission_policies = [self.kube(o, parent=self) for o in policies[:1]]
+        self.admission_policies += [self.kube(o, parent=self, depends_on=self.admission_policies) for o in policies[1:]]
         self.register_outputs(
             {
                 "cluster": self.cluster_id,

@@ -27,7 +27,8 @@ class PlatformArgs:
 class Platform(pulumi.ComponentResource):
     """ServiceAccount, RBAC (``platform-operator`` Role for ``dcops:<id>:operators``,
     read-only ``dcops-auditor`` for ``dcops:auditors``), LimitRange,
-    ResourceQuota, Service and Deployment of one platform.
+    ResourceQuota, Service (+ the headless one of a StatefulSet, + Gateway and
+    HTTPRoutes), PodDisruptionBudget and the workload (Deployment or StatefulSet).
 
     The Deployment waits for the namespace's NetworkPolicies, the PVCs, the
     limits and the quota, so pods never start unisolated or unbounded.
@@ -56,13 +57,15 @@ class Platform(pulumi.ComponentResource):
         self.limit_range = kube(po.limit_range)
         self.resource_quota = kube(po.resource_quota, *claims)
         self.service = kube(po.service)
-        self.deployment = kube(
-            po.deployment,
-            self.service_account, self.limit_range, self.resource_quota, *policies, *claims,
+        extra = [kube(o, self.service) for o in [
+            *([po.headless_service] if po.headless_service else []), *po.exposure, po.disruption_budget]]
+        self.deployment = kube(  # the workload: a Deployment or a StatefulSet
+            po.workload,
+            self.service_account, self.limit_range, self.resource_quota, *policies, *claims, *extra,
         )
         self.objects = [
             self.service_account, self.operator_role, self.operator_binding, self.auditor_binding,
-            self.limit_range, self.resource_quota, self.service, self.deployment,
+            self.limit_range, self.resource_quota, self.service, *extra, self.deployment,
         ]
         svc = po.service
         self.register_outputs(

@@ -58,6 +58,14 @@ KINDS: dict[tuple[str, str], type[pulumi.CustomResource]] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): k8s.rbac.v1.ClusterRole,
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): k8s.rbac.v1.ClusterRoleBinding,
     ("storage.k8s.io/v1", "StorageClass"): k8s.storage.v1.StorageClass,
+    ("policy/v1", "PodDisruptionBudget"): k8s.policy.v1.PodDisruptionBudget,
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"):
+        k8s.admissionregistration.v1.ValidatingAdmissionPolicy,
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"):
+        k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding,
+    # Gateway API kinds are CRDs: the SDK's generic custom resource (apiVersion and kind passed on)
+    ("gateway.networking.k8s.io/v1", "Gateway"): k8s.apiextensions.CustomResource,
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): k8s.apiextensions.CustomResource,
 }
 
 
@@ -90,8 +98,10 @@ def with_pulumi_annotations(manifest: dict, skip_await: bool = False) -> dict:
 
 def resource_args(manifest: dict) -> dict[str, Any]:
     """The typed class's keyword arguments: the object's top-level fields (``roleRef`` -> ``role_ref``),
-    their values as rendered (nested keys stay camelCase: the SDK passes dict keys through)."""
-    return {_snake(k): v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
+    their values as rendered (nested keys stay camelCase: the SDK passes dict keys through).
+    A custom resource also takes its ``api_version`` and ``kind``."""
+    custom = resource_class(manifest) is k8s.apiextensions.CustomResource
+    return {_snake(k): v for k, v in manifest.items() if custom or k not in ("apiVersion", "kind")}
 
 
 def cluster_provider(

@@ -15,14 +15,20 @@ Entry points::
 
 Objects per cluster (see :class:`ClusterObjects`):
 
-- cluster-wide: one StorageClass per ``datacenter.storage_classes`` entry and the
-  read-only ``dcops-auditor`` ClusterRole (get/list/watch everything but Secrets);
+- cluster-wide: one StorageClass per ``datacenter.storage_classes`` entry on the
+  cluster (its driver's parameters there), the read-only ``dcops-auditor``
+  ClusterRole (get/list/watch everything but Secrets) and a
+  ValidatingAdmissionPolicy refusing Services with ``externalIPs``;
 - per platform on the cluster (namespace = platform id): Namespace (segment,
   zone, security level, platform, Pod Security ``restricted``), its
   NetworkPolicies (default deny; DNS; scraping from the management segment; one
   allow per dependency edge in each direction; national endpoints; the WAN sites
-  that may reach it), ServiceAccount, Role ``platform-operator`` + bindings,
-  ResourceQuota, LimitRange, PersistentVolumeClaims, Service and Deployment;
+  that may reach it; the gateway's proxies), ServiceAccount, Role
+  ``platform-operator`` + bindings, ResourceQuota, LimitRange, shared
+  PersistentVolumeClaims, Service (LoadBalancer at the platform's address, or a
+  Gateway + HTTPRoutes, when the cluster has ``exposure``), PodDisruptionBudget
+  and the workload: a Deployment, or a StatefulSet (headless Service,
+  volumeClaimTemplates) when a volume is ``per_replica``;
 - per segment: a view grouping the namespaces and NetworkPolicies of the
   platforms that sit in it (the ``NetworkSegment`` Pulumi component).
 
@@ -66,24 +72,47 @@ def operators_group(platform_id: str) -> str:
     return f"dcops:{platform_id}:operators"
 
 
-# Deployment rollout and quota budget: a rolling update adds SURGE_PODS pods at a
-# time (maxUnavailable 0 keeps the SLO during a rollout); the quota allows the
-# replicas, the surge and QUOTA_HEADROOM_PCT percent of the replicas on top.
+# Rollout and quota budget: a Deployment's rolling update adds SURGE_PODS pods at a
+# time (maxUnavailable 0 keeps the SLO during a rollout; volumes are ReadWriteMany
+# or absent, so the surge pod can always start); a Deployment holding a
+# ReadWriteOnce volume (one replica) is recreated instead; a StatefulSet replaces
+# one pod at a time. The quota allows the replicas, the surge and
+# QUOTA_HEADROOM_PCT percent of the replicas on top (pods and per-replica claims).
 SURGE_PODS = 1
 QUOTA_HEADROOM_PCT = 50
 RUN_AS_UID = 10001
 TMP_SIZE = "256Mi"
+EPHEMERAL_STORAGE = "512Mi"
+"""Each container's ephemeral storage (its /tmp emptyDir and logs)."""
 
-# Storage backends -> CSI provisioner, access mode, binding mode, expansion.
+# Probes on the platform's health path.
+READINESS_PERIOD, LIVENESS_PERIOD, STARTUP_PERIOD = 10, 20, 10
+PROBE_TIMEOUT, PROBE_FAILURES = 5, 3
+
+# Storage backends -> CSI provisioner, binding mode, expansion.
 PROVISIONERS = {
     "ceph-rbd": "rbd.csi.ceph.com",
+    "cephfs": "cephfs.csi.ceph.com",
     "nfs": "nfs.csi.k8s.io",
     "local-path": "rancher.io/local-path",
-    "san-iscsi": "iscsi.csi.k8s.io",
 }
-ACCESS_MODES = {"ceph-rbd": "ReadWriteOnce", "nfs": "ReadWriteMany", "local-path": "ReadWriteOnce", "san-iscsi": "ReadWriteOnce"}
 BINDING_MODES = {"local-path": "WaitForFirstConsumer"}  # others: Immediate
-EXPANDABLE = {"ceph-rbd", "nfs"}
+EXPANDABLE = {"ceph-rbd", "cephfs", "nfs"}
+CEPH_SECRETS = {"ceph-rbd": ("ceph-csi-rbd", "csi-rbd"), "cephfs": ("ceph-csi-cephfs", "csi-cephfs")}
+"""ceph-csi's default Secret namespace and name prefix per driver (its Helm charts')."""
+
+# Exposure: MetalLB's annotations (v0.14+) and the Gateway API version.
+METALLB_POOL = "metallb.io/address-pool"
+METALLB_IPS = "metallb.io/loadBalancerIPs"
+GATEWAY_API = "gateway.networking.k8s.io/v1"
+EXTERNAL_IPS_POLICY = "dcops-deny-service-external-ips"
+VAP_MIN_MINOR = 30
+"""ValidatingAdmissionPolicy is GA (admissionregistration.k8s.io/v1) from Kubernetes 1.30."""
+
+
+def tls_secret(platform_id: str) -> str:
+    """The Secret holding a platform's certificate and key (the province's PKI makes it)."""
+    return f"{platform_id}-tls"
 
 # The auditors' ClusterRole: every API group read-only; the core group is listed
 # resource by resource so that Secrets are NOT readable (RBAC only adds).
@@ -144,6 +173,10 @@ def pod_budget(p: Platform) -> int:
     return p.replicas + SURGE_PODS + math.ceil(p.replicas * QUOTA_HEADROOM_PCT / 100)
 
 
+def access_mode(model: ProvinceFile, storage_class: str) -> str:
+    return model.storage_class_by_name[storage_class].access_mode
+
+
 # --------------------------------------------------------------------- result types
 
 
@@ -163,18 +196,34 @@ class PlatformObjects:
     limit_range: Obj
     resource_quota: Obj
     pvcs: list[Obj]
+    """The shared claims (per-replica claims are the StatefulSet's volumeClaimTemplates)."""
     service: Obj
-    deployment: Obj
+    workload: Obj
+    """A Deployment, or a StatefulSet when a volume is per replica."""
+    disruption_budget: Obj
+    headless_service: Obj | None = None
+    """The StatefulSet's governing Service (pod DNS names), when the workload is one."""
+    exposure: list[Obj] = field(default_factory=list)
+    """Gateway and HTTPRoutes (``exposure.method: gateway``)."""
 
     @property
     def namespace_name(self) -> str:
         return self.namespace["metadata"]["name"]
 
+    @property
+    def deployment(self) -> Obj:
+        """The workload (Deployment or StatefulSet): kept under its old name for its readers."""
+        return self.workload
+
+    def services(self) -> list[Obj]:
+        return [self.service, *([self.headless_service] if self.headless_service else [])]
+
     def workload_objects(self) -> list[Obj]:
         """The Platform component's objects, in apply order (no namespace, policies, PVCs)."""
         return [
             self.service_account, self.operator_role, self.operator_binding, self.auditor_binding,
-            self.limit_range, self.resource_quota, self.service, self.deployment,
+            self.limit_range, self.resource_quota, *self.services(), *self.exposure, self.disruption_budget,
+            self.workload,
         ]
 
     def objects(self) -> list[Obj]:
@@ -182,7 +231,8 @@ class PlatformObjects:
         return [
             self.namespace, *self.network_policies,
             self.service_account, self.operator_role, self.operator_binding, self.auditor_binding,
-            self.limit_range, *self.pvcs, self.resource_quota, self.service, self.deployment,
+            self.limit_range, *self.pvcs, self.resource_quota, *self.services(), *self.exposure,
+            self.disruption_budget, self.workload,
         ]
 
 
@@ -213,9 +263,11 @@ class ClusterObjects:
     auditor_cluster_binding: Obj
     platforms: dict[str, PlatformObjects] = field(default_factory=dict)
     segments: dict[str, SegmentObjects] = field(default_factory=dict)
+    admission_policies: list[Obj] = field(default_factory=list)
+    """The ValidatingAdmissionPolicy refusing Services with externalIPs, and its binding."""
 
     def cluster_scoped(self) -> list[Obj]:
-        return [*self.storage_classes, self.auditor_cluster_role, self.auditor_cluster_binding]
+        return [*self.storage_classes, self.auditor_cluster_role, self.auditor_cluster_binding, *self.admission_policies]
 
     def pvcs(self) -> list[Obj]:
         return [c for p in self.platforms.values() for c in p.pvcs]
@@ -268,7 +320,30 @@ def _toleration(t) -> Obj:
 # --------------------------------------------------------------------- cluster-wide
 
 
-def storage_class(sc: StorageClass) -> Obj:
+def storage_parameters(sc: StorageClass, cluster_id: str) -> dict[str, str]:
+    """The driver's StorageClass parameters on one cluster (ceph-csi, csi-driver-nfs)."""
+    on = sc.clusters[cluster_id]
+    if sc.backend in CEPH_SECRETS:
+        ns_default, prefix = CEPH_SECRETS[sc.backend]
+        ns = on.secret_namespace or ns_default
+        prov, node = on.provisioner_secret or f"{prefix}-provisioner", on.node_secret or f"{prefix}-node"
+        params = {"clusterID": str(on.ceph_cluster_id)}
+        if sc.backend == "ceph-rbd":
+            params |= {"pool": str(on.pool), "imageFeatures": "layering", "csi.storage.k8s.io/fstype": "ext4"}
+        else:
+            params["fsName"] = str(on.fs_name)
+            if on.pool:
+                params["pool"] = on.pool
+        for role, name in (("provisioner", prov), ("controller-expand", prov), ("node-stage", node)):
+            params[f"csi.storage.k8s.io/{role}-secret-name"] = name
+            params[f"csi.storage.k8s.io/{role}-secret-namespace"] = ns
+        return params
+    if sc.backend == "nfs":
+        return {"server": str(on.server), "share": str(on.share)}
+    return {}
+
+
+def storage_class(sc: StorageClass, cluster_id: str) -> Obj:
     obj: Obj = {
         "apiVersion": "storage.k8s.io/v1",
         "kind": "StorageClass",
@@ -278,12 +353,46 @@ def storage_class(sc: StorageClass) -> Obj:
             annotations={"storageclass.kubernetes.io/is-default-class": "true" if sc.default else "false"},
         ),
         "provisioner": PROVISIONERS[sc.backend],
-        "parameters": {"replication": str(sc.replication)},
         "reclaimPolicy": sc.reclaim_policy,
         "volumeBindingMode": BINDING_MODES.get(sc.backend, "Immediate"),
         "allowVolumeExpansion": sc.backend in EXPANDABLE,
     }
+    params = storage_parameters(sc, cluster_id)
+    if params:
+        obj["parameters"] = params
+    if sc.clusters[cluster_id].mount_options:
+        obj["mountOptions"] = list(sc.clusters[cluster_id].mount_options)
     return obj
+
+
+def external_ips_policy() -> list[Obj]:
+    """A ValidatingAdmissionPolicy (and its binding, every namespace) refusing Services with
+    ``spec.externalIPs``: the operator Role may create Services, and an external IP lets a
+    Service capture traffic to any address (CVE-2020-8554)."""
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": _meta(EXTERNAL_IPS_POLICY),
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [{
+                "apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["services"],
+            }]},
+            "validations": [{
+                "expression": "!has(object.spec.externalIPs) || size(object.spec.externalIPs) == 0",
+                "message": "Services may not set spec.externalIPs (CVE-2020-8554): expose a platform through its "
+                           "cluster's exposure (LoadBalancer address pool or Gateway) in the province file",
+                "reason": "Forbidden",
+            }],
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": _meta(EXTERNAL_IPS_POLICY),
+        "spec": {"policyName": EXTERNAL_IPS_POLICY, "validationActions": ["Deny"]},
+    }
+    return [policy, binding]
 
 
 def auditor_cluster_role() -> Obj:
@@ -382,7 +491,10 @@ def network_policies(model: ProvinceFile, p: Platform) -> list[Obj]:
     ``allow-from-<A>`` for each A that depends on p (ingress on p's ports), by
     namespace on the same cluster or by the other platform's segment CIDR across
     clusters; ``allow-national-<id>`` per national endpoint; ``allow-sites`` from
-    the LANs of the WAN sites that may reach p.  Nothing else.
+    the LANs of the WAN sites that may reach p (with a LoadBalancer exposure,
+    ``externalTrafficPolicy: Local`` keeps their addresses, so this rule is what
+    admits them); ``allow-gateway`` from the gateway controller's proxies (gateway
+    exposure: the sites come through them).  Nothing else.
     """
     ns = p.namespace
     seg = model.segment_by_id
@@ -419,6 +531,12 @@ def network_policies(model: ProvinceFile, p: Platform) -> list[Obj]:
             "from": [_ip_peer(s.lan) for s in sites],
             "ports": _ports(p),
         }]))
+    exposure = model.cluster_by_id[p.cluster].exposure
+    if exposure and exposure.method == "gateway":
+        peer: Obj = {"namespaceSelector": {"matchLabels": {NS_NAME_LABEL: exposure.controller_namespace}}}
+        if exposure.controller_pods:
+            peer["podSelector"] = {"matchLabels": dict(exposure.controller_pods)}
+        out.append(_policy(ns, "allow-gateway", ingress=[{"from": [peer], "ports": _ports(p)}]))
     return out
 
 
@@ -483,24 +601,27 @@ def _rbac(p: Platform) -> tuple[Obj, Obj, Obj]:
 
 def _quota(model: ProvinceFile, p: Platform) -> Obj:
     pods = pod_budget(p)
+    # a per-replica volume is claimed once per pod the quota allows (scaling up within it)
+    claims = [(v, pods if v.per_replica else 1) for v in p.storage]
+    exposure = model.cluster_by_id[p.cluster].exposure
     hard = {
         "pods": str(pods),
         "requests.cpu": cpu_qty(pods * p.resources.cpu_millicores),
         "limits.cpu": cpu_qty(pods * p.resources.cpu_millicores),
         "requests.memory": mem_qty(pods * p.resources.memory_mib),
         "limits.memory": mem_qty(pods * p.resources.memory_mib),
-        "persistentvolumeclaims": str(len(p.storage)),
-        "requests.storage": storage_qty(sum(v.size_gib for v in p.storage)),
-        "services": "1",
+        "persistentvolumeclaims": str(sum(n for _, n in claims)),
+        "requests.storage": storage_qty(sum(v.size_gib * n for v, n in claims)),
+        "services": "2" if p.per_replica_storage else "1",
         "services.nodeports": "0",
-        "services.loadbalancers": "0",
+        "services.loadbalancers": "1" if exposure and exposure.method == "loadbalancer" else "0",
     }
-    per_class: dict[str, list[int]] = {}
-    for v in p.storage:
-        per_class.setdefault(v.storage_class, []).append(v.size_gib)
+    per_class: dict[str, list[tuple[int, int]]] = {}
+    for v, n in claims:
+        per_class.setdefault(v.storage_class, []).append((v.size_gib, n))
     for sc, sizes in sorted(per_class.items()):
-        hard[f"{sc}.storageclass.storage.k8s.io/persistentvolumeclaims"] = str(len(sizes))
-        hard[f"{sc}.storageclass.storage.k8s.io/requests.storage"] = storage_qty(sum(sizes))
+        hard[f"{sc}.storageclass.storage.k8s.io/persistentvolumeclaims"] = str(sum(n for _, n in sizes))
+        hard[f"{sc}.storageclass.storage.k8s.io/requests.storage"] = storage_qty(sum(g * n for g, n in sizes))
     return {
         "apiVersion": "v1",
         "kind": "ResourceQuota",
@@ -510,7 +631,8 @@ def _quota(model: ProvinceFile, p: Platform) -> Obj:
 
 
 def _resources(p: Platform) -> Obj:
-    r = {"cpu": cpu_qty(p.resources.cpu_millicores), "memory": mem_qty(p.resources.memory_mib)}
+    r = {"cpu": cpu_qty(p.resources.cpu_millicores), "memory": mem_qty(p.resources.memory_mib),
+         "ephemeral-storage": EPHEMERAL_STORAGE}
     return {"requests": dict(r), "limits": dict(r)}
 
 
@@ -524,41 +646,176 @@ def _limit_range(p: Platform) -> Obj:
     }
 
 
+def _claim(model: ProvinceFile, p: Platform, v, namespace: str | None) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _meta(v.name, namespace, {LABEL_PLATFORM: p.id}),
+        "spec": {
+            "accessModes": [access_mode(model, v.storage_class)],
+            "storageClassName": v.storage_class,
+            "resources": {"requests": {"storage": storage_qty(v.size_gib)}},
+        },
+    }
+
+
 def _pvcs(model: ProvinceFile, p: Platform) -> list[Obj]:
-    classes = {c.name: c for c in model.datacenter.storage_classes}
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": _meta(v.name, p.namespace, {LABEL_PLATFORM: p.id}),
-            "spec": {
-                "accessModes": [ACCESS_MODES[classes[v.storage_class].backend]],
-                "storageClassName": v.storage_class,
-                "resources": {"requests": {"storage": storage_qty(v.size_gib)}},
-            },
-        }
-        for v in p.storage
-    ]
+    """The shared claims (one volume for every replica)."""
+    return [_claim(model, p, v, p.namespace) for v in p.storage if not v.per_replica]
 
 
 def _pod_labels(p: Platform) -> dict[str, str]:
     return {LABEL_NAME: p.id, "app.kubernetes.io/part-of": "dcops", LABEL_PLATFORM: p.id}
 
 
-def _service(p: Platform) -> Obj:
+def _service_ports(p: Platform) -> list[Obj]:
+    out = []
+    for x in p.ports:
+        port: Obj = {"name": x.name, "protocol": x.protocol, "port": x.port, "targetPort": x.name}
+        if x.scheme != "tcp":
+            port["appProtocol"] = x.scheme
+        out.append(port)
+    return out
+
+
+def _service(model: ProvinceFile, p: Platform) -> Obj:
+    """The platform's Service; at its ``address`` when the cluster exposes it through a load balancer."""
+    exposure = model.cluster_by_id[p.cluster].exposure
+    annotations = {ANNOT_ADDRESS: p.address}
+    spec: Obj = {"type": "ClusterIP", "selector": {LABEL_NAME: p.id}, "ports": _service_ports(p)}
+    if exposure and exposure.method == "loadbalancer":
+        annotations |= {METALLB_POOL: exposure.address_pool, METALLB_IPS: p.address}
+        spec |= {
+            "type": "LoadBalancer",
+            "externalTrafficPolicy": "Local",  # the client's address reaches the NetworkPolicies
+            "allocateLoadBalancerNodePorts": False,  # the quota allows no node ports
+        }
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _meta(p.id, p.namespace, {LABEL_PLATFORM: p.id}, {ANNOT_ADDRESS: p.address}),
+        "metadata": _meta(p.id, p.namespace, {LABEL_PLATFORM: p.id}, annotations),
+        "spec": spec,
+    }
+
+
+def _headless_service(p: Platform) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(f"{p.id}-pods", p.namespace, {LABEL_PLATFORM: p.id}),
         "spec": {
-            "type": "ClusterIP",
+            "clusterIP": "None",
+            "publishNotReadyAddresses": False,
             "selector": {LABEL_NAME: p.id},
-            "ports": [{"name": x.name, "protocol": x.protocol, "port": x.port, "targetPort": x.name} for x in p.ports],
+            "ports": _service_ports(p),
         },
     }
 
 
-def _deployment(model: ProvinceFile, p: Platform, cluster: Cluster) -> Obj:
+def _gateway(model: ProvinceFile, p: Platform) -> list[Obj]:
+    """A Gateway at the platform's address (TLS ends there with the province's certificate)
+    and an HTTPRoute per listener to the Service (``exposure.method: gateway``)."""
+    exposure = model.cluster_by_id[p.cluster].exposure
+    if not exposure or exposure.method != "gateway":
+        return []
+    listeners, routes = [], []
+    for x in p.ports:
+        if x.scheme == "tcp":
+            continue  # TCPRoute is not in Gateway API's standard channel: such a port stays inside
+        listener: Obj = {"name": x.name, "port": x.port, "protocol": x.scheme.upper(),
+                         "allowedRoutes": {"namespaces": {"from": "Same"}}}
+        if p.hostname:
+            listener["hostname"] = p.hostname
+        if x.scheme == "https":
+            listener["tls"] = {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": tls_secret(p.id)}]}
+        listeners.append(listener)
+        routes.append({
+            "apiVersion": GATEWAY_API,
+            "kind": "HTTPRoute",
+            "metadata": _meta(f"{p.id}-{x.name}", p.namespace, {LABEL_PLATFORM: p.id}),
+            "spec": {
+                "parentRefs": [{"name": p.id, "sectionName": x.name}],
+                "rules": [{"backendRefs": [{"name": p.id, "port": x.port}]}],
+            },
+        })
+    gateway = {
+        "apiVersion": GATEWAY_API,
+        "kind": "Gateway",
+        "metadata": _meta(p.id, p.namespace, {LABEL_PLATFORM: p.id}, {ANNOT_ADDRESS: p.address}),
+        "spec": {
+            "gatewayClassName": exposure.class_name,
+            "addresses": [{"type": "IPAddress", "value": p.address}],
+            "infrastructure": {"annotations": {METALLB_POOL: exposure.address_pool}},
+            "listeners": listeners,
+        },
+    }
+    return [gateway, *routes] if listeners else []
+
+
+def _disruption_budget(p: Platform) -> Obj:
+    """At most one pod of the platform down at a time by a voluntary disruption (drain,
+    eviction): never zero, which would block every drain."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _meta(p.id, p.namespace, {LABEL_PLATFORM: p.id}),
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": {LABEL_NAME: p.id}},
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",  # a crashing pod never blocks a drain
+        },
+    }
+
+
+def _probes(p: Platform) -> Obj:
+    """Startup, readiness and liveness probes on the health path (TCP for a port that is not HTTP)."""
+    port = p.health_port()
+    if port.protocol != "TCP":
+        return {}
+
+    def probe(period: int, failures: int) -> Obj:
+        if port.scheme == "tcp":
+            handler: Obj = {"tcpSocket": {"port": port.name}}
+        else:
+            handler = {"httpGet": {"path": p.health.path, "port": port.name, "scheme": port.scheme.upper()}}
+        return {**handler, "timeoutSeconds": PROBE_TIMEOUT, "periodSeconds": period, "failureThreshold": failures}
+
+    return {
+        "startupProbe": probe(STARTUP_PERIOD, math.ceil(p.health.startup_seconds / STARTUP_PERIOD)),
+        "readinessProbe": probe(READINESS_PERIOD, PROBE_FAILURES),
+        "livenessProbe": probe(LIVENESS_PERIOD, PROBE_FAILURES),
+    }
+
+
+def _spread(p: Platform) -> Obj:
+    """Replicas across nodes: a hard topology spread over the eligible nodes (a cordoned node is
+    not one, so a drain never leaves a pod unschedulable), counting the pods of one revision, and
+    a preferred anti-affinity across revisions."""
+    if p.replicas < 2:
+        return {}
+    revision = "controller-revision-hash" if p.per_replica_storage else "pod-template-hash"
+
+    def selector() -> Obj:
+        return {"matchLabels": {LABEL_NAME: p.id}}
+
+    return {
+        "topologySpreadConstraints": [{
+            "maxSkew": 1,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": selector(),
+            "matchLabelKeys": [revision],
+            "nodeAffinityPolicy": "Honor",
+            "nodeTaintsPolicy": "Honor",
+        }],
+        "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
+            "weight": 100,
+            "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname", "labelSelector": selector()},
+        }]}},
+    }
+
+
+def _workload(model: ProvinceFile, p: Platform, cluster: Cluster) -> Obj:
     pools = _pools_in(cluster, p.segment)
     tolerations: list[Obj] = []
     for pool in pools:
@@ -569,13 +826,16 @@ def _deployment(model: ProvinceFile, p: Platform, cluster: Cluster) -> Obj:
     mounts = [{"name": "tmp", "mountPath": TMP_MOUNT}]
     volumes: list[Obj] = [{"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE}}]
     for v in p.storage:
-        mounts.append({"name": f"pvc-{v.name}", "mountPath": v.mount_path})
-        volumes.append({"name": f"pvc-{v.name}", "persistentVolumeClaim": {"claimName": v.name}})
-    first = p.ports[0]
+        if v.per_replica:  # a volumeClaimTemplate: the volume has the template's name
+            mounts.append({"name": v.name, "mountPath": v.mount_path})
+        else:
+            mounts.append({"name": f"pvc-{v.name}", "mountPath": v.mount_path})
+            volumes.append({"name": f"pvc-{v.name}", "persistentVolumeClaim": {"claimName": v.name}})
     container: Obj = {
         "name": p.id,
         "image": p.image,
-        "imagePullPolicy": "IfNotPresent",
+        # by digest the image cannot change under its name; a tag is looked up again
+        "imagePullPolicy": "IfNotPresent" if "@sha256:" in p.image else "Always",
         "ports": [{"name": x.name, "containerPort": x.port, "protocol": x.protocol} for x in p.ports],
         "resources": _resources(p),
         "securityContext": {
@@ -586,9 +846,8 @@ def _deployment(model: ProvinceFile, p: Platform, cluster: Cluster) -> Obj:
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "volumeMounts": mounts,
+        **_probes(p),
     }
-    if first.protocol == "TCP":
-        container["readinessProbe"] = {"tcpSocket": {"port": first.name}, "periodSeconds": 10}
     pod_spec: Obj = {
         "serviceAccountName": p.id,
         "automountServiceAccountToken": False,
@@ -600,20 +859,49 @@ def _deployment(model: ProvinceFile, p: Platform, cluster: Cluster) -> Obj:
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "nodeSelector": {LABEL_SEGMENT: p.segment},
+        **_spread(p),
         "containers": [container],
         "volumes": volumes,
     }
     if tolerations:
         pod_spec["tolerations"] = tolerations
+    template = {"metadata": {"labels": _pod_labels(p)}, "spec": pod_spec}
+    metadata = _meta(p.id, p.namespace, {LABEL_PLATFORM: p.id, LABEL_NAME: p.id})
+    selector = {"matchLabels": {LABEL_NAME: p.id}}  # used once below
+    if p.per_replica_storage:
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": metadata,
+            "spec": {
+                "replicas": p.replicas,
+                "serviceName": f"{p.id}-pods",
+                "selector": selector,
+                # replicas start and stop together (no ordering to wait on); a rollout replaces one at a time
+                "podManagementPolicy": "Parallel",
+                "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "partition": 0}},
+                "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
+                "template": template,
+                "volumeClaimTemplates": [
+                    {k: v for k, v in _claim(model, p, vol, None).items() if k not in ("apiVersion", "kind")}
+                    for vol in p.storage if vol.per_replica
+                ],
+            },
+        }
+    rwo = any(access_mode(model, v.storage_class) == "ReadWriteOnce" for v in p.storage)
+    # a ReadWriteOnce volume (validation allows it for one replica only) is held by the old pod:
+    # a surge pod on another node could never attach it, so the pod is replaced, not surged
+    strategy = {"type": "Recreate"} if rwo else \
+        {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": SURGE_PODS, "maxUnavailable": 0}}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _meta(p.id, p.namespace, {LABEL_PLATFORM: p.id, LABEL_NAME: p.id}),
+        "metadata": metadata,
         "spec": {
             "replicas": p.replicas,
-            "selector": {"matchLabels": {LABEL_NAME: p.id}},
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": SURGE_PODS, "maxUnavailable": 0}},
-            "template": {"metadata": {"labels": _pod_labels(p)}, "spec": pod_spec},
+            "selector": selector,
+            "strategy": strategy,
+            "template": template,
         },
     }
 
@@ -640,8 +928,11 @@ def render_platform(model: ProvinceFile, platform_id: str) -> PlatformObjects:
         limit_range=_limit_range(p),
         resource_quota=_quota(model, p),
         pvcs=_pvcs(model, p),
-        service=_service(p),
-        deployment=_deployment(model, p, cluster),
+        service=_service(model, p),
+        workload=_workload(model, p, cluster),
+        disruption_budget=_disruption_budget(p),
+        headless_service=_headless_service(p) if p.per_replica_storage else None,
+        exposure=_gateway(model, p),
     )
 
 
@@ -694,11 +985,12 @@ def render_cluster(model: ProvinceFile, cluster_id: str) -> ClusterObjects:
     return ClusterObjects(
         cluster=cluster_id,
         kubernetes_version=cluster.kubernetes_version,
-        storage_classes=[storage_class(sc) for sc in model.datacenter.storage_classes],
+        storage_classes=[storage_class(sc, cluster_id) for sc in model.storage_classes_on(cluster_id)],
         auditor_cluster_role=auditor_cluster_role(),
         auditor_cluster_binding=auditor_cluster_binding(),
         platforms=platforms,
         segments=segments,
+        admission_policies=external_ips_policy(),
     )
 
 
