@@ -41,6 +41,10 @@ KINDS: dict[str, tuple[str, str]] = {
     "LimitRange": ("/api/v1/namespaces/{ns}/limitranges", "limitranges"),
     "PersistentVolumeClaim": ("/api/v1/namespaces/{ns}/persistentvolumeclaims", "pvcs"),
     "Deployment": ("/apis/apps/v1/namespaces/{ns}/deployments", "deployments"),
+    "StatefulSet": ("/apis/apps/v1/namespaces/{ns}/statefulsets", "statefulsets"),
+    "Job": ("/apis/batch/v1/namespaces/{ns}/jobs", "jobs"),
+    "CronJob": ("/apis/batch/v1/namespaces/{ns}/cronjobs", "cronjobs"),
+    "Pod": ("/api/v1/namespaces/{ns}/pods", "pods"),
     "ServiceAccount": ("/api/v1/namespaces/{ns}/serviceaccounts", "serviceaccounts"),
     "Service": ("/api/v1/namespaces/{ns}/services", ""),
     "Secret": ("/api/v1/namespaces/{ns}/secrets", ""),
@@ -101,6 +105,8 @@ def wait_pvcs_bound(kube: C.Kube, pf: ProvinceFile, cluster: str, timeout: float
         pending = []
         for p in pf.platforms_on(cluster):
             for v in p.storage:
+                if v.per_replica:  # the StatefulSet's own claims, made with its pods
+                    continue
                 obj = kube.get_or_none(_path("PersistentVolumeClaim", p.namespace, v.name))
                 if not obj or (obj.get("status") or {}).get("phase") != "Bound":
                     pending.append(f"{p.namespace}/{v.name}")
@@ -195,14 +201,24 @@ def rendered_snapshot(pf: ProvinceFile, cluster: str) -> C.Snapshot:
     for pid, po in r.platforms.items():
         ns = po.namespace_name
         snap.namespaces[ns] = copy.deepcopy(po.namespace)
+        workload = copy.deepcopy(po.workload)
+        replicas = workload["spec"]["replicas"]
+        workload["status"] = {"replicas": replicas, "readyReplicas": replicas}
         pvcs = copy.deepcopy(po.pvcs)
+        for t in workload["spec"].get("volumeClaimTemplates", []):  # what the StatefulSet controller makes
+            for i in range(replicas):
+                pvc = copy.deepcopy(t)
+                pvc["metadata"] |= {"name": f"{t['metadata']['name']}-{pid}-{i}", "namespace": ns}
+                pvcs.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim", **pvc})
         for x in pvcs:
             x["status"] = {"phase": "Bound"}
+        kind = "statefulsets" if workload["kind"] == "StatefulSet" else "deployments"
         snap.per_ns[ns] = {
             "networkpolicies": copy.deepcopy(po.network_policies),
             "resourcequotas": [copy.deepcopy(po.resource_quota)],
             "limitranges": [copy.deepcopy(po.limit_range)],
-            "deployments": [copy.deepcopy(po.deployment)],
+            "deployments": [], "statefulsets": [], "daemonsets": [], "jobs": [], "cronjobs": [], "pods": [],
+            kind: [workload],
             "pvcs": pvcs,
             "serviceaccounts": [copy.deepcopy(po.service_account)],
         }

@@ -31,9 +31,16 @@ PLATFORM_KINDS = {
     "resourcequotas": "/api/v1/namespaces/{ns}/resourcequotas",
     "limitranges": "/api/v1/namespaces/{ns}/limitranges",
     "deployments": "/apis/apps/v1/namespaces/{ns}/deployments",
+    "statefulsets": "/apis/apps/v1/namespaces/{ns}/statefulsets",
+    "daemonsets": "/apis/apps/v1/namespaces/{ns}/daemonsets",
+    "jobs": "/apis/batch/v1/namespaces/{ns}/jobs",
+    "cronjobs": "/apis/batch/v1/namespaces/{ns}/cronjobs",
+    "pods": "/api/v1/namespaces/{ns}/pods",
     "pvcs": "/api/v1/namespaces/{ns}/persistentvolumeclaims",
     "serviceaccounts": "/api/v1/namespaces/{ns}/serviceaccounts",
 }
+WORKLOAD_KINDS = ("deployments", "statefulsets", "daemonsets", "jobs", "cronjobs", "pods")
+"""Everything that runs containers in a namespace: the operator Role may create any of them."""
 
 
 class KubeError(RuntimeError):
@@ -498,22 +505,52 @@ def k8s_008(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
     return _per_namespace(c.id, snap, pf, judge, "NetworkPolicies differ from the dependency graph")
 
 
+def _pod_spec(w: Obj) -> Obj:
+    """The pod spec of any workload: a Pod's own, a CronJob's job template's, the others' template's."""
+    spec = w.get("spec") or {}
+    if w.get("kind") == "Pod":
+        return spec
+    if w.get("kind") == "CronJob":
+        spec = ((spec.get("jobTemplate") or {}).get("spec")) or {}
+    return ((spec.get("template") or {}).get("spec")) or {}
+
+
 def _containers(d: Obj) -> list[Obj]:
-    spec = ((d.get("spec") or {}).get("template") or {}).get("spec") or {}
+    spec = _pod_spec(d)
     return [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+
+
+_KIND_OF = {"deployments": "Deployment", "statefulsets": "StatefulSet", "daemonsets": "DaemonSet", "jobs": "Job",
+            "cronjobs": "CronJob", "pods": "Pod"}
+
+
+def workloads(snap: Snapshot, ns: str) -> list[Obj]:
+    """Every workload of a namespace, each with its ``kind``: Deployments, StatefulSets,
+    DaemonSets, Jobs, CronJobs and bare Pods (a Pod a controller owns is judged by its owner)."""
+    out = []
+    for coll in WORKLOAD_KINDS:
+        for w in snap.objs(ns, coll):
+            if coll == "pods" and (w.get("metadata") or {}).get("ownerReferences"):
+                continue
+            out.append({**w, "kind": w.get("kind") or _KIND_OF[coll]})
+    return out
+
+
+def _wname(w: Obj) -> str:
+    return f"{w['kind']}/{w['metadata']['name']}"
 
 
 def k8s_009(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
     def judge(ns: str):
         bad, seen = [], []
-        for d in snap.objs(ns, "deployments"):
-            pod_sc = ((d["spec"]["template"].get("spec") or {}).get("securityContext")) or {}
+        for d in workloads(snap, ns):
+            pod_sc = _pod_spec(d).get("securityContext") or {}
             for ct in _containers(d):
                 sc = ct.get("securityContext") or {}
                 non_root = sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is True and sc.get("runAsUser", pod_sc.get("runAsUser")) != 0
                 ro = sc.get("readOnlyRootFilesystem") is True
                 no_esc = sc.get("allowPrivilegeEscalation") is False
-                name = f"{d['metadata']['name']}/{ct['name']}"
+                name = f"{_wname(d)}/{ct['name']}"
                 seen.append(name)
                 if not (non_root and ro and no_esc):
                     bad.append({"container": name, "runAsNonRoot": non_root, "readOnlyRootFilesystem": ro, "allowPrivilegeEscalation": not no_esc})
@@ -525,7 +562,10 @@ def k8s_009(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
 def k8s_010(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
     def judge(ns: str):
         p = pf.platform_by_id[ns]
-        declared = {v.name: v.storage_class for v in p.storage}
+        # shared volumes by their name; per-replica ones as the StatefulSet names them (<volume>-<platform>-<ordinal>)
+        declared = {v.name: v.storage_class for v in p.storage if not v.per_replica}
+        declared |= {f"{v.name}-{p.id}-{i}": v.storage_class for v in p.storage if v.per_replica for i in range(p.replicas)}
+        retained = {f"{v.name}-{p.id}-": v.storage_class for v in p.storage if v.per_replica}  # kept after a scale-down
         live = {x["metadata"]["name"]: x for x in snap.objs(ns, "pvcs")}
         bad = []
         ev = {}
@@ -541,6 +581,10 @@ def k8s_010(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
             if got_cls != cls or phase != "Bound":
                 bad.append(f"{name}: class {got_cls} (declared {cls}), phase {phase}")
         for name in sorted(set(live) - set(declared)):
+            prefix = next((x for x in retained if name.startswith(x) and name[len(x):].isdigit()), None)
+            if prefix and (live[name].get("spec") or {}).get("storageClassName") == retained[prefix]:
+                ev[name] = {"class": retained[prefix], "retained": "after a scale-down (StatefulSet claims are kept)"}
+                continue
             bad.append(f"{name}: not declared in the province file (class {(live[name].get('spec') or {}).get('storageClassName')})")
         return not bad, {"pvcs": ev, "problems": bad}
 
@@ -551,17 +595,17 @@ def k8s_011(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
     def judge(ns: str):
         sas = {s["metadata"]["name"]: s for s in snap.objs(ns, "serviceaccounts")}
         bad, ev = [], {}
-        for d in snap.objs(ns, "deployments"):
-            spec = d["spec"]["template"].get("spec") or {}
+        for d in workloads(snap, ns):
+            spec = _pod_spec(d)
             sa = spec.get("serviceAccountName") or "default"
             v = spec.get("automountServiceAccountToken")
             if v is None:
                 v = (sas.get(sa) or {}).get("automountServiceAccountToken")
             mounted = v is not False  # Kubernetes mounts unless told not to
-            ev[d["metadata"]["name"]] = {"serviceAccount": sa, "automount": mounted}
+            ev[_wname(d)] = {"serviceAccount": sa, "automount": mounted}
             if mounted:
-                bad.append(d["metadata"]["name"])
-        return not bad, {"deployments": ev, "failing": bad}
+                bad.append(_wname(d))
+        return not bad, {"workloads": ev, "failing": bad}
 
     return _per_namespace(c.id, snap, pf, judge, "service account tokens mounted into pods")
 
@@ -575,12 +619,12 @@ def k8s_012(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
 
     def judge(ns: str):
         bad, seen = [], []
-        for d in snap.objs(ns, "deployments"):
+        for d in workloads(snap, ns):
             for ct in _containers(d):
                 img = ct.get("image", "")
                 seen.append(img)
                 if "/" not in img or img.split("/", 1)[0] not in allowed:
-                    bad.append(f"{d['metadata']['name']}/{ct['name']}: {img}")
+                    bad.append(f"{_wname(d)}/{ct['name']}: {img}")
         return not bad, {"images": seen, "outside_registry": bad, "allowed": sorted(allowed)}
 
     return _per_namespace(c.id, snap, pf, judge, "images from outside the provincial registry")
@@ -589,13 +633,16 @@ def k8s_012(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
 def k8s_013(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
     def judge(ns: str):
         p = pf.platform_by_id[ns]
-        d = next((x for x in snap.objs(ns, "deployments") if x["metadata"]["name"] == p.id), None)
+        kind = "StatefulSet" if p.per_replica_storage else "Deployment"
+        d = next((x for x in workloads(snap, ns) if x["kind"] == kind and x["metadata"]["name"] == p.id), None)
         if d is None:
-            return False, {"deployment": "missing"}
+            return False, {"workload": f"{kind}/{p.id} missing"}
         got = (d.get("spec") or {}).get("replicas")
-        return got == p.replicas, {"replicas": got, "declared": p.replicas}
+        ready = (d.get("status") or {}).get("readyReplicas") or 0
+        return got == p.replicas and ready == p.replicas, {
+            "workload": f"{kind}/{p.id}", "replicas": got, "ready": ready, "declared": p.replicas}
 
-    return _per_namespace(c.id, snap, pf, judge, "replicas differ from the province file")
+    return _per_namespace(c.id, snap, pf, judge, "ready replicas differ from the province file")
 
 
 CONTROLS: dict[str, Callable[[Control, Snapshot, ProvinceFile], Result]] = {
