@@ -104,6 +104,9 @@ app.add_typer(lab_app, name="lab")
 app.add_typer(provision_app, name="provision")
 app.add_typer(check_app, name="check")
 app.add_typer(wan_app, name="wan")
+from .render_cli import render_app  # noqa: E402
+
+app.add_typer(render_app, name="render")
 
 
 from .report_cli import report as _report  # noqa: E402

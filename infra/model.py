@@ -471,7 +471,10 @@ class Volume(Strict):
 class Health(Strict):
     """Where the platform says it is alive and ready (liveness, readiness and startup probes)."""
 
-    path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9._~/-]{0,200}$")] = "/healthz"
+    path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9._~/-]{0,200}$")] = Field(
+        "/healthz", description="ready to serve (startup and readiness probes)")
+    liveness_path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9._~/-]{0,200}$")] | None = Field(
+        None, description="alive (liveness probe; default: the port answers), never failing for a dependency")
     port: PortName | None = Field(None, description="port name (default: the first port)")
     startup_seconds: int = Field(120, ge=10, le=3600, description="how long the platform may take to start")
 

@@ -73,16 +73,28 @@ def test_availability(model):
             assert pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
         (c,) = pod["containers"]
         port = p.health_port()
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        for probe in ("startupProbe", "readinessProbe"):
             pr = c[probe]
             if port.scheme == "tcp":
                 assert pr["tcpSocket"] == {"port": port.name}
             else:
                 assert pr["httpGet"] == {"path": p.health.path, "port": port.name, "scheme": port.scheme.upper()}
+        # liveness: the process answers on its port (no liveness path declared): a failing dependency
+        # makes the pod unready, it does not restart every replica
+        assert c["livenessProbe"]["tcpSocket"] == {"port": port.name}
         assert c["startupProbe"]["failureThreshold"] * c["startupProbe"]["periodSeconds"] >= p.health.startup_seconds
         assert c["readinessProbe"] != c["livenessProbe"]
         assert c["image"] == p.image
-        assert c["imagePullPolicy"] == ("IfNotPresent" if "@sha256:" in p.image else "Always")
+        assert c["imagePullPolicy"] == "Always"
+
+
+def test_liveness_path_when_declared():
+    m = load_province(FILES[0])
+    data = m.model_dump(mode="json")
+    next(p for p in data["platforms"] if p["id"] == "dvc")["health"] = {"path": "/ready", "liveness_path": "/alive"}
+    c = K.render_platform(ProvinceFile.model_validate(data), "dvc").workload["spec"]["template"]["spec"]["containers"][0]
+    assert c["livenessProbe"]["httpGet"] == {"path": "/alive", "port": "https", "scheme": "HTTPS"}
+    assert c["readinessProbe"]["httpGet"]["path"] == c["startupProbe"]["httpGet"]["path"] == "/ready"
 
 
 def test_thanhhoa_images_by_digest():

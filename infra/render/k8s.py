@@ -768,7 +768,8 @@ def _disruption_budget(p: Platform) -> Obj:
 
 
 def _probes(p: Platform) -> Obj:
-    """Startup, readiness and liveness probes on the health path (TCP for a port that is not HTTP)."""
+    """Startup and readiness probes on the health path, liveness on ``health.liveness_path`` or, without
+    one, on the port (TCP for a port that is not HTTP)."""
     port = p.health_port()
     if port.protocol != "TCP":
         return {}
@@ -780,10 +781,18 @@ def _probes(p: Platform) -> Obj:
             handler = {"httpGet": {"path": p.health.path, "port": port.name, "scheme": port.scheme.upper()}}
         return {**handler, "timeoutSeconds": PROBE_TIMEOUT, "periodSeconds": period, "failureThreshold": failures}
 
+    live = probe(LIVENESS_PERIOD, PROBE_FAILURES)
+    if p.health.liveness_path and port.scheme != "tcp":
+        live["httpGet"]["path"] = p.health.liveness_path
+    elif "httpGet" in live:
+        # without a path of its own, liveness asks only that the process answers on its port: a
+        # health path that reports a failing dependency must take the pod out of the Service,
+        # not restart it (and every replica with it)
+        live = {"tcpSocket": {"port": port.name}, **{k: v for k, v in live.items() if k != "httpGet"}}
     return {
         "startupProbe": probe(STARTUP_PERIOD, math.ceil(p.health.startup_seconds / STARTUP_PERIOD)),
         "readinessProbe": probe(READINESS_PERIOD, PROBE_FAILURES),
-        "livenessProbe": probe(LIVENESS_PERIOD, PROBE_FAILURES),
+        "livenessProbe": live,
     }
 
 
@@ -834,8 +843,9 @@ def _workload(model: ProvinceFile, p: Platform, cluster: Cluster) -> Obj:
     container: Obj = {
         "name": p.id,
         "image": p.image,
-        # by digest the image cannot change under its name; a tag is looked up again
-        "imagePullPolicy": "IfNotPresent" if "@sha256:" in p.image else "Always",
+        # the registry is asked every time (a digest pins the content, and a cached image is
+        # never used by a pod whose pull credentials were not checked)
+        "imagePullPolicy": "Always",
         "ports": [{"name": x.name, "containerPort": x.port, "protocol": x.protocol} for x in p.ports],
         "resources": _resources(p),
         "securityContext": {
