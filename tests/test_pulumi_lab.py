@@ -3,12 +3,15 @@
 One lab (own random name) for the whole module: `dcops lab up --no-hosts`,
 then the Pulumi CLI with the lab's file backend and passphrase
 (:mod:`infra.pulumi_env`), the Pulumi program of the repository
-(``Pulumi.yaml``, ``infra/program.py``) and its dynamic Kubernetes provider.
-Every object the program declares is read back through the API and compared
-with :mod:`infra.render.k8s`.  The lab is torn down at the end even on failure.
+(``Pulumi.yaml``, ``infra/program.py``) and the pulumi-kubernetes provider plugin
+that ``scripts/install-tools`` builds (found in the shared plugin directory, never
+downloaded).  Every object the program declares is read back through the API and
+compared with :mod:`infra.render.k8s`.  The lab is torn down at the end even on failure.
 
-The tests run in file order: up, read back, Ready, idempotence, add/remove a
-platform, secrets in the state, an up killed midway, destroy.
+The tests run in file order: up, read back (field manager ``dcops``), Ready,
+idempotence, a change of the province file (field-level diff, in place), an
+out-of-band kubectl edit found by refresh, add/remove a platform, secrets in the
+state, objects made with kubectl first and adopted, an up killed midway, destroy.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from infra import pulumi_env
 from infra.lab import controlplane as cp
 from infra.lab.state import LabState, pid_alive
 from infra.paths import REPO, ToolMissing, lab_dir, tool
+from infra.pulumi_plugins import kubernetes_plugin_installed, kubernetes_release
 from infra.render.k8s import object_key, render_province
 from infra.validate import load_province
 
@@ -144,8 +148,12 @@ def lab():
         cp.check_tools()
         tool("pulumi")
         tool("pulumi-language-python")
+        tool("kubectl")
     except ToolMissing as e:
         pytest.fail(str(e))
+    if not kubernetes_plugin_installed():
+        pytest.fail(f"the pulumi-kubernetes provider plugin {kubernetes_release()} is not installed: run "
+                    "`scripts/install-tools pulumi-resource-kubernetes` (builds it and runs `pulumi plugin install`)")
     name = new_lab_name()
     r = dcops("lab", "up", "--name", name, "--no-hosts", "--province", str(PROVINCE))
     try:
@@ -189,11 +197,22 @@ def assert_matches_render(lab, want: dict[str, dict[str, dict]]) -> None:
 # --------------------------------------------------------------------------- tests
 
 
+def applied_by_dcops(obj: dict) -> bool:
+    return any(m.get("manager") == "dcops" and m.get("operation") == "Apply"
+               for m in obj["metadata"].get("managedFields") or [])
+
+
 def test_up_creates_every_declared_object_as_rendered(lab, stack_up) -> None:
     assert_matches_render(lab, lab["want"])
-    # ... and nothing else of ours.
+    # ... and nothing else of ours, each one server-side applied by field manager dcops.
     for cid, live in lab["live"].items():
-        assert set(live.managed(kinds_of(lab["want"]))) == set(lab["want"][cid])
+        got = live.managed(kinds_of(lab["want"]))
+        assert set(got) == set(lab["want"][cid])
+        assert not [k for k, o in got.items() if not applied_by_dcops(o)]
+    # through the provider plugin install-tools built, from the shared plugin directory
+    plugins = pulumi_env.pulumi(["plugin", "ls", "--json"], lab["name"], capture=True)
+    assert {(p["name"], p["version"]) for p in json.loads(plugins.stdout)} >= {("kubernetes", kubernetes_release())}
+    assert "pulumi-resource-kubernetes from $PATH" not in stack_up["output"]
 
 
 def test_deployments_become_ready_through_kwok(lab, stack_up) -> None:
@@ -244,6 +263,99 @@ def test_second_up_and_preview_report_no_changes(lab, stack_up) -> None:
     prev = pulumi_json(["preview", "--non-interactive"], name)
     summary = prev["changeSummary"]
     assert set(summary) <= {"same"}, summary
+
+
+def _changed_province(out: Path) -> None:
+    """The lab province with motcua at one more replica (so its quota grows too) and a new commune
+    whose LAN may reach motcua (a new source in motcua's allow-sites policy)."""
+    doc = yaml.safe_load(PROVINCE.read_text())
+    motcua = next(p for p in doc["platforms"] if p["id"] == "motcua")
+    motcua["replicas"] += 1
+    doc["wan"]["sites"].append({
+        "id": "x-moi", "name": "Xã Mới", "tier": "commune", "lan": "10.32.99.0/24",
+        "wan_address": "172.30.3.99", "tunnel_address": "10.200.3.99", "reach": ["motcua"],
+    })
+    out.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
+    load_province(out)  # it must validate
+
+
+def _steps(preview: dict) -> dict[str, str]:
+    """Resource name (the last part of the URN) -> op, for the steps of a JSON preview but the stack's
+    (`--json` lists no "same" step: those are only counted in changeSummary)."""
+    return {st["urn"].rsplit("::", 1)[1]: st["op"] for st in preview["steps"]
+            if "pulumi:pulumi:Stack" not in st["urn"]}
+
+
+def test_province_change_shows_a_field_level_diff_and_updates_in_place(lab, stack_up, tmp_path: Path) -> None:
+    name = lab["name"]
+    changed = tmp_path / "province-changed.yaml"
+    _changed_province(changed)
+    want_new = rendered(load_province(changed))
+    differ = {f"{cid}/{k}" for cid in want_new for k, o in want_new[cid].items() if lab["want"][cid].get(k) != o}
+    assert differ == {"primary/Deployment/motcua/motcua", "primary/ResourceQuota/motcua/platform-quota",
+                      "primary/NetworkPolicy/motcua/allow-sites"}, differ
+    before = {cid: {k: o["metadata"]["uid"] for k, o in live.managed(kinds_of(lab["want"])).items()}
+              for cid, live in lab["live"].items()}
+    pulumi_env.set_config("dcops:province", str(changed), name)
+    try:
+        prev = pulumi_json(["preview", "--non-interactive"], name)
+        ops = _steps(prev)
+        assert set(prev["changeSummary"]) == {"same", "update"}, prev["changeSummary"]
+        assert {n for n, op in ops.items() if op != "same"} == differ, ops
+        assert {ops[n] for n in differ} == {"update"}, ops
+        # the diff names the fields, old and new values
+        detailed = {st["urn"].rsplit("::", 1)[1]: st.get("detailedDiff") or {} for st in prev["steps"]}
+        assert "spec.replicas" in detailed["primary/Deployment/motcua/motcua"], detailed
+        assert any(k.startswith("spec.hard") for k in detailed["primary/ResourceQuota/motcua/platform-quota"])
+        assert any(k.startswith("spec.ingress") for k in detailed["primary/NetworkPolicy/motcua/allow-sites"])
+        text = pulumi_env.pulumi(["preview", "--diff", "--non-interactive", *pulumi_env.stack_args(name)], name,
+                                 capture=True).stdout
+        replicas = lab["model"].platform_by_id["motcua"].replicas
+        assert re.search(rf"~ replicas\s*:\s*{replicas}\s*=>\s*{replicas + 1}", text), text[-4000:]
+        assert "10.32.99.0/24" in text, text[-4000:]
+        r = pulumi_env.provision(name, "up", on_line=lambda s: None, check=False)
+        assert r.returncode == 0, r.stdout[-3000:]
+        assert re.search(r"~ 3 updated", r.stdout) and "replaced" not in r.stdout, r.stdout[-2000:]
+        assert_matches_render(lab, want_new)
+        after = {cid: {k: o["metadata"]["uid"] for k, o in live.managed(kinds_of(lab["want"])).items()}
+                 for cid, live in lab["live"].items()}
+        assert after == before  # in place: every object kept its uid
+    finally:
+        pulumi_env.set_config("dcops:province", str(PROVINCE), name)
+    r = pulumi_env.provision(name, "up", on_line=lambda s: None, check=False)
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert_matches_render(lab, lab["want"])
+
+
+def test_out_of_band_kubectl_edit_is_found_by_refresh(lab, stack_up) -> None:
+    name = lab["name"]
+    p = lab["model"].platform_by_id["motcua"]
+    kubeconfig = cp.kubeconfig_path(name, p.cluster)
+    kubectl = [str(tool("kubectl")), "--kubeconfig", str(kubeconfig), "-n", p.namespace]
+    subprocess.run([*kubectl, "scale", "deployment", p.id, f"--replicas={p.replicas + 4}"], check=True,
+                   capture_output=True)
+    subprocess.run([*kubectl, "label", "networkpolicy", "default-deny", "dcops.gov.vn/platform-", "--overwrite"],
+                   check=True, capture_output=True)
+    # A plain preview compares the program with the state: it does not see the edit ...
+    plain = pulumi_json(["preview", "--non-interactive"], name)
+    assert set(plain["changeSummary"]) == {"same"} and not _steps(plain), plain["changeSummary"]
+    # ... `preview --refresh` reads the live objects first and plans to put both back.
+    prev = pulumi_json(["preview", "--refresh", "--non-interactive"], name)
+    ops = _steps(prev)
+    drifted = {f"{p.cluster}/Deployment/{p.namespace}/{p.id}", f"{p.cluster}/NetworkPolicy/{p.namespace}/default-deny"}
+    assert {n for n, op in ops.items() if op not in ("same", "refresh")} == drifted, ops
+    assert {ops[n] for n in drifted} == {"update"}, ops
+    # `pulumi refresh` records the drift in the state; the next up puts the province's values back.
+    r = pulumi_env.pulumi(["refresh", "--yes", "--non-interactive", "--skip-preview", *pulumi_env.stack_args(name)],
+                          name, capture=True)
+    assert re.search(r"~ 2 updated", r.stdout), r.stdout[-2000:]
+    r = pulumi_env.provision(name, "up", on_line=lambda s: None, check=False)
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert_matches_render(lab, lab["want"])
+    d = lab["live"][p.cluster].get(lab["want"][p.cluster][f"Deployment/{p.namespace}/{p.id}"])
+    assert d["spec"]["replicas"] == p.replicas
+    r = pulumi_env.provision(name, "preview", extra=["--expect-no-changes"], on_line=lambda s: None, check=False)
+    assert r.returncode == 0, r.stdout[-3000:]
 
 
 def _with_extra_platform(model_path: Path, out: Path) -> str:
@@ -338,6 +450,41 @@ def test_state_holds_no_secret_in_plain_text(lab, stack_up) -> None:
     for what, value in secrets.items():
         assert value and value not in blobs, f"{what} appears in the Pulumi state"
     assert b"PRIVATE KEY" not in blobs
+
+
+def test_objects_made_with_kubectl_first_are_adopted_without_replacement(lab, stack_up, tmp_path: Path) -> None:
+    """A province that already runs a platform (made by hand with kubectl) takes its objects into the
+    stack: `pulumi up` server-side applies them as field manager dcops over the live objects (an upsert),
+    so none is deleted or replaced: same uids, and the up plans only creates (in the state) and sames."""
+    name = lab["name"]
+    pulumi_env.provision(name, "destroy", on_line=lambda s: None)
+    wait_until("destroy to finish", lambda: (_managed_count(lab) == 0, _managed_count(lab)), timeout=180)
+    p = lab["model"].platform_by_id["motcua"]
+    objs = render_province(lab["model"])[p.cluster]
+    by_hand = [*objs.storage_classes, *objs.platforms[p.id].objects()]
+    manifest = tmp_path / "by-hand.yaml"
+    manifest.write_text(yaml.safe_dump_all(by_hand, allow_unicode=True, sort_keys=False))
+    kubectl = [str(tool("kubectl")), "--kubeconfig", str(cp.kubeconfig_path(name, p.cluster))]
+    r = subprocess.run([*kubectl, "create", "-f", str(manifest)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    live = lab["live"][p.cluster]
+    keys = [object_key(o) for o in by_hand]
+    uids = {k: live.get(lab["want"][p.cluster][k])["metadata"]["uid"] for k in keys}
+    assert not any(applied_by_dcops(live.get(lab["want"][p.cluster][k])) for k in keys)
+
+    prev = pulumi_json(["preview", "--non-interactive"], name)
+    assert set(prev["changeSummary"]) <= {"create", "same"}, prev["changeSummary"]
+    assert not [st for st in prev["steps"] if st["op"] not in ("create", "same")]
+    r = pulumi_env.provision(name, "up", on_line=lambda s: None, check=False)
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert "replaced" not in r.stdout and "deleted" not in r.stdout, r.stdout[-2000:]
+    for k in keys:
+        got = live.get(lab["want"][p.cluster][k])
+        assert got["metadata"]["uid"] == uids[k], f"{k} was replaced"
+        assert applied_by_dcops(got), f"{k} is not applied by dcops"
+    assert_matches_render(lab, lab["want"])
+    r = pulumi_env.provision(name, "preview", extra=["--expect-no-changes"], on_line=lambda s: None, check=False)
+    assert r.returncode == 0, r.stdout[-3000:]
 
 
 def _session_members(sid: int) -> list[int]:
