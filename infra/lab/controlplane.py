@@ -285,7 +285,10 @@ def _node(name: str, pool, labels, taints, annotations) -> dict[str, Any]:
         "metadata": {
             "name": name,
             "labels": lab,
-            "annotations": {**(annotations or {}), "kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            # controller-managed attach/detach (what a kubelet sets by default): the attach/detach
+            # controller attaches volumes to this node and refuses a second node for a ReadWriteOnce one
+            "annotations": {**(annotations or {}), "kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0",
+                            "volumes.kubernetes.io/controller-managed-attach-detach": "true"},
         },
         "spec": {"taints": taints} if taints else {},
         "status": {
@@ -352,8 +355,10 @@ rules:
 # kwok's controller has no built-in behaviour: its Stages say what to do.  The
 # lab's: fake nodes become Ready (conditions, addresses, phase) and keep a
 # heartbeat (kwok also renews their Leases); scheduled pods become Running and
-# Ready (container statuses, pod and host IPs from kwok's fake ranges); Job pods
-# complete; pods marked for deletion go.
+# Ready (container statuses, pod and host IPs from kwok's fake ranges) once the
+# lab's volume stand-in says their volumes are attached to their node (annotation
+# VOLUMES_READY, see attach_volumes_once: a kubelet starts no container before);
+# Job pods complete; pods marked for deletion go.
 KWOK_CONFIG = """\
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokConfiguration
@@ -427,6 +432,7 @@ spec:
       - {key: '.metadata.deletionTimestamp', operator: DoesNotExist}
       - {key: '.status.phase', operator: In, values: [Pending]}
       - {key: '.status.conditions.[] | select( .type == "Ready" ) | .status', operator: NotIn, values: ['True']}
+      - {key: '.metadata.annotations["lab.dcops.gov.vn/volumes-attached"]', operator: In, values: ['true']}
   next:
     statusTemplate: |
       {{ $now := Now }}
@@ -871,6 +877,12 @@ def _components_healthy(r: ClusterRun) -> tuple[bool, str]:
 LAB_MANAGED = {"app.kubernetes.io/managed-by": "dcops-lab"}
 PROVISIONER_ANNOT = "volume.kubernetes.io/storage-provisioner"
 SELECTED_NODE_ANNOT = "volume.kubernetes.io/selected-node"
+VOLUMES_READY = "lab.dcops.gov.vn/volumes-attached"
+"""Pod annotation: its attachable volumes are attached to its node (kwok runs it only then)."""
+ATTACH_REQUIRED = {"rbd.csi.ceph.com", "iscsi.csi.k8s.io"}
+"""Drivers whose volumes are attached to one node (block devices), as their real CSIDriver objects say;
+CephFS, NFS and local-path mount without an attach."""
+MERGE = "application/merge-patch+json"
 
 
 def provision_volumes_once(api: Api) -> list[str]:
@@ -882,9 +894,12 @@ def provision_volumes_once(api: Api) -> list[str]:
     classes once the scheduler picked a node), create a PV pre-bound to it
     (CSI source with the class's driver, capacity and access modes of the
     claim, the class's reclaim policy); the controller manager then binds them.
-    A CSIDriver object (attachRequired false) is registered per driver so no
-    attachment is waited for.  Released PVs it made with policy Delete are
-    deleted, as a real provisioner would.
+    A CSIDriver object is registered per driver with the real driver's
+    ``attachRequired`` (:data:`ATTACH_REQUIRED`): the controller manager's
+    attach/detach controller then attaches those volumes to one node at a time
+    (VolumeAttachments, which :func:`attach_volumes_once` marks attached) and
+    refuses a ReadWriteOnce volume to a second node (Multi-Attach error).
+    Released PVs it made with policy Delete are deleted, as a real provisioner would.
     """
     did: list[str] = []
     classes = {c["metadata"]["name"]: c for c in api.get("/apis/storage.k8s.io/v1/storageclasses").get("items", [])}
@@ -905,7 +920,7 @@ def provision_volumes_once(api: Api) -> list[str]:
             api.apply("/apis/storage.k8s.io/v1/csidrivers", {
                 "apiVersion": "storage.k8s.io/v1", "kind": "CSIDriver",
                 "metadata": {"name": driver, "labels": dict(LAB_MANAGED)},
-                "spec": {"attachRequired": False, "podInfoOnMount": False,
+                "spec": {"attachRequired": driver in ATTACH_REQUIRED, "podInfoOnMount": False,
                          "volumeLifecycleModes": ["Persistent"]},
             })
             drivers.add(driver)
@@ -943,6 +958,80 @@ def provision_volumes_once(api: Api) -> list[str]:
     return did
 
 
+def attach_volumes_once(api: Api) -> list[str]:
+    """One pass of the lab's stand-in for a CSI attacher and a kubelet's volume manager.
+
+    The attacher: every VolumeAttachment the attach/detach controller made is marked attached
+    (the controller itself refuses a ReadWriteOnce volume to a second node). The kubelet: a
+    scheduled pod gets :data:`VOLUMES_READY` (and kwok runs it) only once each of its volumes
+    whose driver requires an attach has an attached VolumeAttachment to the pod's node; a pod
+    whose volume is held by another node stays Pending, as on a real cluster."""
+    did: list[str] = []
+    attachments = api.get("/apis/storage.k8s.io/v1/volumeattachments").get("items", [])
+    attached: set[tuple[str, str]] = set()
+    for va in attachments:
+        md, spec = va["metadata"], va["spec"]
+        pv = (spec.get("source") or {}).get("persistentVolumeName")
+        if md.get("deletionTimestamp"):
+            continue
+        if not (va.get("status") or {}).get("attached"):
+            status, out = api.request("PATCH", f"/apis/storage.k8s.io/v1/volumeattachments/{md['name']}/status",
+                                      {"status": {"attached": True}}, MERGE)
+            if status != 200:
+                raise LabError(f"marking VolumeAttachment {md['name']} attached: HTTP {status}: {_msg(out)}")
+            did.append(f"attached {pv} to {spec.get('nodeName')}")
+        attached.add((str(pv), spec.get("nodeName")))
+    drivers = {d["metadata"]["name"]: (d.get("spec") or {}).get("attachRequired", True)
+               for d in api.get("/apis/storage.k8s.io/v1/csidrivers").get("items", [])}
+    claims = {(c["metadata"]["namespace"], c["metadata"]["name"]): c
+              for c in api.get("/api/v1/persistentvolumeclaims").get("items", [])}
+    pvs = {v["metadata"]["name"]: v for v in api.get("/api/v1/persistentvolumes").get("items", [])}
+    for pod in api.get("/api/v1/pods?fieldSelector=status.phase%3DPending").get("items", []):
+        md, spec = pod["metadata"], pod["spec"]
+        node = spec.get("nodeName")
+        if not node or md.get("deletionTimestamp") or (md.get("annotations") or {}).get(VOLUMES_READY) == "true":
+            continue
+        waiting = []
+        for vol in spec.get("volumes") or []:
+            claim = (vol.get("persistentVolumeClaim") or {}).get("claimName")
+            if not claim:
+                continue
+            pv = pvs.get(((claims.get((md["namespace"], claim)) or {}).get("spec") or {}).get("volumeName") or "")
+            if pv is None:
+                waiting.append(claim)  # not bound yet
+                continue
+            driver = ((pv.get("spec") or {}).get("csi") or {}).get("driver")
+            if driver and drivers.get(driver, True) and (pv["metadata"]["name"], node) not in attached:
+                waiting.append(claim)
+        if waiting:
+            continue
+        status, out = api.request("PATCH", f"/api/v1/namespaces/{md['namespace']}/pods/{md['name']}",
+                                  {"metadata": {"annotations": {VOLUMES_READY: "true"}}}, MERGE)
+        if status == 200:
+            did.append(f"pod {md['namespace']}/{md['name']}: volumes attached on {node}")
+    return did
+
+
+def assign_load_balancers_once(api: Api) -> list[str]:
+    """The lab's stand-in for the address pool's controller (MetalLB): a LoadBalancer Service gets the
+    address it asks for (annotation ``metallb.io/loadBalancerIPs``) as its load-balancer ingress.
+    The address is only recorded: the lab routes nothing to it (the front ends answer there)."""
+    did: list[str] = []
+    for svc in api.get("/api/v1/services").get("items", []):
+        md, spec = svc["metadata"], svc["spec"]
+        if spec.get("type") != "LoadBalancer" or ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress"):
+            continue
+        ips = [x.strip() for x in (md.get("annotations") or {}).get("metallb.io/loadBalancerIPs", "").split(",") if x.strip()]
+        if not ips:
+            continue
+        status, out = api.request("PATCH", f"/api/v1/namespaces/{md['namespace']}/services/{md['name']}/status",
+                                  {"status": {"loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"} for ip in ips]}}},
+                                  MERGE)
+        if status == 200:
+            did.append(f"Service {md['namespace']}/{md['name']}: load balancer at {', '.join(ips)}")
+    return did
+
+
 def run_provisioner(name: str, cluster: str, interval: float = 1.0) -> None:  # pragma: no cover - a process
     """Loop of the volume provisioner process (``python -m infra.lab.controlplane provisioner``)."""
     import signal
@@ -957,7 +1046,7 @@ def run_provisioner(name: str, cluster: str, interval: float = 1.0) -> None:  # 
     api = Api.for_cluster(name, cluster)
     while not stop:
         try:
-            for line in provision_volumes_once(api):
+            for line in [*provision_volumes_once(api), *attach_volumes_once(api), *assign_load_balancers_once(api)]:
                 print(time.strftime("%H:%M:%S"), line, flush=True)
         except (LabError, OSError, ssl.SSLError, KeyError, ValueError) as e:
             print(time.strftime("%H:%M:%S"), "error:", e, flush=True)
