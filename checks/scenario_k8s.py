@@ -53,6 +53,11 @@ KINDS: dict[str, tuple[str, str]] = {
     "ClusterRole": ("/apis/rbac.authorization.k8s.io/v1/clusterroles", "cluster_roles"),
     "ClusterRoleBinding": ("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", "cluster_role_bindings"),
     "StorageClass": ("/apis/storage.k8s.io/v1/storageclasses", ""),
+    "PodDisruptionBudget": ("/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets", ""),
+    "ValidatingAdmissionPolicy": ("/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies", ""),
+    "ValidatingAdmissionPolicyBinding": ("/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings", ""),
+    "Gateway": ("/apis/gateway.networking.k8s.io/v1/namespaces/{ns}/gateways", ""),
+    "HTTPRoute": ("/apis/gateway.networking.k8s.io/v1/namespaces/{ns}/httproutes", ""),
 }
 
 
@@ -99,17 +104,22 @@ def provision_rendered(kube: C.Kube, pf: ProvinceFile, cluster: str) -> list[str
 
 
 def wait_pvcs_bound(kube: C.Kube, pf: ProvinceFile, cluster: str, timeout: float = 120.0) -> None:
-    """The lab's volume provisioner plays the CSI driver; wait until every declared PVC is Bound."""
+    """The lab's volume provisioner plays the CSI driver; wait until every declared PVC is Bound
+    (a StatefulSet's per-replica claims too) and every platform's workload has its replicas ready."""
     deadline = time.monotonic() + timeout
     while True:
         pending = []
         for p in pf.platforms_on(cluster):
-            for v in p.storage:
-                if v.per_replica:  # the StatefulSet's own claims, made with its pods
-                    continue
-                obj = kube.get_or_none(_path("PersistentVolumeClaim", p.namespace, v.name))
+            names = [v.name for v in p.storage if not v.per_replica]
+            names += [f"{v.name}-{p.id}-{i}" for v in p.storage if v.per_replica for i in range(p.replicas)]
+            for name in names:
+                obj = kube.get_or_none(_path("PersistentVolumeClaim", p.namespace, name))
                 if not obj or (obj.get("status") or {}).get("phase") != "Bound":
-                    pending.append(f"{p.namespace}/{v.name}")
+                    pending.append(f"{p.namespace}/{name}")
+            kind = "StatefulSet" if p.per_replica_storage else "Deployment"
+            w = kube.get_or_none(_path(kind, p.namespace, p.id))
+            if not w or ((w.get("status") or {}).get("readyReplicas") or 0) != p.replicas:
+                pending.append(f"{kind}/{p.namespace}/{p.id} not ready")
         if not pending:
             return
         if time.monotonic() > deadline:
@@ -174,6 +184,7 @@ def undo_live(kube: C.Kube, etcd: "C.Evidence | None", pf: ProvinceFile, cluster
         elif op == "etcd_put" and etcd is not None:
             _etcd_delete(etcd, arg["key"])
     restore_live(kube, pf, cluster)
+    wait_pvcs_bound(kube, pf, cluster)  # and the workloads ready again (DCOPS-K8S-013 counts ready replicas)
 
 
 def restore_live(kube: C.Kube, pf: ProvinceFile, cluster: str) -> None:
