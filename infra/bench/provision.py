@@ -20,7 +20,8 @@ kinds and names on the same clusters), every one is owned by field manager ``dco
 the no-change runs change no object (resourceVersions equal), and after each delete/destroy
 every object and namespace of ours is gone before the next step starts.
 
-Profile (the notes under the table): Pulumi's own event log (``pulumi --event-log``: when
+Profile (the notes under the table): Pulumi's own event log (``pulumi --event-log``, a debug
+flag: ``PULUMI_DEBUG_COMMANDS=true``; when
 each resource's step began and ended, in whole seconds) of every pulumi step says how much of
 the wall time goes before the first Kubernetes step (engine, language host, the program, the
 provider plugin starting), to the steps (the pulumi-kubernetes provider's API calls and its await
@@ -291,13 +292,9 @@ class _Case:
     # ------------------------------------------------------------------ pulumi
 
     def prepare_stack(self) -> None:
-        """The lab's stack ``lab``, configured from ``stack_config`` (the lab's copy; the repo's is never written)."""
-        text = re.sub(r"(?m)^(encryptionsalt|encryptedkey|secretsprovider):.*\n", "", self.stack_config.read_text())
-        cfg = pulumi_env.config_file(self.lab)
-        fd = os.open(cfg, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        pulumi_env.ensure_stack(self.lab)
+        """The lab's stack ``lab``: `dcops lab up --province` wrote its config (this province and the lab's
+        environment; the stack config's own environment is the real province's, not the lab's)."""
+        pulumi_env.ensure_stack(self.lab, province=self.province)
 
     def pulumi(self, key: str, action: str, *extra: str, trace: str | None = None,
                env: dict[str, str] | None = None) -> tuple[float, str]:
@@ -308,6 +305,7 @@ class _Case:
             tfile = lab_dir(self.lab) / "bench-provision" / f"events-{trace}.jsonl"
             tfile.unlink(missing_ok=True)
             extra = (*extra, "--event-log", str(tfile))
+            env_extra["PULUMI_DEBUG_COMMANDS"] = "true"  # --event-log is one of Pulumi's debug flags
         args = [*pulumi_env.action_args(action, extra=extra), *pulumi_env.stack_args(self.lab)]
         lines: list[str] = []
         w0 = time.time()

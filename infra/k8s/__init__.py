@@ -8,6 +8,7 @@ from .resources import (
     DEFAULT_TIMEOUT,
     FIELD_MANAGER,
     KINDS,
+    NOT_AWAITED,
     PULUMI_ANNOTATIONS,
     UnknownKind,
     cluster_provider,
@@ -16,6 +17,6 @@ from .resources import (
 )
 
 __all__ = [
-    "DEFAULT_TIMEOUT", "FIELD_MANAGER", "KINDS", "PULUMI_ANNOTATIONS", "UnknownKind", "cluster_provider",
+    "DEFAULT_TIMEOUT", "FIELD_MANAGER", "KINDS", "NOT_AWAITED", "PULUMI_ANNOTATIONS", "UnknownKind", "cluster_provider",
     "kube_resource", "resource_class",
 ]

@@ -15,9 +15,13 @@ cluster (:func:`cluster_provider`):
   --force-conflicts`` baseline of the benchmark. An object that already exists is
   adopted in place (a server-side apply is an upsert: same uid, nothing deleted);
 - the provider's own await logic: Namespaces until Active, PVCs until Bound
-  (Pending for ``WaitForFirstConsumer`` classes), Services until they have
-  endpoints, Deployments until rolled out; ``skip_await`` sets
-  ``pulumi.com/skipAwait`` instead. ``timeout`` becomes the resource's custom
+  (Pending for ``WaitForFirstConsumer`` classes), Deployments until rolled out
+  (every replica Ready); ``skip_await`` sets ``pulumi.com/skipAwait`` instead.
+  Services are never awaited (:data:`NOT_AWAITED`): the provider would wait until
+  their endpoints list Ready pods, which is the Deployment's await again, and each
+  waiting Service holds one of the engine's parallel step slots (8 on 2 cores)
+  from its namespace's creation until its pods are Ready, so the other objects of
+  the province queued behind them. ``timeout`` becomes the resource's custom
   timeouts (create, update, delete).
 
 The annotations above are Pulumi's, so they are added here and not by the
@@ -40,6 +44,7 @@ ANNOT_FIELD_MANAGER = "pulumi.com/patchFieldManager"
 ANNOT_FORCE = "pulumi.com/patchForce"
 ANNOT_SKIP_AWAIT = "pulumi.com/skipAwait"
 PULUMI_ANNOTATIONS = (ANNOT_FIELD_MANAGER, ANNOT_FORCE, ANNOT_SKIP_AWAIT)
+NOT_AWAITED = frozenset({"Service"})
 
 # Rendered (apiVersion, kind) -> the typed resource class that manages it.
 KINDS: dict[tuple[str, str], type[pulumi.CustomResource]] = {
@@ -91,7 +96,7 @@ def with_pulumi_annotations(manifest: dict, skip_await: bool = False) -> dict:
     ann = m.setdefault("metadata", {}).setdefault("annotations", {})
     ann[ANNOT_FIELD_MANAGER] = FIELD_MANAGER
     ann[ANNOT_FORCE] = "true"
-    if skip_await:
+    if skip_await or m.get("kind") in NOT_AWAITED:
         ann[ANNOT_SKIP_AWAIT] = "true"
     return m
 
