@@ -33,8 +33,10 @@ def test_workload_kind_follows_the_storage(model):
             assert [t["metadata"]["name"] for t in w["spec"]["volumeClaimTemplates"]] == \
                 [v.name for v in p.storage if v.per_replica]
             assert w["spec"]["serviceName"] == po.headless_service["metadata"]["name"]
+            # the controller makes those claims: they do not carry dcops' managed-by label
+            assert all(t["metadata"]["labels"] == {K.LABEL_PLATFORM: p.id} for t in w["spec"]["volumeClaimTemplates"])
             assert po.headless_service["spec"]["clusterIP"] == "None"
-            assert w["spec"]["updateStrategy"]["rollingUpdate"]["maxUnavailable"] == 1
+            assert w["spec"]["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}
         else:
             assert w["kind"] == "Deployment" and po.headless_service is None
         # shared claims: ReadWriteMany whenever more than one replica mounts them

@@ -647,10 +647,15 @@ def _limit_range(p: Platform) -> Obj:
 
 
 def _claim(model: ProvinceFile, p: Platform, v, namespace: str | None) -> Obj:
+    """A shared claim (in ``namespace``), or a StatefulSet's claim template (``namespace`` None: its
+    claims are made by the StatefulSet controller, so they do not say dcops manages them)."""
+    metadata = _meta(v.name, namespace, {LABEL_PLATFORM: p.id})
+    if namespace is None:
+        metadata["labels"] = {LABEL_PLATFORM: p.id}
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": _meta(v.name, namespace, {LABEL_PLATFORM: p.id}),
+        "metadata": metadata,
         "spec": {
             "accessModes": [access_mode(model, v.storage_class)],
             "storageClassName": v.storage_class,
@@ -705,7 +710,6 @@ def _headless_service(p: Platform) -> Obj:
         "metadata": _meta(f"{p.id}-pods", p.namespace, {LABEL_PLATFORM: p.id}),
         "spec": {
             "clusterIP": "None",
-            "publishNotReadyAddresses": False,
             "selector": {LABEL_NAME: p.id},
             "ports": _service_ports(p),
         },
@@ -887,9 +891,10 @@ def _workload(model: ProvinceFile, p: Platform, cluster: Cluster) -> Obj:
                 "replicas": p.replicas,
                 "serviceName": f"{p.id}-pods",
                 "selector": selector,
-                # replicas start and stop together (no ordering to wait on); a rollout replaces one at a time
+                # replicas start and stop together (no ordering to wait on); a rollout replaces one pod at
+                # a time (rollingUpdate.maxUnavailable is behind a feature gate that 1.34 leaves off)
                 "podManagementPolicy": "Parallel",
-                "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "partition": 0}},
+                "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
                 "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
                 "template": template,
                 "volumeClaimTemplates": [
