@@ -92,8 +92,10 @@ def test_operator_workflow_inside_the_management_namespace(lab, tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     doc = json.loads(out.read_text())
     assert doc["environment"]["kind"] == "lab" and doc["stack"] == "lab"
-    got = {(x["control"], x["target"]) for x in doc["results"] if x["status"] == "pass"}
-    assert ("DCOPS-SLA-003", SITES[0]) in got and ("DCOPS-SSH-001", "gateway") in got
+    got = {(x["control"], x["target"]): x["status"] for x in doc["results"]}
+    assert got[("DCOPS-SSH-001", "gateway")] == "pass"
+    # the SLA was read from the HTTPS Prometheus: a young lab has too little data for a 30-day verdict
+    assert got[("DCOPS-SLA-003", SITES[0])] in ("pass", "insufficient_data"), got
     # the same command from the machine's namespace re-executes itself inside the environment's
     r = dcops("check", *stack, "--only", "DCOPS-SSH-001", "-t", SITES[1], "--output", str(tmp_path / "b.json"))
     assert r.returncode == 0, r.stderr
