@@ -66,7 +66,7 @@ def changed_resources(doc: dict) -> list[dict[str, Any]]:
     changed = []
     for s in doc.get("steps") or []:
         op = s.get("op")
-        if op in ("same", "read", None):
+        if op in ("same", "read", "refresh", None):  # refresh steps read the live state; changes follow as update, create, delete
             continue
         urn = s.get("urn", "")
         parts = urn.split("::")

@@ -111,6 +111,7 @@ def test_preview_steps_name_the_drifted_objects():
         {"op": "update", "urn": "urn:pulumi:lab::dcops::dcops:index:Cluster::primary"},
         {"op": "update", "urn": "urn:pulumi:lab::dcops::pulumi:providers:kubernetes::primary"},
         {"op": "same", "urn": "urn:pulumi:lab::dcops::dcops:index:Cluster$kubernetes:core/v1:Namespace::primary/Namespace/dvc"},
+        {"op": "refresh", "urn": "urn:pulumi:lab::dcops::dcops:index:Cluster$kubernetes:core/v1:Namespace::primary/Namespace/dvc"},
         {"op": "create", "urn": "urn:pulumi:lab::dcops::dcops:index:Cluster$kubernetes:core/v1:Secret::primary/Secret/x/y",
          "diffReasons": ["data"]},
     ]}
