@@ -26,7 +26,9 @@ def provision(
     config_file: Optional[Path] = ConfigFileOpt,
     preview: bool = typer.Option(False, "--preview", help="show what would change (with a field-level diff), change nothing"),
     destroy: bool = typer.Option(False, "--destroy", help="delete every object of the stack"),
-    refresh: bool = typer.Option(False, "--refresh", help="read the real state back into Pulumi's state (also recovers a killed update)"),
+    refresh: bool = typer.Option(False, "--refresh", help="read the real state back into Pulumi's state (then `dcops provision` puts out-of-band edits back)"),
+    recover: bool = typer.Option(False, "--recover", help="after an update was killed: repair a file backend's checkpoint, "
+                                 "clear the stack's lock (never while someone else's update runs), then refresh"),
 ) -> None:
     """Provision a stack's clusters from its province file: `pulumi up`.
 
@@ -35,7 +37,9 @@ def provision(
     passphrase file, and each cluster's admin kubeconfig and context. The
     stack is created in its backend on first use. --preview shows what would
     change, --refresh reads the real state back, --destroy deletes every
-    object of the stack.
+    object of the stack. --recover, after an update was killed: repair the
+    checkpoint, clear the stack's lock (never while another update runs: on a
+    shared backend that is someone else's), then refresh.
 
     \b
     Examples:
@@ -49,8 +53,9 @@ def provision(
     """
     from . import pulumi_env
 
+    refresh = refresh or recover
     if sum((preview, destroy, refresh)) > 1:
-        err.print("error: choose at most one of --preview, --destroy, --refresh", markup=False)
+        err.print("error: choose at most one of --preview, --destroy, --refresh/--recover", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT)
     st = stack_or_exit(stack, config_file)
     action = "preview" if preview else "destroy" if destroy else "refresh" if refresh else "up"
@@ -58,7 +63,7 @@ def provision(
     say = lambda m: out.print(f"[{time.monotonic() - t0:6.1f}s] {m}", markup=False)  # noqa: E731
     say(f"pulumi {action} of stack '{st.name}' ({st.env.kind}; backend {st.env.backend.url.split('?')[0]})")
     try:
-        if refresh:  # the recovery path after a killed update: repair its checkpoint, clear its lock
+        if recover:  # after a killed update: repair its checkpoint, clear its lock
             for msg in pulumi_env.cancel_stack(st):
                 say(msg)
         pulumi_env.provision_stack(st, action, extra=["--diff"] if preview else (),
