@@ -231,6 +231,7 @@ PHRASES: dict[str, str] = {
     "service account tokens mounted into pods": "mã xác thực (token) của service account được gắn vào pod",
     "images from outside the provincial registry": "ảnh container lấy từ ngoài kho ảnh của tỉnh",
     "replicas differ from the province file": "số bản sao (replica) khác với tệp mô tả tỉnh",
+    "ready replicas differ from the province file": "số bản sao (replica) sẵn sàng khác với tệp mô tả tỉnh",
     "namespace missing": "thiếu namespace",
     # the synthetic sample's own phrases
     "observed value differs from the expected one": "giá trị quan sát được khác giá trị yêu cầu",
