@@ -228,8 +228,14 @@ def test_bad_input_touches_nothing(lab, tmp_path):
     assert p.returncode == 2
     bad = tmp_path / "bad.yaml"
     bad.write_text(PROVINCE.read_text().replace("tunnel_address: 10.200.1.2,", "tunnel_address: 10.200.1.999,"))
-    p = lab.dcops("apply", "--province", str(bad))
-    assert p.returncode == 2 and "10.200.1.999" in p.stderr
+    import yaml
+
+    cfg = yaml.safe_load(Path(lab_stack(lab.name)[-1]).read_text())
+    cfg["config"]["dcops:province"] = str(bad)  # the lab's stack, pointed at a bad province file
+    (tmp_path / "Pulumi.lab.yaml").write_text(yaml.safe_dump(cfg))
+    p = subprocess.run([*DCOPS, "wan", "apply", "-s", "lab", "--config-file", str(tmp_path / "Pulumi.lab.yaml")],
+                       capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert p.returncode == 2 and "10.200.1.999" in p.stderr, p.stderr
     p = lab.dcops("apply", "--engine", "chef")
     assert p.returncode == 2
     # --check on fresh hosts: reports what would change, makes nothing (not even a key)
