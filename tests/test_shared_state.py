@@ -54,9 +54,14 @@ def test_two_engineers_at_once_one_gets_the_lock_error(lab):
     r = dcops("provision", *stack, "--preview", timeout=1200)
     assert r.returncode == 0 and "to update" not in r.stdout and "to create" not in r.stdout, r.stdout[-2000:]
     from infra import environment as EV
-    from infra.pulumi_env import pulumi
+    from infra.paths import tool
+    from infra.pulumi_env import stack_env
 
     st = EV.load("lab", stack[-1])
-    doc = json.loads(pulumi(["stack", "export", "--stack", "lab"], st, capture=True).stdout)
+    # the object store answers inside the lab's management namespace only: read it from there
+    ex = subprocess.run(["ip", "netns", "exec", st.env.management_netns, str(tool("pulumi")), "stack", "export",
+                         "--stack", "lab"], env=stack_env(st), capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert ex.returncode == 0, ex.stderr[-2000:]
+    doc = json.loads(ex.stdout)
     kinds = {r["type"] for r in doc["deployment"]["resources"]}
     assert any(t.startswith("kubernetes:") for t in kinds), kinds
