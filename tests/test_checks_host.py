@@ -232,6 +232,12 @@ def monitored(lab, pf):
 
     info = monitoring.start(lab["name"], pf, progress=lambda m: None)
     monitoring.wait_for_samples(lab["name"], pf, timeout=180)
+    # coverage is counted in whole monitored minutes: wait until every platform has one
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if all(r.status != Status.insufficient_data for r in _sla({"name": lab["name"]}, pf, info).values()):
+            break
+        time.sleep(5)
     return info
 
 

@@ -267,6 +267,37 @@ class _Case:
                               + "\n".join(f"--- {c}\n{_tail(outs[c], 15)}" for c in bad))
         return took
 
+    def wait_workloads_ready(self, timeout: float = 600.0) -> float:
+        """Until every managed Deployment and StatefulSet of every cluster has all its replicas ready
+        (kubectl wait cannot say that for StatefulSets, nor for a cluster without Deployments)."""
+        exe = str(tool("kubectl"))
+        env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+        c0 = _children_cpu()
+        t0 = time.monotonic()
+        pending: list[str] = []
+        while time.monotonic() - t0 < timeout:
+            pending = []
+            for cid in self.files:
+                p = subprocess.run([exe, "--kubeconfig", str(self.kubeconfig(cid)), "--cache-dir", str(self.cache), "get",
+                                    "deployment,statefulset", "--all-namespaces", "-l", MANAGED, "-o", "json"],
+                                   env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+                if p.returncode != 0:
+                    pending.append(f"{cid}: kubectl get exited {p.returncode}")
+                    continue
+                for o in json.loads(p.stdout).get("items") or []:
+                    want = (o.get("spec") or {}).get("replicas", 1)
+                    ready = (o.get("status") or {}).get("readyReplicas") or 0
+                    if ready < want:
+                        pending.append(f"{cid}/{o['kind']}/{o['metadata']['namespace']}/{o['metadata']['name']} {ready}/{want}")
+            if not pending:
+                break
+            time.sleep(0.5)
+        took = time.monotonic() - t0
+        self.cpu.setdefault("kubectl.wait", []).append(_children_cpu() - c0)
+        if pending:
+            raise BenchFailed(f"workloads not ready after {timeout:.0f} s: {', '.join(pending[:8])}")
+        return took
+
     def apply_args(self, cid: str) -> list[str]:
         return ["apply", "--server-side", f"--field-manager={FIELD_MANAGER}", "--force-conflicts", "-f",
                 str(self.files[cid])]
@@ -276,8 +307,7 @@ class _Case:
         self.say(f"kubectl [{i}/{n}]: apply --server-side from empty ({self.n_objects} objects)")
         t = {"apply": self.kubectl("kubectl.apply", "apply (from empty)", self.apply_args)}
         self.say(f"kubectl [{i}/{n}]: applied in {t['apply']:.1f} s; waiting for every Deployment to be Available")
-        t["ready"] = t["apply"] + self.kubectl("kubectl.wait", "wait Available", lambda cid: [
-            "wait", "deployment", "--all-namespaces", "-l", MANAGED, "--for=condition=Available", "--timeout=600s"])
+        t["ready"] = t["apply"] + self.wait_workloads_ready()
         before = self.check_objects("kubectl apply")
         self.say(f"kubectl [{i}/{n}]: Available after {t['ready']:.1f} s; apply again (no change)")
         t["again"] = self.kubectl("kubectl.again", "apply (no change)", self.apply_args)
