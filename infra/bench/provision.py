@@ -269,7 +269,8 @@ class _Case:
 
     def wait_workloads_ready(self, timeout: float = 600.0) -> float:
         """Until every managed Deployment and StatefulSet of every cluster has all its replicas ready
-        (kubectl wait cannot say that for StatefulSets, nor for a cluster without Deployments)."""
+        (kubectl wait cannot say that for StatefulSets, nor for a cluster without Deployments) and every
+        ValidatingAdmissionPolicy has its status (written once, asynchronously, after its creation)."""
         exe = str(tool("kubectl"))
         env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
         c0 = _children_cpu()
@@ -279,12 +280,17 @@ class _Case:
             pending = []
             for cid in self.files:
                 p = subprocess.run([exe, "--kubeconfig", str(self.kubeconfig(cid)), "--cache-dir", str(self.cache), "get",
-                                    "deployment,statefulset", "--all-namespaces", "-l", MANAGED, "-o", "json"],
+                                    "deployment,statefulset,validatingadmissionpolicy", "--all-namespaces", "-l", MANAGED,
+                                    "-o", "json"],
                                    env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
                 if p.returncode != 0:
                     pending.append(f"{cid}: kubectl get exited {p.returncode}")
                     continue
                 for o in json.loads(p.stdout).get("items") or []:
+                    if o["kind"] == "ValidatingAdmissionPolicy":  # the API server type-checks it, then writes its status
+                        if (o.get("status") or {}).get("observedGeneration") != o["metadata"].get("generation"):
+                            pending.append(f"{cid}/ValidatingAdmissionPolicy/{o['metadata']['name']} not type-checked yet")
+                        continue
                     want = (o.get("spec") or {}).get("replicas", 1)
                     ready = (o.get("status") or {}).get("readyReplicas") or 0
                     if ready < want:
