@@ -292,9 +292,14 @@ class _Case:
                             pending.append(f"{cid}/ValidatingAdmissionPolicy/{o['metadata']['name']} not type-checked yet")
                         continue
                     want = (o.get("spec") or {}).get("replicas", 1)
-                    ready = (o.get("status") or {}).get("readyReplicas") or 0
-                    if ready < want:
-                        pending.append(f"{cid}/{o['kind']}/{o['metadata']['namespace']}/{o['metadata']['name']} {ready}/{want}")
+                    st = o.get("status") or {}
+                    settled = (st.get("observedGeneration") == o["metadata"].get("generation")
+                               and (st.get("readyReplicas") or 0) >= want and (st.get("availableReplicas") or 0) >= want
+                               and (st.get("updatedReplicas") or 0) >= want
+                               and (o["kind"] != "StatefulSet" or st.get("currentRevision") == st.get("updateRevision")))
+                    if not settled:  # the controllers write a workload's status in several steps
+                        pending.append(f"{cid}/{o['kind']}/{o['metadata']['namespace']}/{o['metadata']['name']} "
+                                       f"{st.get('readyReplicas') or 0}/{want}")
             if not pending:
                 break
             time.sleep(0.5)
