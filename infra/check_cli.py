@@ -17,7 +17,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .cli_common import EXIT_BAD_INPUT, EXIT_ENV, EXIT_FAILED, EXIT_OK, ConfigFileOpt, StackOpt, stack_or_exit
+from .cli_common import (
+    EXIT_BAD_INPUT,
+    EXIT_ENV,
+    EXIT_FAILED,
+    EXIT_OK,
+    ConfigFileOpt,
+    StackOpt,
+    exit_with_problems,
+    stack_or_exit,
+)
 
 DEFAULT_OUTPUT = Path("out/results/latest.json")
 
@@ -214,10 +223,7 @@ def check(
         try:
             waived_by = load_waivers(waivers, cat, pf)
         except WaiverError as e:
-            for p in e.problems:
-                err.print(p.render(e.file), markup=False)
-            err.print(f"{e.file}: {len(e.problems)} problem(s); nothing was checked.", markup=False)
-            raise typer.Exit(EXIT_BAD_INPUT)
+            exit_with_problems(e.file, e.problems, "nothing was checked")
 
     only_ids = set(_split(only))
     unknown = sorted(only_ids - set(cat.ids()))

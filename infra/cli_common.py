@@ -41,15 +41,20 @@ ConfigFileOpt = typer.Option(
 )
 
 
+def exit_with_problems(file: str, problems, outcome: str = "nothing was changed"):
+    """Print every problem of a file (province, environment, waivers) and exit 2 (bad input)."""
+    for p in problems:
+        err.print(p.render(file), markup=False)
+    err.print(f"{file}: {len(problems)} problem(s); {outcome}.", markup=False)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
 def province_or_exit(path: Path):
     """Load and validate a province file; on problems print them all and exit 2."""
     try:
         return load_province(path)
     except ProvinceError as e:
-        for p in e.problems:
-            err.print(p.render(e.file), markup=False)
-        err.print(f"{e.file}: {len(e.problems)} problem(s); nothing was changed.", markup=False)
-        raise typer.Exit(EXIT_BAD_INPUT)
+        exit_with_problems(e.file, e.problems)
 
 
 def _netns_inode(path: str) -> int | None:
@@ -91,16 +96,9 @@ def stack_or_exit(stack: Optional[str], config_file: Optional[Path], *, enter_ne
         err.print(f"error: {e}; nothing was changed.", markup=False)
         raise typer.Exit(e.code)
     except EnvironmentError as e:
-        for p in e.problems:
-            err.print(p.render(e.file), markup=False)
-        err.print(f"{e.file}: {len(e.problems)} problem(s) in the environment; nothing was changed or contacted.",
-                  markup=False)
-        raise typer.Exit(EXIT_BAD_INPUT)
+        exit_with_problems(e.file, e.problems, "in the environment; nothing was changed or contacted")
     except ProvinceError as e:
-        for p in e.problems:
-            err.print(p.render(e.file), markup=False)
-        err.print(f"{e.file}: {len(e.problems)} problem(s); nothing was changed.", markup=False)
-        raise typer.Exit(EXIT_BAD_INPUT)
+        exit_with_problems(e.file, e.problems)
     if enter_netns and st.env.management_netns:
         enter_management_netns(st.env.management_netns)
     return st

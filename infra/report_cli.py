@@ -11,7 +11,7 @@ import typer
 from .report import FORMATS, Inputs, ReportInputError, SecretLeak, build, load_catalog, read_json, read_results_doc
 from .validate import ProvinceError, load_province
 
-from .cli_common import EXIT_BAD_INPUT, EXIT_ENV, EXIT_FAILED, EXIT_OK, err, out  # noqa: F401
+from .cli_common import EXIT_BAD_INPUT, EXIT_ENV, EXIT_FAILED, EXIT_OK, err, exit_with_problems, out  # noqa: F401
 
 DEFAULT_RESULTS = Path("out/results/latest.json")
 STAMPED = re.compile(r"^\d{8}T\d{6}Z\.json$")
@@ -170,10 +170,7 @@ def report(
     try:
         model = load_province(province)
     except ProvinceError as e:
-        for p in e.problems:
-            err.print(p.render(e.file), markup=False)
-        err.print(f"{e.file}: {len(e.problems)} problem(s); no report was written.", markup=False)
-        raise typer.Exit(EXIT_BAD_INPUT)
+        exit_with_problems(e.file, e.problems, "no report was written")
     except OSError as e:
         err.print(f"report: cannot read the province file {province}: {e}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT)
@@ -185,10 +182,7 @@ def report(
         try:
             wv = load_waivers(waivers, catalog, model)
         except WaiverError as e:
-            for p in e.problems:
-                err.print(p.render(e.file), markup=False)
-            err.print(f"{e.file}: {len(e.problems)} problem(s); no report was written.", markup=False)
-            raise typer.Exit(EXIT_BAD_INPUT)
+            exit_with_problems(e.file, e.problems, "no report was written")
     try:
         if sample:
             from .report.sample import sample_results
