@@ -128,7 +128,6 @@ def _secret_not_literal(v: Any) -> Any:
     return v
 
 
-SecretField = Annotated[Secret, Field()]
 
 
 class Backend(Strict):
@@ -541,9 +540,9 @@ def _semantic(env: Environment, prefix: str, lines: dict[str, int], base: Path, 
             add(f"clusters.{c}", f"cluster '{c}' is not in the province file",
                 f"use the cluster ids of the province file: {', '.join(sorted(clusters))}")
         hosts = {"gateway", *province.site_by_id}
-        from .environment_ssh import _groups  # the rollout inventory's group names
+        from .environment_ssh import groups_of  # the rollout inventory's group names
 
-        groups = set(_groups(province))
+        groups = set(groups_of(province))
         for k in env.wan.jump_hosts:
             if k not in hosts and k not in groups:
                 add(f"wan.jump_hosts.{k}", f"'{k}' is neither a host nor a group of the province's inventory",

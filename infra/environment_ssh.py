@@ -48,9 +48,6 @@ def groups_of(model: ProvinceFile) -> dict[str, list[str]]:
     return g
 
 
-_groups = groups_of
-
-
 def ssh_addresses(stack: Stack, model: ProvinceFile) -> dict[str, str]:
     """host -> the address SSH connects to (gateway first, then the sites in file order)."""
     a = {GATEWAY: model.wan.hub.wan_address, **{s.id: s.wan_address for s in model.wan.sites}}
@@ -62,7 +59,7 @@ def jump_for(stack: Stack, model: ProvinceFile) -> dict[str, JumpHost | None]:
     """host -> its jump host (None: direct). A host's own entry wins, then the first group of
     ``wan.jump_hosts`` (in the file's order) that holds it, then ``wan.jump_host``."""
     w = stack.env.wan
-    groups = _groups(model)
+    groups = groups_of(model)
     out: dict[str, JumpHost | None] = {}
     for h in ssh_addresses(stack, model):
         if h in w.jump_hosts:
