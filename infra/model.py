@@ -18,7 +18,7 @@ from enum import Enum
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 class Strict(BaseModel):
@@ -578,12 +578,100 @@ class Site(Strict):
     _v_addr = field_validator("wan_address", "tunnel_address")(_address)
 
 
+# ------------------------------------------------------------------ administrators (level 3: named accounts, MFA)
+
+_POSIX_USER = re.compile(r"^[a-z][a-z0-9_-]{0,30}[a-z0-9]$")
+RESERVED_USERS = frozenset({
+    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy", "www-data",
+    "backup", "list", "irc", "gnats", "nobody", "messagebus", "sshd", "prometheus", "admin", "sudo", "adm",
+    "operator", "staff", "users", "dcops", "dcops-audit", "dcops-admins",
+})
+"""Accounts of the base system and of dcops itself (the rollout's ``dcops``, the checks' ``dcops-audit``,
+the administrators' group ``dcops-admins``): an administrator may not take one of these names."""
+SSH_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa",
+                 "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
+SSH_RSA_MIN_BITS = 3072
+
+
+def _posix_user(value: str) -> str:
+    if not _POSIX_USER.fullmatch(value):
+        raise bad(f"{show(value)} is not a POSIX user name",
+                  "2 to 32 characters: lower-case letters, digits, '-' and '_', starting with a letter and not "
+                  "ending with '-' or '_' (e.g. nguyenvana)")
+    if value in RESERVED_USERS or value.startswith(("systemd-", "_")):
+        raise bad(f"{show(value)} is the name of a system or dcops account", "pick the administrator's own name, e.g. nguyenvana")
+    return value
+
+
+def _ssh_public_key(value: str) -> str:
+    import base64
+    import binascii
+    import struct
+
+    bad_chars = refused_chars(value)
+    parts = value.split(" ")
+    fix = ("one OpenSSH public key line: TYPE BASE64 [COMMENT] (the content of id_ed25519.pub), with no options "
+           f"before it; types: {', '.join(SSH_KEY_TYPES)}")
+    if bad_chars or len(value) > 16384 or len(parts) < 2 or parts[0] not in SSH_KEY_TYPES:
+        raise bad(f"{show(value, 60)} is not an SSH public key", fix)
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+        (n,) = struct.unpack(">I", blob[:4])
+        kind = blob[4:4 + n].decode("ascii")
+    except (binascii.Error, struct.error, UnicodeDecodeError, ValueError):
+        raise bad(f"the key data of {show(value, 60)} is not base64 of an SSH key", fix) from None
+    if kind != parts[0]:
+        raise bad(f"the key says it is {parts[0]} but its data is {show(kind, 40)}", fix)
+    if kind == "ssh-rsa":
+        off, fields = 4 + n, []
+        while off < len(blob) and len(fields) < 2:
+            (m,) = struct.unpack(">I", blob[off:off + 4])
+            fields.append(blob[off + 4:off + 4 + m])
+            off += 4 + m
+        bits = int.from_bytes(fields[1], "big").bit_length() if len(fields) == 2 else 0
+        if bits < SSH_RSA_MIN_BITS:
+            raise bad(f"the RSA key {show(value, 60)} has {bits} bits", f"use an Ed25519 key, or RSA of at least {SSH_RSA_MIN_BITS} bits")
+    if len(parts) > 2 and not re.fullmatch(r"[A-Za-z0-9@._+:=-]{1,100}", " ".join(parts[2:]).replace(" ", "_")):
+        raise bad(f"the comment of {show(value, 60)} holds characters an authorized_keys line must not carry",
+                  "keep the comment to letters, digits and @._+:=- (e.g. nguyenvana@laptop)")
+    return value
+
+
+SshPublicKey = Annotated[str, AfterValidator(_ssh_public_key)]
+
+
+class Administrator(Strict):
+    """A named administrator of the WAN endpoints: one account per person, SSH keys plus a second
+    factor, sudo that asks for it (never NOPASSWD)."""
+
+    name: Annotated[str, AfterValidator(_posix_user)] = Field(description="the account's POSIX user name")
+    full_name: Name = Field(description="the person, as the dossier names them")
+    ssh_keys: list[SshPublicKey] = Field(min_length=1, max_length=8)
+    mfa: Literal["totp", "fido"] = Field("totp", description=(
+        "second factor: totp (key + a TOTP code, libpam-google-authenticator) or fido (FIDO security keys: "
+        "every key is an sk- key, whose touch is the second factor)"))
+
+    @model_validator(mode="after")
+    def _fido_keys(self) -> "Administrator":
+        if self.mfa == "fido":
+            plain = [i for i, k in enumerate(self.ssh_keys) if not k.startswith("sk-")]
+            if plain:
+                raise bad(f"mfa is fido but ssh_keys[{plain[0]}] is not a security-key (sk-) key",
+                          "use sk-ssh-ed25519@openssh.com keys (ssh-keygen -t ed25519-sk), or set mfa: totp")
+        return self
+
+
 class Wan(Strict):
     underlay: str = Field(description="pool of the units' WAN link addresses")
     tunnel_pool: str
     hub: Hub
     tiers: list[Tier] = Field(min_length=1)
     sites: list[Site] = Field(min_length=1)
+    administrators: list[Administrator] = Field(default_factory=list, max_length=200, description=(
+        "named administrator accounts on every endpoint (required at level 3)"))
+    admin_idle_timeout_s: int = Field(900, ge=60, le=3600, description=(
+        "an administrator's SSH session with no traffic for this long is closed (sshd ChannelTimeout, "
+        "UnusedConnectionTimeout); level 3 asks for idle timeouts"))
 
     _v_pools = field_validator("underlay", "tunnel_pool")(_network)
 

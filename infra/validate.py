@@ -216,6 +216,17 @@ def _addr(v: Any) -> ipaddress.IPv4Address | None:
         return None
 
 
+def _administrators(d: dict) -> list[Problem]:
+    """Named administrators: unique names, and no key shared by two of them (an account per person)."""
+    P: list[Problem] = []
+    admins = list(_items(d, "wan", "administrators"))
+    _duplicates(P, [(f"wan.administrators[{i}].name", a.get("name")) for i, a in admins], "administrator name")
+    keys = [(f"wan.administrators[{i}].ssh_keys[{k}]", " ".join(str(v).split()[:2]))
+            for i, a in admins for k, v in enumerate(a.get("ssh_keys") or []) if isinstance(v, str)]
+    _duplicates(P, keys, "SSH key")
+    return P
+
+
 def _duplicates(problems: list[Problem], entries: list[tuple[str, Any]], what: str) -> set:
     seen: dict[Any, str] = {}
     ids = set()
@@ -368,6 +379,7 @@ def _semantic(d: Any) -> list[Problem]:
             P.append(Problem(f"{base}.parent", "a site cannot be its own parent", "remove 'parent' or name another site"))
         for ri, r in enumerate(s.get("reach") or []):
             ref(f"{base}.reach[{ri}]", r, platforms, "platform", "platforms")
+    P += _administrators(d)
     parent_of = {s.get("id"): s.get("parent") for _, s in _items(d, "wan", "sites") if isinstance(s.get("id"), str)}
     for si, s in _items(d, "wan", "sites"):
         seen, cur = set(), s.get("id")
