@@ -189,6 +189,50 @@ def _cron(value: str) -> str:
 Cron = Annotated[str, AfterValidator(_cron)]
 
 
+def _cron_values(field: str, lo: int, hi: int) -> set[int]:
+    out: set[int] = set()
+    for item in field.split(","):
+        rng, _, step = item.partition("/")
+        if rng == "*":
+            a, b = lo, hi
+        elif "-" in rng:
+            a, b = (int(x) for x in rng.split("-"))
+        else:
+            a = int(rng)
+            b = hi if step else a
+        out.update(v for v in range(a, b + 1, int(step) if step else 1) if lo <= v <= hi)
+    return out
+
+
+def cron_max_gap_minutes(expr: str) -> int | None:
+    """The longest time between two consecutive runs of a cron expression (a year of runs), in
+    minutes; None when it never runs. Day of month and weekday, both restricted, are either-or
+    (cron's rule); weekday 7 is Sunday."""
+    from datetime import date, timedelta
+
+    minute, hour, dom, month, dow = expr.split()
+    mins, hours = sorted(_cron_values(minute, 0, 59)), sorted(_cron_values(hour, 0, 23))
+    doms, months = _cron_values(dom, 1, 31), _cron_values(month, 1, 12)
+    dows = {0 if v == 7 else v for v in _cron_values(dow, 0, 7)}
+    if not (mins and hours):
+        return None
+    runs: list[int] = []
+    start = date(2027, 1, 1)  # a year that is not leap, then its wrap into the next
+    for i in range(366 + 31):
+        d = start + timedelta(days=i)
+        wd = (d.weekday() + 1) % 7  # cron: 0 Sunday
+        in_dom, in_dow = d.day in doms, wd in dows
+        if dom != "*" and dow != "*":
+            day_ok = in_dom or in_dow
+        else:
+            day_ok = in_dom and in_dow
+        if d.month in months and day_ok:
+            runs.extend(i * 1440 + h * 60 + m for h in hours for m in mins)
+    if len(runs) < 2:
+        return None
+    return max(b - a for a, b in zip(runs, runs[1:]))
+
+
 def _port_name(value: str) -> str:
     """An IANA service name, which Kubernetes requires of port names."""
     if not (re.fullmatch(r"^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$", value) and re.search(r"[a-z]", value) and "--" not in value):
@@ -491,6 +535,23 @@ class SLO(Strict):
     window_days: int = Field(30, ge=1, le=365)
 
 
+class Recovery(Strict):
+    """A platform's disaster recovery: its objectives and how the DR cluster stands by for it.
+
+    ``none``: no standby (the platform is restored in place from backups). ``cold``: the DR
+    cluster holds only what a restore needs (namespace, NetworkPolicies, RBAC, quota, limits);
+    on failover the objects and data come back from the latest backup, so up to the backup
+    interval of data is lost (``rpo_minutes`` may not be shorter). ``warm``: the platform's
+    objects are on the DR cluster, scaled to 0, its volumes' data replicated by the storage
+    (for example Ceph RBD mirroring); on failover it only scales up. ``dcops dr failover``
+    moves it; docs/runbook-dr.md is the procedure."""
+
+    mode: Literal["none", "cold", "warm"] = "none"
+    cluster: Id | None = Field(None, description="the DR cluster (default: the province's one cluster with role dr)")
+    rpo_minutes: int | None = Field(None, ge=1, le=525600, description="data that may be lost, in minutes")
+    rto_minutes: int | None = Field(None, ge=1, le=525600, description="time until service is back, in minutes")
+
+
 class Platform(Strict):
     id: Id
     name: Name
@@ -511,6 +572,7 @@ class Platform(Strict):
     national: list[Id] = Field(default_factory=list)
     slo: SLO
     security_level: SecurityLevel
+    dr: Recovery = Field(default_factory=lambda: Recovery(), description="recovery objectives and DR mode")
 
     _v_address = field_validator("address")(_address)
 
@@ -761,6 +823,15 @@ class ProvinceFile(Strict):
 
     def storage_classes_on(self, cluster_id: str) -> list[StorageClass]:
         return [c for c in self.datacenter.storage_classes if cluster_id in c.clusters]
+
+    def dr_cluster_of(self, platform_id: str) -> str | None:
+        """The cluster that stands by for a platform (None: DR mode none)."""
+        p = self.platform_by_id[platform_id]
+        if p.dr.mode == "none":
+            return None
+        if p.dr.cluster:
+            return p.dr.cluster
+        return next((c.id for c in self.datacenter.clusters if c.role == "dr"), None)
 
 
 Province.model_rebuild()

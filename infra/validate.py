@@ -456,6 +456,95 @@ def _semantic(d: Any) -> list[Problem]:
     if len(mgmt) > 1:
         P.append(Problem("datacenter.segments", "more than one management segment", "keep one management zone"))
     P += _runnable(d, clusters)
+    P += _dr(d)
+    return P
+
+
+# ------------------------------------------------------------------ disaster recovery
+
+
+def _dr(d: dict) -> list[Problem]:
+    """Each platform's DR mode against the DR cluster and the backup schedule (``platforms[i].dr``)."""
+    from .model import cron_max_gap_minutes
+
+    P: list[Problem] = []
+    clusters = {c.get("id"): c for _, c in _items(d, "datacenter", "clusters") if isinstance(c.get("id"), str)}
+    dr_ids = [cid for cid, c in clusters.items() if c.get("role") == "dr"]
+    classes = {sc.get("name"): sc for _, sc in _items(d, "datacenter", "storage_classes")}
+    dc = d.get("datacenter") if isinstance(d.get("datacenter"), dict) else {}
+    backup = dc.get("backup") if isinstance(dc.get("backup"), dict) else {}
+    schedule = backup.get("schedule")
+    try:
+        interval = cron_max_gap_minutes(schedule) if isinstance(schedule, str) else None
+    except ValueError:
+        interval = None
+    for pi, p in _items(d, "platforms"):
+        dr = p.get("dr")
+        if not isinstance(dr, dict):
+            continue
+        base = f"platforms[{pi}].dr"
+        mode, home, pid = dr.get("mode", "none"), p.get("cluster"), p.get("id")
+        rpo = dr.get("rpo_minutes")
+        if mode in ("cold", "warm"):
+            for key, example in (("rpo_minutes", "15" if mode == "warm" else "1440"), ("rto_minutes", "60")):
+                if dr.get(key) is None:
+                    P.append(Problem(f"{base}.{key}", f"a {mode} platform needs its recovery objective '{key}' "
+                                     "(the recovery plan of a level-3 dossier states RPO and RTO per system)",
+                                     f"add '{key}: {example}' (minutes)"))
+            target = dr.get("cluster")
+            if target is None:
+                if len(dr_ids) != 1:
+                    P.append(Problem(f"{base}.mode", f"DR mode {mode} needs a DR cluster, and the province has "
+                                     f"{len(dr_ids)} clusters with role dr" + (f" ({', '.join(dr_ids)})" if dr_ids else ""),
+                                     "name it with 'dr.cluster'" if dr_ids else
+                                     "add a cluster with 'role: dr' to datacenter.clusters, or set 'mode: none'"))
+                    continue
+                target = dr_ids[0]
+            where = f"{base}.cluster" if dr.get("cluster") else f"{base}.mode"
+            tc = clusters.get(target)
+            if tc is None:
+                P.append(Problem(f"{base}.cluster", f"cluster '{target}' does not exist",
+                                 f"use one of the ids in datacenter.clusters: {', '.join(sorted(clusters))}"))
+                continue
+            if tc.get("role") != "dr":
+                P.append(Problem(where, f"cluster '{target}' has role {tc.get('role')}, not dr: a standby belongs on "
+                                 "the DR site", "name a cluster with 'role: dr'"))
+            if target == home:
+                P.append(Problem(where, f"'{pid}' runs on cluster '{home}' itself: it cannot stand by for itself",
+                                 "set 'mode: none' (its objectives are then met by backups) or move the platform to the "
+                                 "primary cluster"))
+                continue
+            segment = p.get("segment")
+            if isinstance(segment, str) and not any(n.get("segment") == segment for _, n in _items(tc, "node_pools")):
+                P.append(Problem(where, f"DR cluster '{target}' has no node pool in segment '{segment}', so '{pid}' "
+                                 "could not be scheduled there after a failover",
+                                 f"add a node pool with 'segment: {segment}' to cluster '{target}', or set 'mode: none'"))
+            for vi, v in _items(p, "storage"):
+                sc = classes.get(v.get("storage_class"))
+                on = sc.get("clusters") if isinstance(sc, dict) else None
+                if isinstance(on, dict) and target not in on:
+                    P.append(Problem(where, f"volume '{v.get('name')}' is on storage class '{v.get('storage_class')}', "
+                                     f"which is not on DR cluster '{target}' (it is on: {', '.join(map(str, on))}): "
+                                     "its data would have nowhere to be " + ("replicated" if mode == "warm" else "restored"),
+                                     f"add '{target}' under the class's 'clusters' (its own Ceph or NFS there), or use "
+                                     f"a class of '{target}' for the volume"))
+            hc = clusters.get(home) or {}
+            if isinstance(hc.get("exposure"), dict) and not isinstance(tc.get("exposure"), dict):
+                P.append(Problem(where, f"'{pid}' is reached at {p.get('address')} through cluster '{home}''s exposure, "
+                                 f"but DR cluster '{target}' has no 'exposure': after a failover nobody could reach it",
+                                 f"add 'exposure' to cluster '{target}' (its address pool must be able to announce "
+                                 f"{p.get('address')})"))
+            if mode == "cold" and backup.get("target_cluster") == home:
+                P.append(Problem(where, f"the backups are kept on cluster '{home}', the one a cold standby replaces: "
+                                 "they are lost with it", "keep the backups on the DR site ('datacenter.backup."
+                                 "target_cluster') or make the platform warm"))
+        if mode in ("cold", "none") and isinstance(rpo, int) and interval and rpo < interval:
+            P.append(Problem(f"{base}.rpo_minutes",
+                             f"RPO {rpo} min is shorter than the backup interval: '{schedule}' leaves up to {interval} "
+                             f"min between backups, so a loss just before a backup loses {interval} min of data"
+                             + (" (a cold standby restores the latest backup)" if mode == "cold" else ""),
+                             f"raise 'rpo_minutes' to at least {interval}, back up more often (datacenter.backup.schedule, "
+                             "e.g. '0 * * * *' for hourly), or make the platform warm (replicated data)"))
     return P
 
 
