@@ -33,22 +33,37 @@ Address plan (all inside 10.0.0.0/8 and 172.16.0.0/12, never host ranges):
 
 * data-center segments          10.20.0.0/16   (lab uses 10.10.0.0/16)
 * national endpoints (simulated) 10.250.16.0/24 (lab uses 10.250.0.0/24)
-* site LANs                     10.64.0.0/10, one /24 per site:
-  10.<64 + tier block>.<n>.0/24, n = position of the site in its tier (1-based)
-* WAN underlay                  172.28.0.0/16:  172.28.<tier block>.<n>
-* tunnel pool                   10.201.0.0/16:  10.201.<tier block>.<n>
+* site LANs                     10.64.0.0/10 (LAN_POOL), one /24 per site
+* WAN underlay                  172.28.0.0/16 (the hubs take 172.28.0.x)
+* tunnel pool                   10.201.0.0/16 (the hubs take 10.201.0.x)
 
-Addresses follow each site's position in its tier's list, so APPEND new sites
-at the end of their tier's list; inserting in the middle renumbers the sites
-after it.
+Addresses are stable.  The generator reads the file it rewrites (or
+``--existing FILE``) and every site found there by id keeps its ``lan``,
+``wan_address`` and ``tunnel_address``, wherever the site now sits in the lists.
+Only a site that the file does not have yet gets addresses: the first free /24,
+WAN address and tunnel address, preferring its tier's block
+(10.<64 + block - 1>.<n>.0/24, 172.28.<block>.<n>, 10.201.<block>.<n>, n = 1..255)
+and, once that block is full, anywhere free in the pool (no per-tier limit).
+So a site may be inserted anywhere in its list; removing a site frees its
+addresses for later sites.  ``--fresh`` ignores the existing file (a new
+province's first plan).
+
+Every run also writes the scale file stacks/scale/province-thanhhoa-700.yaml
+(``-o FILE --scale N`` writes one elsewhere): the same province and the same addresses for its sites, plus
+generated units under the wards and communes (see SCALE_UNITS), marked
+``# placeholder``.  It keeps the 700 sites out of the everyday tests' province
+globs (stacks/province-*.yaml); the lab, the checks and ``dcops bench`` take it
+by path.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import sys
 import unicodedata
 from pathlib import Path
+from typing import Iterable
 
 import yaml
 
@@ -265,7 +280,24 @@ def unconfirmed() -> dict[str, str]:
     return out
 
 
-def sites() -> list[dict]:
+LAN_POOL = "10.64.0.0/10"
+UNDERLAY = "172.28.0.0/16"
+TUNNEL_POOL = "10.201.0.0/16"
+
+# Units the scale file adds under every ward and commune (generated names, marked
+# "# placeholder"): (id prefix, name pattern, reach).  Since 2025-07-01 every
+# commune-level unit has a public administration service point and a health
+# station; a lower secondary school named after the commune is common but not
+# universal.  None of these names was checked against a real list.
+SCALE_UNITS = [
+    ("pvhcc", "Trung tâm Phục vụ hành chính công {}", ["dvc", "motcua", "eoffice"]),
+    ("tyt", "Trạm Y tế {}", ["eoffice", "lris"]),
+    ("thcs", "Trường Trung học cơ sở {}", ["eoffice"]),
+]
+SCALE_OUT = HERE / "scale" / "province-thanhhoa-700.yaml"
+
+
+def _entries() -> dict[str, list[dict]]:
     by_tier: dict[str, list[dict]] = {t[0]: [] for t in TIERS}
     for sid, name, _flag, reach in DEPARTMENTS:
         by_tier["department"].append({"id": sid, "name": name, "reach": reach})
@@ -275,24 +307,118 @@ def sites() -> list[dict]:
         by_tier["ward"].append({"id": unit_id(name, "Phường", "p"), "name": name})
     for name in COMMUNES:
         by_tier["commune"].append({"id": unit_id(name, "Xã", "xa"), "name": name})
+    return by_tier
 
-    out = []
-    for tier, _n, _e, _link, block in TIERS:
-        entries = by_tier[tier]
-        assert len(entries) <= 250, f"tier {tier}: more than 250 sites does not fit the /24 plan"
-        for n, e in enumerate(entries, start=1):
-            site = {"id": e["id"], "name": nfc(e["name"]), "tier": tier}
-            if e.get("parent"):
-                site["parent"] = e["parent"]
-            site["lan"] = f"10.{64 + block - 1}.{n}.0/24"
-            site["wan_address"] = f"172.28.{block}.{n}"
-            site["tunnel_address"] = f"10.201.{block}.{n}"
-            site["reach"] = list(e.get("reach") or REACH_DEFAULT[tier])
-            out.append(site)
+
+def scale_entries(total: int) -> list[dict]:
+    """Generated units under the wards and communes, enough to bring the province to ``total`` sites."""
+    by_tier = _entries()
+    have = sum(len(v) for v in by_tier.values())
+    local = by_tier["ward"] + by_tier["commune"]
+    out: list[dict] = []
+    for prefix, pattern, reach in SCALE_UNITS:
+        for e in local:
+            if have + len(out) >= total:
+                return out
+            kind, _, rest = e["name"].partition(" ")
+            out.append({"id": f"{prefix}-{e['id']}", "name": pattern.format(f"{kind.lower()} {rest}"),
+                        "parent": e["id"], "reach": reach})
+    if have + len(out) < total:
+        raise SystemExit(f"--scale {total}: at most {have + len(out)} sites (add patterns to SCALE_UNITS)")
     return out
 
 
-def province() -> dict:
+def existing_addresses(path: Path | None) -> dict[str, dict]:
+    """Site id -> its lan, wan_address and tunnel_address in an existing province file (empty if none)."""
+    if path is None or not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    out = {}
+    for site in (data.get("wan") or {}).get("sites") or []:
+        if isinstance(site, dict) and isinstance(site.get("id"), str):
+            out[site["id"]] = {k: site[k] for k in ("lan", "wan_address", "tunnel_address") if site.get(k)}
+    return out
+
+
+class Allocator:
+    """Hands out the first free LAN /24, WAN address and tunnel address, never one in use.
+
+    ``reserve`` marks what existing sites (and the hubs) hold; ``take`` then prefers a tier's
+    block and falls back to the whole pool, so no tier has a size limit."""
+
+    def __init__(self) -> None:
+        self.lan24: set[int] = set()   # network numbers of the /24s touched by a LAN in use
+        self.addrs: set[int] = set()
+
+    def reserve_lan(self, cidr: str) -> None:
+        net = ipaddress.ip_network(cidr)
+        if net.prefixlen >= 24:
+            self.lan24.add(int(net.supernet(new_prefix=24).network_address) >> 8)
+        else:
+            first = int(net.network_address) >> 8
+            self.lan24.update(range(first, first + 2 ** (24 - net.prefixlen)))
+
+    def reserve_addr(self, address: str) -> None:
+        self.addrs.add(int(ipaddress.ip_address(address)))
+
+    def lan(self, block: int) -> str:
+        pool = ipaddress.ip_network(LAN_POOL)
+        base = int(pool.network_address) >> 8
+        preferred = [(base + (block - 1) * 256) + n for n in range(1, 256)]
+        for n24 in [*preferred, *range(base, base + 2 ** (24 - pool.prefixlen))]:
+            if n24 not in self.lan24:
+                self.lan24.add(n24)
+                return f"{ipaddress.ip_address(n24 << 8)}/24"
+        raise SystemExit(f"no free /24 left in {LAN_POOL}")
+
+    def addr(self, pool_cidr: str, block: int) -> str:
+        pool = ipaddress.ip_network(pool_cidr)
+        base = int(pool.network_address)
+        preferred = [base + block * 256 + n for n in range(1, 255)]
+        for a in [*preferred, *range(base + 1, int(pool.broadcast_address))]:
+            if a not in self.addrs and a & 0xFF not in (0, 255):
+                self.addrs.add(a)
+                return str(ipaddress.ip_address(a))
+        raise SystemExit(f"no free address left in {pool_cidr}")
+
+
+def sites(existing: dict[str, dict] | None = None, extra: list[dict] | None = None,
+          hub_addresses: list[str] | None = None) -> list[dict]:
+    """Every site with its addresses: kept from ``existing`` (site id -> addresses) where the site
+    is already there, allocated from free space otherwise.  ``extra``: more sites (tier ``other``
+    block at the end, each with a parent), for the scale file."""
+    existing = existing or {}
+    by_tier = _entries()
+    block_of = {t[0]: t[4] for t in TIERS}
+    ordered = [(tier, e) for tier, *_ in TIERS for e in by_tier[tier]]
+    ordered += [("other", e) for e in (extra or [])]
+    alloc = Allocator()
+    for a in hub_addresses if hub_addresses is not None else ["172.28.0.1", "172.28.0.2", "10.201.0.1", "10.201.0.2"]:
+        alloc.reserve_addr(a)
+    kept = {}
+    for _tier, e in ordered:
+        have = existing.get(e["id"])
+        if have and all(k in have for k in ("lan", "wan_address", "tunnel_address")):
+            kept[e["id"]] = have
+            alloc.reserve_lan(have["lan"])
+            alloc.reserve_addr(have["wan_address"])
+            alloc.reserve_addr(have["tunnel_address"])
+    out = []
+    for tier, e in ordered:
+        site = {"id": e["id"], "name": nfc(e["name"]), "tier": tier}
+        if e.get("parent"):
+            site["parent"] = e["parent"]
+        have = kept.get(e["id"])
+        block = block_of[tier]
+        site["lan"] = have["lan"] if have else alloc.lan(block)
+        site["wan_address"] = have["wan_address"] if have else alloc.addr(UNDERLAY, block)
+        site["tunnel_address"] = have["tunnel_address"] if have else alloc.addr(TUNNEL_POOL, block)
+        site["reach"] = list(e.get("reach") or REACH_DEFAULT[tier])
+        out.append(site)
+    return out
+
+
+def province(existing: dict[str, dict] | None = None, extra: list[dict] | None = None) -> dict:
     return {
         "province": {
             "code": "THANHHOA",
@@ -433,7 +559,7 @@ def province() -> dict:
             "tiers": [
                 {"id": t, "name": n, "name_en": e, "link": dict(link)} for t, n, e, link, _b in TIERS
             ],
-            "sites": sites(),
+            "sites": sites(existing, extra),
         },
     }
 
@@ -541,11 +667,19 @@ def _block(value, indent: int) -> str:
     return "".join(pad + line if line.strip() else line for line in text.splitlines(keepends=True))
 
 
-def render(data: dict) -> str:
+SCALE_HEADER = """\
+#
+# SCALE FILE (generate_full.py --scale): the province above plus generated units
+# under the wards and communes (names marked "# placeholder": stand-ins, not a
+# real list) to measure dcops at the seeds' scale (650+ units on one WAN).
+"""
+
+
+def render(data: dict, extra_placeholders: Iterable[str] = ()) -> str:
     """YAML text: blocks for structure, one flow line per list entry for long lists."""
     notes = unconfirmed()
-    placeholders = set(PLACEHOLDERS)
-    out = [HEADER]
+    placeholders = set(PLACEHOLDERS) | set(extra_placeholders)
+    out = [HEADER + (SCALE_HEADER if extra_placeholders else "")]
     out.append(_block({"province": data["province"]}, 0))
     out.append("\n")
     dc = data["datacenter"]
@@ -575,25 +709,62 @@ def render(data: dict) -> str:
     return nfc("".join(out))
 
 
+SCALE_SITES = 700
+
+
+def _build(output: Path, scale: int | None, existing_file: Path | None, fresh: bool) -> tuple[str, dict, dict]:
+    """The text of one file, its data, and the addresses it was given to keep."""
+    default_out = SCALE_OUT if scale else OUT
+    if fresh:
+        existing: dict[str, dict] = {}
+    else:
+        existing = existing_addresses(existing_file or (output if output.exists() else default_out))
+        if scale:
+            # the province's own sites keep the addresses they have in the province file
+            existing = {**existing, **existing_addresses(existing_file or OUT)}
+    extra = scale_entries(scale) if scale else None
+    data = province(existing, extra)
+    return render(data, [e["name"] for e in extra or []]), data, existing
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("-o", "--output", type=Path, default=OUT, help=f"where to write (default {OUT.name})")
-    ap.add_argument("--check", action="store_true", help="do not write; exit 1 if the file differs from what would be written")
+    ap.add_argument("-o", "--output", type=Path, default=None,
+                    help=f"write only this file (default: {OUT.name} and the scale file {SCALE_OUT.relative_to(HERE)})")
+    ap.add_argument("--existing", type=Path, default=None,
+                    help="the file whose sites keep their addresses (default: the output file, else the default output)")
+    ap.add_argument("--fresh", action="store_true", help="ignore existing addresses: a first plan, by position")
+    ap.add_argument("--scale", type=int, default=None, metavar="N",
+                    help="with -o: write a scale file, the province plus generated units, N sites in all")
+    ap.add_argument("--check", action="store_true", help="do not write; exit 1 if a file differs from what would be written")
     args = ap.parse_args(argv)
 
-    text = render(province())
-    if args.check:
-        current = args.output.read_text(encoding="utf-8") if args.output.exists() else None
-        if current != text:
-            print(f"{args.output}: stale; run {Path(__file__).name} to regenerate", file=sys.stderr)
-            return 1
-        print(f"{args.output}: up to date")
-        return 0
-    args.output.write_bytes(text.encode("utf-8"))
-    sites_ = province()["wan"]["sites"]
-    counts = {t[0]: sum(1 for s in sites_ if s["tier"] == t[0]) for t in TIERS}
-    print(f"wrote {args.output}: {len(sites_)} sites " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    return 0
+    if args.output:
+        targets = [(args.output, args.scale)]
+    else:
+        targets = [(OUT, None), (SCALE_OUT, args.scale or SCALE_SITES)]
+    rc = 0
+    for output, scale in targets:
+        text, data, existing = _build(output, scale, args.existing, args.fresh)
+        if args.check:
+            current = output.read_text(encoding="utf-8") if output.exists() else None
+            if current != text:
+                print(f"{output}: stale; run {Path(__file__).name} to regenerate", file=sys.stderr)
+                rc = 1
+            else:
+                print(f"{output}: up to date")
+            continue
+        sites_ = data["wan"]["sites"]
+        moved = [s["id"] for s in sites_ if s["id"] in existing
+                 and any(existing[s["id"]].get(k) != s[k] for k in ("lan", "wan_address", "tunnel_address"))]
+        assert not moved, f"existing sites changed address: {moved}"
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(text.encode("utf-8"))
+        counts = {t[0]: sum(1 for s in sites_ if s["tier"] == t[0]) for t in TIERS}
+        new = sum(1 for s in sites_ if s["id"] not in existing)
+        print(f"wrote {output}: {len(sites_)} sites " + ", ".join(f"{k} {v}" for k, v in counts.items())
+              + f"; {new} new sites given addresses")
+    return rc
 
 
 if __name__ == "__main__":
