@@ -107,6 +107,9 @@ app.add_typer(wan_app, name="wan")
 from .render_cli import render_app  # noqa: E402
 
 app.add_typer(render_app, name="render")
+from .dr_cli import dr_app  # noqa: E402  (dcops dr backup / restore-test; failover, failback)
+
+app.add_typer(dr_app, name="dr")
 
 
 from .report_cli import report as _report  # noqa: E402

@@ -277,6 +277,26 @@ class LogServer(Strict):
     directory: PathStr = "/var/log/remote"  # where the hub's rsyslog writes <site>.log (infra/render/endpoint.py)
 
 
+class BackupTarget(Strict):
+    """Where Velero writes the province's backups: S3-compatible object storage on infrastructure
+    separate from the primary (Ceph RGW of the DR site; the lab: its SeaweedFS). The policy
+    (schedule, retention, encryption, restore-test interval) is the province file's
+    ``datacenter.backup``; this is only where and with which keys (infra/dr/backup.py)."""
+
+    s3_url: Annotated[str, Field(pattern=r"^https://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._~/-]*)?$", max_length=2048)]
+    bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
+    region: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,40}$")] = "us-east-1"
+    prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,100}$")] | None = None
+    credentials_file: PathStr  # AWS shared-credentials file (a file outside the repository, 0600)
+    profile: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "default"
+    ca_file: PathStr | None = None  # the object store's CA (default: the system's trust store)
+    namespace: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")] = "velero"
+    location: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")] = "dcops"  # the BackupStorageLocation's name
+    site: Annotated[str, Field(min_length=1, max_length=120)]  # where the object store runs (a cluster id of the province, or a site name)
+
+    _v_paths = field_validator("credentials_file", "ca_file")(lambda v: v if v is None else _path(v))
+
+
 class Environment(Strict):
     kind: Literal["production", "staging", "lab"]
     name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
@@ -287,6 +307,7 @@ class Environment(Strict):
     wan: Wan
     prometheus: Prometheus
     log_server: LogServer | None = None
+    backup: BackupTarget | None = None  # Velero's object storage (dcops dr backup / restore-test)
 
     _v_name = field_validator("name")(lambda v: v if v is None else _no_control(v))
 
@@ -533,6 +554,12 @@ def _semantic(env: Environment, prefix: str, lines: dict[str, int], base: Path, 
         cf = cf if cf.is_absolute() else base / cf
         if REPO in cf.resolve().parents:
             add("backend.credentials_file", "the S3 credentials file is inside the repository",
+                "keep it outside the repository (mode 0600)")
+    if env.backup is not None:
+        bf = Path(env.backup.credentials_file).expanduser()
+        bf = bf if bf.is_absolute() else base / bf
+        if REPO == bf.resolve() or REPO in bf.resolve().parents:
+            add("backup.credentials_file", "the backup store's credentials file is inside the repository",
                 "keep it outside the repository (mode 0600)")
     if province is not None:
         clusters = set(province.cluster_by_id)

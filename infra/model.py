@@ -569,7 +569,13 @@ class Platform(Strict):
     hostname: Annotated[str, Field(pattern=_HOST, max_length=253)] | None = Field(
         None, description="DNS name of the front end (TLS certificate, Gateway listener)")
     depends_on: list[Id] = Field(default_factory=list)
-    national: list[Id] = Field(default_factory=list)
+    national: list[Id] = Field(default_factory=list, description=(
+        "national endpoints it connects to directly: LGSP's own links (kind lgsp); any other platform's "
+        "direct link is refused unless declared in national_exceptions"))
+    national_via_lgsp: list[Id] = Field(default_factory=list, description=(
+        "national systems it uses through LGSP (it calls LGSP, which must list them in its 'national')"))
+    national_exceptions: list["NationalException"] = Field(default_factory=list, max_length=64, description=(
+        "approved direct links of a platform that is not LGSP, each with its reason"))
     slo: SLO
     security_level: SecurityLevel
     dr: Recovery = Field(default_factory=lambda: Recovery(), description="recovery objectives and DR mode")
@@ -587,6 +593,24 @@ class Platform(Strict):
 
     def health_port(self) -> Port:
         return next((x for x in self.ports if x.name == self.health.port), self.ports[0])
+
+    @property
+    def is_lgsp(self) -> bool:
+        """LGSP, the province's one door to the national systems."""
+        return self.kind == LGSP_KIND
+
+
+LGSP_KIND = "lgsp"
+"""The platform kind of LGSP: only it links to national endpoints (others through it, or by an exception)."""
+
+
+class NationalException(Strict):
+    """A direct link from a platform other than LGSP to a national endpoint, approved and explained."""
+
+    endpoint: Id = Field(description="national endpoint id")
+    reason: Text = Field(description="why the link cannot go through LGSP (Vietnamese)")
+    reason_en: Text | None = Field(None, description="the reason in English")
+    approved_by: Name | None = Field(None, description="who approved it, e.g. the decision's number")
 
 
 class NationalEndpoint(Strict):
@@ -801,6 +825,17 @@ class ProvinceFile(Strict):
     def national_by_id(self) -> dict[str, NationalEndpoint]:
         return {n.id: n for n in self.national_endpoints}
 
+    def direct_national(self, p: Platform) -> list[tuple[NationalEndpoint, "NationalException | None"]]:
+        """The national endpoints ``p`` may reach itself: LGSP's ``national``, another platform's
+        declared exceptions (with the exception); nothing else."""
+        if p.is_lgsp:
+            return [(self.national_by_id[n], None) for n in p.national]
+        return [(self.national_by_id[x.endpoint], x) for x in p.national_exceptions]
+
+    def national_exceptions(self) -> list[tuple[Platform, "NationalException"]]:
+        """Every declared direct link that bypasses LGSP, for the report."""
+        return [(p, x) for p in self.platforms for x in p.national_exceptions]
+
     def management_segment(self) -> Segment:
         return next(s for s in self.datacenter.segments if s.zone == Zone.management)
 
@@ -836,3 +871,4 @@ class ProvinceFile(Strict):
 
 Province.model_rebuild()
 DataCenter.model_rebuild()
+Platform.model_rebuild()

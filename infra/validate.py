@@ -328,6 +328,10 @@ def _semantic(d: Any) -> list[Problem]:
                 P.append(Problem(f"{base}.depends_on[{di}]", "a platform cannot depend on itself", "remove this entry"))
         for ni, nat in enumerate(p.get("national") or []):
             ref(f"{base}.national[{ni}]", nat, nationals, "national endpoint", "national_endpoints")
+        for ni, nat in enumerate(p.get("national_via_lgsp") or []):
+            ref(f"{base}.national_via_lgsp[{ni}]", nat, nationals, "national endpoint", "national_endpoints")
+        for xi, x in _items(p, "national_exceptions"):
+            ref(f"{base}.national_exceptions[{xi}].endpoint", x.get("endpoint"), nationals, "national endpoint", "national_endpoints")
         if isinstance(p.get("id"), str) and isinstance(deps, list):
             graph[p["id"]] = [x for x in deps if isinstance(x, str) and x in platforms and x != p["id"]]
         slo = p.get("slo")
@@ -358,6 +362,8 @@ def _semantic(d: Any) -> list[Problem]:
                     f"raise province.security_level to {lvl} or lower this platform's level",
                 )
             )
+
+    P += _lgsp_door(d)
 
     # cycles ---------------------------------------------------------------
     for cycle in _cycles(graph):
@@ -545,6 +551,83 @@ def _dr(d: dict) -> list[Problem]:
                              + (" (a cold standby restores the latest backup)" if mode == "cold" else ""),
                              f"raise 'rpo_minutes' to at least {interval}, back up more often (datacenter.backup.schedule, "
                              "e.g. '0 * * * *' for hourly), or make the platform warm (replicated data)"))
+    return P
+
+
+# ------------------------------------------------------------------ LGSP, the door to national systems
+
+
+def _lgsp_door(d: dict) -> list[Problem]:
+    """Only LGSP links to national endpoints; the other platforms use them through LGSP
+    (``national_via_lgsp``), or directly by a declared exception with its reason."""
+    from .model import LGSP_KIND
+
+    P: list[Problem] = []
+    plats = list(_items(d, "platforms"))
+    lgsp = {p.get("id"): (i, p) for i, p in plats if p.get("kind") == LGSP_KIND and isinstance(p.get("id"), str)}
+
+    def links(p: dict) -> list:
+        v = p.get("national")
+        return [x for x in v if isinstance(x, str)] if isinstance(v, list) else []
+
+    for pi, p in plats:
+        base, pid = f"platforms[{pi}]", p.get("id")
+        via = p.get("national_via_lgsp") if isinstance(p.get("national_via_lgsp"), list) else []
+        excs = [(xi, x) for xi, x in _items(p, "national_exceptions")]
+        if p.get("kind") == LGSP_KIND:
+            if via:
+                P.append(Problem(f"{base}.national_via_lgsp", f"'{pid}' is LGSP: it links to national systems itself",
+                                 "list these endpoints in its 'national' and remove 'national_via_lgsp'"))
+            for xi, _ in excs:
+                P.append(Problem(f"{base}.national_exceptions[{xi}]", f"'{pid}' is LGSP: its direct links need no exception",
+                                 "list the endpoint in its 'national' and remove this exception"))
+            continue
+        excepted = {x.get("endpoint") for _, x in excs}
+        for ni, nat in enumerate(links(p)):
+            approved = " (it is declared under 'national_exceptions': list it there only)" if nat in excepted else ""
+            P.append(Problem(
+                f"{base}.national[{ni}]",
+                f"'{pid}' is not LGSP (kind: {LGSP_KIND}) and links directly to national endpoint '{nat}'{approved}: "
+                "the province reaches national systems through LGSP",
+                f"move '{nat}' to 'national_via_lgsp' (LGSP lists it in its 'national'), or, if this direct link was "
+                f"approved, declare it under 'national_exceptions' as {{endpoint: {nat}, reason: <why, and who approved it>}}"))
+        seen: dict[str, str] = {}
+        for ni, nat in enumerate(via):
+            where = f"{base}.national_via_lgsp[{ni}]"
+            if isinstance(nat, str) and nat in seen:
+                P.append(Problem(where, f"national endpoint '{nat}' is listed twice (also at {seen[nat]})", "keep one"))
+            if isinstance(nat, str):
+                seen.setdefault(nat, where)
+        for xi, x in excs:
+            nat, where = x.get("endpoint"), f"{base}.national_exceptions[{xi}].endpoint"
+            if isinstance(nat, str) and nat in seen:
+                also = "through LGSP" if "national_via_lgsp" in seen[nat] else "as an exception"
+                P.append(Problem(where, f"national endpoint '{nat}' is also used {also} (at {seen[nat]})",
+                                 "keep one: through LGSP (national_via_lgsp) or directly by this exception"))
+            if isinstance(nat, str):
+                seen.setdefault(nat, where)
+        if not via:
+            continue
+        deps = p.get("depends_on") if isinstance(p.get("depends_on"), list) else []
+        doors = [x for x in deps if x in lgsp]
+        if not lgsp:
+            P.append(Problem(f"{base}.national_via_lgsp", f"'{pid}' uses national systems through LGSP, but no platform "
+                             f"is LGSP (kind: {LGSP_KIND})",
+                             f"add the LGSP platform (kind: {LGSP_KIND}) with these endpoints in its 'national'"))
+            continue
+        if not doors:
+            names = ", ".join(sorted(lgsp))
+            P.append(Problem(f"{base}.national_via_lgsp", f"'{pid}' uses national systems through LGSP but does not call "
+                             f"LGSP ({names}): its NetworkPolicies would not let it reach LGSP",
+                             f"add '{sorted(lgsp)[0]}' to its 'depends_on'"))
+            continue
+        reached = {n for g in doors for n in links(lgsp[g][1])}
+        for ni, nat in enumerate(via):
+            if isinstance(nat, str) and nat not in reached:
+                gi = lgsp[doors[0]][0]
+                P.append(Problem(f"{base}.national_via_lgsp[{ni}]",
+                                 f"LGSP ('{', '.join(doors)}') does not connect to national endpoint '{nat}'",
+                                 f"add '{nat}' to the 'national' of LGSP (platforms[{gi}].national), or remove it here"))
     return P
 
 

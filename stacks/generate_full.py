@@ -509,26 +509,34 @@ def province(existing: dict[str, dict] | None = None, extra: list[dict] | None =
                 "dvc", "Cổng Dịch vụ công tỉnh Thanh Hóa", "Provincial public-service portal", "portal",
                 "primary", "dmz", "10.20.8.10", 4, "registry.dcops.lab/dvc/portal:2.4.1", (1000, 2048),
                 [("https", 8443)], [("uploads", 500, "shared-files", "/var/lib/dvc")],
-                ["motcua", "lgsp"], ["dvcqg", "thanh-toan"], (99.9, 1000, 99.0),
+                ["motcua", "lgsp"], [], (99.9, 1000, 99.0), via=["dvcqg", "thanh-toan"],
             ),
             _platform(
                 "motcua", "Hệ thống thông tin giải quyết thủ tục hành chính (Một cửa điện tử)", "One-stop shop", "one-stop",
                 "primary", "app", "10.20.12.10", 4, "registry.dcops.lab/motcua/api:5.1.0", (1000, 2048),
                 [("http", 8080)], [("files", 1024, "shared-files", "/data")],
-                ["lgsp", "eoffice"], ["dvcqg"], (99.9, 800, 99.0),
+                ["lgsp", "eoffice"], [], (99.9, 800, 99.0), via=["dvcqg"],
             ),
             _platform(
                 "eoffice", "Hệ thống quản lý văn bản và điều hành", "E-Office document management", "e-office",
                 "primary", "app", "10.20.12.11", 4, "registry.dcops.lab/eoffice/web:7.3.2", (1000, 2048),
                 [("http", 8080)],
                 [("documents", 2048, "shared-files", "/data"), ("archive", 8192, "hdd-archive", "/archive")],
-                ["lgsp"], ["truc-vb", "ky-so"], (99.5, 1500, 99.0),
+                ["lgsp"], [], (99.5, 1500, 99.0), via=["truc-vb"],
+                exceptions=[{
+                    "endpoint": "ky-so",
+                    "reason": "Ký số văn bản gọi trực tiếp dịch vụ chứng thực chữ ký số chuyên dùng (OCSP, dấu thời gian) "
+                              "theo yêu cầu của Ban Cơ yếu Chính phủ",
+                    "reason_en": "Document signing calls the government digital signature service directly (OCSP, "
+                                 "time stamping) as the Government Cipher Committee requires",
+                    "approved_by": "Sở Khoa học và Công nghệ tỉnh Thanh Hóa (placeholder: decision number to be filled)",
+                }],
             ),
             _platform(
                 "lgsp", "Nền tảng tích hợp, chia sẻ dữ liệu cấp tỉnh (LGSP)", "Provincial integration and sharing platform (LGSP)", "lgsp",
                 "primary", "app", "10.20.12.12", 3, "registry.dcops.lab/lgsp/gateway:3.0.4", (2000, 4096),
                 [("https", 8443)], [("queue", 200, "ssd-db", "/var/lib/lgsp", "per_replica")],
-                [], ["ndxp", "csdl-dan-cu"], (99.95, 500, 99.0),
+                [], ["ndxp", "csdl-dan-cu", "dvcqg", "truc-vb", "thanh-toan", "bao-cao-qg"], (99.95, 500, 99.0),
             ),
             _platform(
                 "ioc", "Trung tâm giám sát, điều hành đô thị thông minh (IOC)", "Smart-city operations center (IOC)", "ioc",
@@ -542,7 +550,7 @@ def province(existing: dict[str, dict] | None = None, extra: list[dict] | None =
                 "lris", "Hệ thống thông tin báo cáo cấp tỉnh (LRIS)", "Provincial reporting information system (LRIS)", "lris",
                 "dr", "dr-app", "10.20.36.10", 2, "registry.dcops.lab/lris/api:2.2.0", (500, 1024),
                 [("http", 8080)], [("reports", 200, "ssd-replicated", "/data", "per_replica")],
-                ["lgsp"], ["bao-cao-qg"], (99.5, 1500, 99.0),
+                ["lgsp"], [], (99.5, 1500, 99.0), via=["bao-cao-qg"],
             ),
         ],
         "wan": {
@@ -609,7 +617,9 @@ def _nat(nid, name, name_en, offset) -> dict:
 
 
 def _platform(pid, name, name_en, kind, cluster, segment, address, replicas, image, res, ports, storage,
-              deps, national, slo) -> dict:
+              deps, national, slo, via=(), exceptions=()) -> dict:
+    """``national``: direct links (LGSP only); ``via``: national systems used through LGSP;
+    ``exceptions``: approved direct links of a platform that is not LGSP, with their reasons."""
     return {
         "id": pid,
         "name": name,
@@ -625,7 +635,9 @@ def _platform(pid, name, name_en, kind, cluster, segment, address, replicas, ima
         "storage": [{"name": v[0], "size_gib": v[1], "storage_class": v[2], "mount_path": v[3],
                      **({"per_replica": True} if "per_replica" in v[4:] else {})} for v in storage],
         "depends_on": deps,
-        "national": national,
+        **({"national": national} if national else {}),
+        **({"national_via_lgsp": list(via)} if via else {}),
+        **({"national_exceptions": list(exceptions)} if exceptions else {}),
         "slo": {"availability": slo[0], "latency_ms": slo[1], "latency_target": slo[2], "window_days": 30},
         "security_level": 3,
     }

@@ -1,0 +1,1 @@
+"""Disaster recovery: backups and restore tests (:mod:`infra.dr.backup`), failover and failback."""
