@@ -57,7 +57,7 @@ from .comments import comment, comment_block, nft_rule_comment
 GATEWAY = "gateway"
 """Inventory name of the data-center gateway (the hub). No site may use it."""
 
-PARTS = ("sysctl", "firewall", "ssh_hardening", "wireguard", "node_exporter", "time", "logging")
+PARTS = ("sysctl", "firewall", "admins", "ssh_hardening", "wireguard", "node_exporter", "time", "logging")
 """The concepts, in the order the engines apply them (the tunnel before what uses it)."""
 
 WG_DIR = "/etc/wireguard"
@@ -79,7 +79,19 @@ SYSCTL_CONF = "/etc/sysctl.d/90-dcops-hardening.conf"
 NODE_EXPORTER_DEFAULTS = "/etc/default/prometheus-node-exporter"
 NODE_EXPORTER_DROPIN_DIR = "/etc/systemd/system/prometheus-node-exporter.service.d"
 NODE_EXPORTER_PORT = 9100
-ADMIN_USER = "dcops"
+ADMIN_USER = "dcops"  # the automation (rollout) account: sudo with its password (wan.become.password)
+AUDIT_USER = "dcops-audit"  # the checks' account: may run only the evidence collector as root
+ADMINS_GROUP = "dcops-admins"  # the named administrators of the province file
+ADMIN_KEYS_DIR = "/etc/ssh/dcops-admins"  # their authorized keys, root's (%u.keys): managed from the province file only
+SUDOERS_DCOPS = "/etc/sudoers.d/50-dcops"
+PAM_SSHD = "/etc/pam.d/sshd"
+PAM_SUDO = "/etc/pam.d/sudo"
+PROFILE_IDLE = "/etc/profile.d/dcops-idle.sh"
+COLLECTOR_DIR = "/usr/local/libexec/dcops"
+COLLECTOR = "/usr/local/libexec/dcops/collect-evidence"
+TOTP_FILE = ".google_authenticator"  # in the administrator's home (pam_google_authenticator's default)
+SUDOERS_EVIDENCE = ("for f in /etc/sudoers /etc/sudoers.d/*; do [ -f \"$f\" ] || continue; "
+                    "printf '\\0%s\\0' \"$f\"; cat -- \"$f\" || exit 1; done")
 SSH_IDLE_INTERVAL = 300
 SSH_IDLE_COUNT = 2  # 10 minutes idle, then the session ends
 SSH_MAX_AUTH_TRIES = 3
@@ -520,18 +532,49 @@ def _firewall_gateway(model: ProvinceFile) -> Part:
     return _firewall(inp, fwd, sets, ["Data-center gateway (hub): sites reach only their platforms' ports"])
 
 
+def ssh_allow_users(model: ProvinceFile) -> list[str]:
+    """Who may log in over SSH: the automation account, the checks' account, the named administrators."""
+    return [ADMIN_USER, AUDIT_USER] + [a.name for a in model.wan.administrators]
+
+
+def _sshd_admin_blocks(model: ProvinceFile) -> str:
+    """Match blocks for the named administrators (a Match in a drop-in ends with its file)."""
+    admins = model.wan.administrators
+    if not admins:
+        return ""
+    out = comment_block("Named administrators (province file wan.administrators): keys from the province file only,",
+                        "and a second factor: a TOTP code (keyboard-interactive through PAM, pam_google_authenticator)",
+                        "or a FIDO security key (sk- keys, touch required). The automation and audit accounts stay",
+                        "key-only: non-interactive, limited by sudoers (password, or the evidence collector only).")
+    fido = [a.name for a in admins if a.mfa == "fido"]
+    if fido:
+        out += (f"Match User {','.join(fido)}\n"
+                "    AuthenticationMethods publickey\n"
+                "    PubkeyAcceptedAlgorithms sk-ssh-ed25519@openssh.com,sk-ecdsa-sha2-nistp256@openssh.com\n"
+                "    PubkeyAuthOptions touch-required\n"
+                f"    AuthorizedKeysFile {ADMIN_KEYS_DIR}/%u.keys\n")
+    out += (f"Match Group {ADMINS_GROUP}\n"
+            "    AuthenticationMethods publickey,keyboard-interactive\n"
+            "    KbdInteractiveAuthentication yes\n"
+            f"    AuthorizedKeysFile {ADMIN_KEYS_DIR}/%u.keys\n")
+    return out
+
+
 def _ssh_hardening(model: ProvinceFile) -> Part:
+    idle = model.wan.admin_idle_timeout_s
     conf = comment_block(HEADER, "First value wins in sshd: this drop-in is read before the rest of sshd_config.") + f"""PasswordAuthentication no
 KbdInteractiveAuthentication no
 PermitEmptyPasswords no
 PermitRootLogin no
 PubkeyAuthentication yes
 AuthenticationMethods publickey
-AllowUsers {ADMIN_USER}
+AllowUsers {' '.join(ssh_allow_users(model))}
 MaxAuthTries {SSH_MAX_AUTH_TRIES}
 LoginGraceTime 30
 ClientAliveInterval {SSH_IDLE_INTERVAL}
 ClientAliveCountMax {SSH_IDLE_COUNT}
+ChannelTimeout session={idle}s
+UnusedConnectionTimeout {idle}s
 X11Forwarding no
 AllowTcpForwarding no
 AllowAgentForwarding no
@@ -542,11 +585,178 @@ LogLevel VERBOSE
 Ciphers {SSH_CIPHERS}
 MACs {SSH_MACS}
 KexAlgorithms {SSH_KEX}
-"""
+""" + _sshd_admin_blocks(model)
     return Part(
         "ssh_hardening",
         files=(File(SSHD_DROPIN, conf),),
         services=(Service("ssh", "reloaded", "/usr/sbin/sshd -t"),),
+    )
+
+
+# ---------------------------------------------------------------- named administrators, sudo, evidence
+
+
+PAM_SSHD_TEXT = """\
+# PAM of sshd. Its auth stack serves only the named administrators' keyboard-interactive step (every
+# other login is key-only, PasswordAuthentication no): the second factor, a TOTP code. No nullok: an
+# administrator without a TOTP secret cannot log in.
+auth       required     pam_google_authenticator.so
+account    required     pam_nologin.so
+@include common-account
+session [success=ok ignore=ignore module_unknown=ignore default=bad]        pam_selinux.so close
+session    required     pam_loginuid.so
+session    optional     pam_keyinit.so force revoke
+@include common-session
+session    optional     pam_motd.so  motd=/run/motd.dynamic
+session    optional     pam_motd.so noupdate
+session    optional     pam_mail.so standard noenv
+session    required     pam_limits.so
+session    required     pam_env.so
+session    required     pam_env.so user_readenv=1 envfile=/etc/default/locale
+session [success=ok ignore=ignore module_unknown=ignore default=bad]        pam_selinux.so open
+@include common-password
+"""
+
+PAM_SUDO_TEXT = """\
+#%PAM-1.0
+# sudo asks the named administrators (group {group}) for a fresh TOTP code, everyone else
+# (the automation account) for their password: nobody runs commands as root unauthenticated.
+session    required   pam_limits.so
+auth       [success=ignore default=1] pam_succeed_if.so quiet user ingroup {group}
+auth       [success=done default=die] pam_google_authenticator.so
+@include common-auth
+@include common-account
+@include common-session-noninteractive
+"""
+
+
+def evidence_commands(model: ProvinceFile) -> list[str]:
+    """What the host controls read as root, run by the evidence collector (exactly these strings:
+    the checks look their answers up by them). Commands readable by anyone are not here: the checks
+    run those as the audit account itself. A new control that needs root adds its command here."""
+    cmds = [
+        "/usr/sbin/sshd -T",
+        "nft -nn list ruleset",
+        "ss -H -tulnp",
+        "wg show wg0 endpoints",
+        "wg show wg0 allowed-ips",
+        "wg show wg0 latest-handshakes",
+        "wg show wg0 public-key",
+        f"stat -c '%U %a %n' {WG_DIR} {WG_DIR}/* 2>/dev/null || true",
+        "awk -F: '($2 == \"\") {print $1}' /etc/shadow",
+        "rsyslogd -N1",
+        "chronyc -n tracking",
+        "chronyc -n sources",
+        "date +%s",
+        SUDOERS_EVIDENCE,
+    ]
+    cmds += [sshd_match_command(model, a.name) for a in model.wan.administrators]
+    cmds += [totp_evidence_command(model)] if model.wan.administrators else []
+    return cmds
+
+
+def sshd_match_command(model: ProvinceFile, user: str) -> str:
+    """``sshd -T`` for a login of ``user`` from the management range (shows the Match blocks' effect)."""
+    mgmt = next(_net(_mgmt_cidr(model)).hosts())
+    return f"/usr/sbin/sshd -T -C user={user},host=management,addr={mgmt}"
+
+
+def totp_evidence_command(model: ProvinceFile) -> str:
+    """Owner, mode and size of each TOTP administrator's secret (never its content)."""
+    names = [a.name for a in model.wan.administrators if a.mfa == "totp"]
+    return ("for u in " + (" ".join(names) or "none") + "; do h=$(getent passwd \"$u\" | cut -d: -f6); "
+            f"f=\"${{h:-/nonexistent}}/{TOTP_FILE}\"; if [ -f \"$f\" ]; then echo \"$u $(stat -c '%U %a %s' \"$f\")\"; "
+            "else echo \"$u missing\"; fi; done")
+
+
+_COLLECTOR_TEMPLATE = """\
+#!/usr/bin/python3 -I
+# {header}
+# The evidence collector of the host checks: the account {audit} may run it as root (sudoers:
+# this path, no arguments) and nothing else. It runs a fixed list of read-only commands and prints
+# each one's exit status and output, in one JSON document (one round trip per host).
+import base64, json, os, subprocess, sys
+
+COMMANDS = {commands}
+
+if len(sys.argv) != 1:
+    sys.exit("collect-evidence takes no arguments")
+env = {{"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}}
+out = {{}}
+for c in COMMANDS:
+    p = subprocess.run(["/bin/sh", "-c", c], capture_output=True, stdin=subprocess.DEVNULL, env=env, cwd="/")
+    out[c] = [p.returncode, base64.b64encode(p.stdout).decode(), base64.b64encode(p.stderr).decode()]
+print(json.dumps(out))
+"""
+
+
+def collector_script(model: ProvinceFile) -> str:
+    return _COLLECTOR_TEMPLATE.format(header=HEADER, audit=AUDIT_USER,
+                                      commands=json.dumps(evidence_commands(model), indent=1))
+
+
+def sudoers_text(model: ProvinceFile) -> str:
+    """The sudo rules dcops manages: administrators authenticate (TOTP through PAM), the audit
+    account runs the collector only (no arguments). Never NOPASSWD: ALL."""
+    out = comment_block(HEADER, f"Named administrators (group {ADMINS_GROUP}): any command, after authenticating.",
+                        f"The checks' account {AUDIT_USER}: the evidence collector only, with no arguments.")
+    out += f"Defaults:%{ADMINS_GROUP} timestamp_timeout=5\n"
+    out += f"%{ADMINS_GROUP} ALL=(ALL:ALL) ALL\n"
+    out += f'{AUDIT_USER} ALL=(root) NOPASSWD: {COLLECTOR} ""\n'
+    return out
+
+
+def _gecos(text: str) -> str:
+    return re.sub(r"[:,=\\]", " ", text)
+
+
+def _admins(model: ProvinceFile) -> Part:
+    admins = model.wan.administrators
+    names = [a.name for a in admins]
+    files = [
+        File(SUDOERS_DCOPS, sudoers_text(model), "0440"),
+        File(PAM_SSHD, PAM_SSHD_TEXT),
+        File(PAM_SUDO, PAM_SUDO_TEXT.format(group=ADMINS_GROUP)),
+        File(PROFILE_IDLE, comment_block(HEADER, "Idle interactive shells end (wan.admin_idle_timeout_s); sshd's ChannelTimeout ends idle sessions too.")
+             + f"TMOUT={model.wan.admin_idle_timeout_s}\nreadonly TMOUT\nexport TMOUT\n"),
+        File(COLLECTOR, collector_script(model), "0755"),
+    ]
+    files += [File(f"{ADMIN_KEYS_DIR}/{a.name}.keys", comment_block(HEADER, f"{a.name}: {a.full_name}") + "".join(k + "\n" for k in a.ssh_keys))
+              for a in admins]
+    # accounts: the group, one account per administrator (login shell, no password: keys and the
+    # second factor), members of the group exactly; a removed administrator is locked and leaves the group
+    want = " ".join(names)
+    check = (f"getent group {ADMINS_GROUP} >/dev/null || echo 'group {ADMINS_GROUP} missing'\n"
+             + "".join(f"e=$(getent passwd {n} | cut -d: -f7); [ \"$e\" = /bin/bash ] || echo 'account {n}: shell '\"${{e:-missing}}\"\n"
+                       f"id -nG {n} 2>/dev/null | tr ' ' '\\n' | grep -qx {ADMINS_GROUP} || echo 'account {n} not in {ADMINS_GROUP}'\n"
+                       for n in names)
+             + f"have=$(getent group {ADMINS_GROUP} | cut -d: -f4 | tr ',' '\\n' | grep . | sort | tr '\\n' ' ')\n"
+             + f"[ \"$have\" = {shlex.quote(' '.join(sorted(names)) + (' ' if names else ''))} ] || echo \"{ADMINS_GROUP} members: $have\"\n")
+    apply = (f"set -e\ngetent group {ADMINS_GROUP} >/dev/null || groupadd --system {ADMINS_GROUP}\n"
+             + "".join(f"id -u {a.name} >/dev/null 2>&1 || useradd --create-home --shell /bin/bash --comment {shlex.quote(_gecos(a.full_name))} {a.name}\n"
+                       f"usermod --shell /bin/bash --comment {shlex.quote(_gecos(a.full_name))} --append --groups {ADMINS_GROUP} {a.name}\n"
+                       f"[ \"$(getent shadow {a.name} | cut -d: -f2)\" != '' ] || usermod -p '*' {a.name}\n"
+                       f"case \"$(getent shadow {a.name} | cut -d: -f2)\" in '!'*) usermod -p '*' {a.name};; esac\n"
+                       for a in admins)
+             + f"for u in $(getent group {ADMINS_GROUP} | cut -d: -f4 | tr ',' ' '); do case \" {want} \" in *\" $u \"*) ;; "
+               f"*) gpasswd -d \"$u\" {ADMINS_GROUP}; usermod --lock --shell /usr/sbin/nologin \"$u\";; esac; done\n")
+    totp = [a.name for a in admins if a.mfa == "totp"]
+    # each TOTP administrator's secret is made on the host (it never leaves it through dcops); the
+    # administrator enrols it from the host's console or with a colleague (README: named administrators)
+    tcheck = "".join(f"h=$(getent passwd {n} | cut -d: -f6); [ -n \"$h\" ] && [ -s \"$h/{TOTP_FILE}\" ] || echo '{n}: no TOTP secret'\n" for n in totp)
+    tapply = "set -e\n" + "".join(
+        f"h=$(getent passwd {n} | cut -d: -f6); if [ ! -s \"$h/{TOTP_FILE}\" ]; then "
+        f"google-authenticator --time-based --disallow-reuse --force --quiet --qr-mode=NONE --rate-limit=3 --rate-time=30 "
+        f"--window-size=3 --emergency-codes=0 --secret=\"$h/{TOTP_FILE}\" >/dev/null; chown {n}: \"$h/{TOTP_FILE}\"; chmod 0400 \"$h/{TOTP_FILE}\"; fi\n"
+        for n in totp)
+    converge = [Converge("administrator accounts", check, apply)]
+    if totp:
+        converge.append(Converge("administrators' TOTP secrets", tcheck, tapply))
+    return Part(
+        "admins",
+        dirs=(Directory(ADMIN_KEYS_DIR), Directory(COLLECTOR_DIR)),
+        files=tuple(files),
+        converge=tuple(converge),
     )
 
 
@@ -775,6 +985,7 @@ def render_site(model: ProvinceFile, site_id: str, pubkeys: Mapping[str, str]) -
     parts = {
         "sysctl": _sysctl(kv, forwarding),
         "firewall": _firewall_site(model, site),
+        "admins": _admins(model),
         "ssh_hardening": _ssh_hardening(model),
         "wireguard": _wireguard_site(model, site, hub_key),
         "node_exporter": _node_exporter(site.tunnel_address),
@@ -794,6 +1005,7 @@ def render_gateway(model: ProvinceFile, pubkeys: Mapping[str, str]) -> Endpoint:
     parts = {
         "sysctl": _sysctl(kv, True),
         "firewall": _firewall_gateway(model),
+        "admins": _admins(model),
         "ssh_hardening": _ssh_hardening(model),
         "wireguard": wg,
         "node_exporter": _node_exporter(hub.tunnel_address),

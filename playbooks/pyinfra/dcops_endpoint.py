@@ -20,7 +20,7 @@ from pyinfra.api import FactBase, QuoteString, StringCommand, operation
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import files, server, systemd
 
-PARTS = ("sysctl", "firewall", "ssh_hardening", "wireguard", "node_exporter", "time", "logging")
+PARTS = ("sysctl", "firewall", "admins", "ssh_hardening", "wireguard", "node_exporter", "time", "logging")
 
 
 class Drift(FactBase):
