@@ -859,6 +859,19 @@ class ProvinceFile(Strict):
     def storage_classes_on(self, cluster_id: str) -> list[StorageClass]:
         return [c for c in self.datacenter.storage_classes if cluster_id in c.clusters]
 
+    def placed(self, placement: dict[str, str] | None) -> "ProvinceFile":
+        """The province with each platform of ``placement`` (platform id -> cluster id) running on that
+        cluster: where a failover moved it (``dcops dr failover`` records it). Without one, itself."""
+        moved = {pid: c for pid, c in (placement or {}).items() if pid in self.platform_by_id
+                 and self.platform_by_id[pid].cluster != c}
+        if not moved:
+            return self
+        platforms = [p.model_copy(update={"cluster": moved[p.id]}) if p.id in moved else p for p in self.platforms]
+        out = self.model_copy(update={"platforms": platforms})
+        for name in [k for k, v in type(self).__dict__.items() if isinstance(v, cached_property)]:
+            out.__dict__.pop(name, None)  # lookups cached on the original describe the original
+        return out
+
     def dr_cluster_of(self, platform_id: str) -> str | None:
         """The cluster that stands by for a platform (None: DR mode none)."""
         p = self.platform_by_id[platform_id]

@@ -33,6 +33,8 @@ import pulumi  # noqa: E402
 from infra.components import (  # noqa: E402
     Cluster,
     ClusterArgs,
+    DRCopy,
+    DRCopyArgs,
     NetworkSegment,
     NetworkSegmentArgs,
     Platform,
@@ -62,6 +64,8 @@ class StackSettings:
     contexts: dict[str, str | None] = field(default_factory=dict)
     await_ready: bool = True
     ready_timeout: int = DEFAULT_TIMEOUT
+    placement: dict[str, str] = field(default_factory=dict)
+    """platform id -> the cluster it runs on, for those a failover moved (:mod:`infra.dr.placement`)."""
 
     @classmethod
     def from_config(cls) -> "StackSettings":
@@ -84,7 +88,16 @@ class StackSettings:
         env, resolve, problems = environment_from_config(raw)
         if problems:
             raise pulumi.RunError("dcops:environment does not validate:\n" + "\n".join(problems))
+        from infra.dr.placement import PlacementError, placement
+        from infra.paths import cache_dir
+
+        work_dir = resolve(env.work_dir) if env.work_dir else cache_dir() / "stacks" / pulumi.get_stack()
+        try:
+            placed = placement(work_dir)
+        except PlacementError as e:
+            raise pulumi.RunError(f"the DR placement record: {e}") from None
         return cls(
+            placement=placed,
             province=province if province.is_absolute() else REPO / province,
             kubeconfigs={c: str(resolve(a.admin.kubeconfig)) for c, a in env.clusters.items()},
             contexts={c: a.admin.context for c, a in env.clusters.items()},
@@ -112,7 +125,7 @@ def load(settings: StackSettings) -> tuple[ProvinceFile, dict[str, ClusterObject
     except ProvinceError as e:
         raise InvalidProvince(e.file, e.problems) from None
     try:
-        rendered = render_province(model)
+        rendered = render_province(model, settings.placement)
     except RenderError as e:
         raise UnrenderableProvince(e.problems) from None
     unknown = sorted(set(settings.kubeconfigs) - set(rendered))
@@ -128,6 +141,7 @@ def build(model: ProvinceFile, rendered: dict[str, ClusterObjects], settings: St
     """Declare the components; returns the stack outputs (also exported)."""
     clusters_out: dict[str, Any] = {}
     platforms_out: dict[str, Any] = {}
+    moved: dict[str, Any] = {}
     for cid, objects in rendered.items():
         cluster = Cluster(
             cid,
@@ -162,12 +176,19 @@ def build(model: ProvinceFile, rendered: dict[str, ClusterObjects], settings: St
                     for c in po.pvcs
                 ],
             }
+        for pid, copy in objects.dr_copies.items():
+            DRCopy(f"{cid}/{pid}", DRCopyArgs(cluster, copy, storage), child)
+            if copy.active:  # a failover moved it here: the platform's outputs say where it runs
+                moved[pid] = {"cluster": cid, "home": copy.home,
+                              "replicas": copy.workload["spec"]["replicas"] if copy.workload else None}
         clusters_out[cid] = {
             "kubeconfig": cluster.kubeconfig,
             "namespaces": [po.namespace_name for po in objects.platforms.values()],
             "storage_classes": [sc["metadata"]["name"] for sc in objects.storage_classes],
             "objects": [object_key(o) for o in objects.objects()],
         }
+    for pid, where in moved.items():
+        platforms_out[pid] = {**platforms_out.get(pid, {}), **where}
     outputs = {
         "province": {"code": model.province.code, "name": model.province.name, "file": str(settings.province)},
         "clusters": clusters_out,

@@ -273,7 +273,9 @@ def expected_flows(model) -> set[tuple]:
             for x in b.ports:
                 flows.add((p.cluster, p.id, "egress", peer(b, p), x.protocol, x.port))
                 flows.add((b.cluster, b.id, "ingress", peer(p, b), x.protocol, x.port))
-        for nat_id in p.national:
+        # LGSP is the door: its own links, and another platform's declared exceptions, nothing else
+        direct = p.national if p.kind == "lgsp" else [x.endpoint for x in p.national_exceptions]
+        for nat_id in direct:
             nat = next(n for n in model.national_endpoints if n.id == nat_id)
             flows |= {(p.cluster, p.id, "egress", f"cidr:{nat.cidr}", "TCP", port) for port in nat.ports}
         for s in model.wan.sites:

@@ -15,11 +15,12 @@ come from :mod:`infra.render.k8s` (never built here).
 """
 
 from .cluster import Cluster, ClusterArgs
+from .drcopy import DRCopy, DRCopyArgs
 from .platform import Platform, PlatformArgs
 from .segment import NetworkSegment, NetworkSegmentArgs
 from .storage import Storage, StorageArgs
 
 __all__ = [
     "Cluster", "ClusterArgs", "NetworkSegment", "NetworkSegmentArgs", "Storage", "StorageArgs",
-    "Platform", "PlatformArgs",
+    "Platform", "PlatformArgs", "DRCopy", "DRCopyArgs",
 ]

@@ -22,7 +22,8 @@ Objects per cluster (see :class:`ClusterObjects`):
 - per platform on the cluster (namespace = platform id): Namespace (segment,
   zone, security level, platform, Pod Security ``restricted``), its
   NetworkPolicies (default deny; DNS; scraping from the management segment; one
-  allow per dependency edge in each direction; national endpoints; the WAN sites
+  allow per dependency edge in each direction; national endpoints (LGSP's, and
+  declared exceptions: other platforms reach national systems by calling LGSP); the WAN sites
   that may reach it; the gateway's proxies), ServiceAccount, Role
   ``platform-operator`` + bindings, ResourceQuota, LimitRange, shared
   PersistentVolumeClaims, Service (LoadBalancer at the platform's address, or a
@@ -59,6 +60,10 @@ LABEL_NAME = "app.kubernetes.io/name"
 ANNOT_NAME = f"{DOMAIN}/name"
 ANNOT_NAME_EN = f"{DOMAIN}/name-en"
 ANNOT_ADDRESS = f"{DOMAIN}/address"
+ANNOT_NATIONAL_VIA = f"{DOMAIN}/national-via-lgsp"
+"""On a platform's allow-to-<LGSP> (and LGSP's allow-from-<platform>): the national systems it uses through LGSP."""
+ANNOT_NATIONAL_EXCEPTION = f"{DOMAIN}/national-exception"
+"""On a non-LGSP platform's allow-national-<id>: the declared reason of that direct link."""
 MANAGED_BY = {"app.kubernetes.io/managed-by": "dcops"}
 NS_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
 PSA_LEVEL = "restricted"
@@ -475,6 +480,10 @@ def _policy(ns: str, name: str, ingress: list[Obj] | None = None, egress: list[O
     }
 
 
+def _annotate(obj: Obj, annotations: dict[str, str]) -> None:
+    obj["metadata"].setdefault("annotations", {}).update(annotations)
+
+
 def _ns_peer(ns: str) -> Obj:
     return {"namespaceSelector": {"matchLabels": {NS_NAME_LABEL: ns}}}
 
@@ -490,7 +499,9 @@ def network_policies(model: ProvinceFile, p: Platform) -> list[Obj]:
     ``allow-to-<B>`` for each B that p depends on (egress on B's ports) and
     ``allow-from-<A>`` for each A that depends on p (ingress on p's ports), by
     namespace on the same cluster or by the other platform's segment CIDR across
-    clusters; ``allow-national-<id>`` per national endpoint; ``allow-sites`` from
+    clusters (an edge to LGSP is annotated with the national systems used through it);
+    ``allow-national-<id>`` per national endpoint, in LGSP's namespace only (LGSP is the door),
+    and in another platform's for a declared ``national_exceptions`` entry; ``allow-sites`` from
     the LANs of the WAN sites that may reach p (with a LoadBalancer exposure,
     ``externalTrafficPolicy: Local`` keeps their addresses, so this rule is what
     admits them); ``allow-gateway`` from the gateway controller's proxies (gateway
@@ -516,15 +527,21 @@ def network_policies(model: ProvinceFile, p: Platform) -> list[Obj]:
         b = model.platform_by_id[dep_id]
         peer = _ns_peer(b.namespace) if b.cluster == p.cluster else _ip_peer(seg[b.segment].cidr)
         out.append(_policy(ns, f"allow-to-{b.id}", egress=[{"to": [peer], "ports": _ports(b)}]))
+        if b.is_lgsp and p.national_via_lgsp:  # the national systems p reaches through LGSP
+            _annotate(out[-1], {ANNOT_NATIONAL_VIA: ",".join(p.national_via_lgsp)})
     for a in model.dependents_of(p.id):
         peer = _ns_peer(a.namespace) if a.cluster == p.cluster else _ip_peer(seg[a.segment].cidr)
         out.append(_policy(ns, f"allow-from-{a.id}", ingress=[{"from": [peer], "ports": _ports(p)}]))
-    for nat_id in p.national:
-        nat = model.national_by_id[nat_id]
+        if p.is_lgsp and a.national_via_lgsp:
+            _annotate(out[-1], {ANNOT_NATIONAL_VIA: ",".join(a.national_via_lgsp)})
+    # LGSP is the door: only its namespace (and a declared exception's) has egress to national endpoints
+    for nat, exc in model.direct_national(p):
         out.append(_policy(ns, f"allow-national-{nat.id}", egress=[{
             "to": [_ip_peer(nat.cidr)],
             "ports": [{"protocol": "TCP", "port": port} for port in nat.ports],
         }]))
+        if exc is not None:
+            _annotate(out[-1], {ANNOT_NATIONAL_EXCEPTION: exc.reason})
     sites = model.sites_reaching(p.id)
     if sites:
         out.append(_policy(ns, "allow-sites", ingress=[{
