@@ -40,7 +40,7 @@ Quantities are rendered in the API server's canonical form (``"1"`` not
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
 from ..model import RENDERER_MOUNTS, TMP_MOUNT, Cluster, Platform, ProvinceFile, StorageClass
@@ -258,6 +258,29 @@ class SegmentObjects:
 
 
 @dataclass(frozen=True)
+class DRCopy:
+    """A platform's copy on its DR cluster (``platforms[].dr``), standing by or running there.
+
+    Warm standby: every object of the platform, the workload at 0 replicas; its Service asks for the
+    platform's address, which is not announced while no pod is ready (``externalTrafficPolicy:
+    Local``: the address pool's speakers announce it only from nodes with a ready pod). Cold standby:
+    what a restore needs and nothing else (namespace, NetworkPolicies, ServiceAccount, RBAC, limits,
+    quota). Active (``dcops dr failover`` moved the platform here): every object, the declared
+    replicas. The objects come from the province as it is placed (:meth:`ProvinceFile.placed`), so
+    NetworkPolicies follow where the dependencies run."""
+
+    platform: str
+    cluster: str
+    home: str
+    mode: str
+    """warm or cold"""
+    active: bool
+    objects: list[Obj]
+    """In apply order: the namespace first, the workload last."""
+    workload: Obj | None = None
+
+
+@dataclass(frozen=True)
 class ClusterObjects:
     """All objects of one cluster, grouped per concept."""
 
@@ -270,6 +293,8 @@ class ClusterObjects:
     segments: dict[str, SegmentObjects] = field(default_factory=dict)
     admission_policies: list[Obj] = field(default_factory=list)
     """The ValidatingAdmissionPolicy refusing Services with externalIPs, and its binding."""
+    dr_copies: dict[str, DRCopy] = field(default_factory=dict)
+    """The platforms this cluster stands by for (it is their DR cluster), or runs after a failover."""
 
     def cluster_scoped(self) -> list[Obj]:
         return [*self.storage_classes, self.auditor_cluster_role, self.auditor_cluster_binding, *self.admission_policies]
@@ -283,6 +308,8 @@ class ClusterObjects:
         out += [p.namespace for p in self.platforms.values()]
         for p in self.platforms.values():
             out += [o for o in p.objects() if o is not p.namespace]
+        for c in self.dr_copies.values():
+            out += c.objects
         return out
 
 
@@ -993,13 +1020,46 @@ def render_problems(model: ProvinceFile) -> list[str]:
     return problems
 
 
-def render_cluster(model: ProvinceFile, cluster_id: str) -> ClusterObjects:
-    """Every object of one cluster.  Raises :class:`RenderError` listing every problem."""
+def _scaled(po: PlatformObjects, replicas: int) -> PlatformObjects:
+    w = po.workload
+    return replace(po, workload={**w, "spec": {**w["spec"], "replicas": replicas}})
+
+
+def _dr_copy(model: ProvinceFile, platform_id: str, cluster_id: str, home: str, active: bool) -> DRCopy:
+    """``platform_id``'s copy on its DR cluster ``cluster_id``; ``model`` is the province as placed."""
+    p = model.platform_by_id[platform_id]
+    there = model.placed({platform_id: cluster_id})
+    po = render_platform(there, platform_id)
+    if not active:
+        po = _scaled(po, 0)
+    if active or p.dr.mode == "warm":
+        return DRCopy(platform_id, cluster_id, home, p.dr.mode, active, po.objects(), po.workload)
+    objs = [po.namespace, *po.network_policies, po.service_account, po.operator_role, po.operator_binding,
+            po.auditor_binding, po.limit_range, po.resource_quota]
+    return DRCopy(platform_id, cluster_id, home, p.dr.mode, active, objs, None)
+
+
+def render_cluster(model: ProvinceFile, cluster_id: str, placement: dict[str, str] | None = None) -> ClusterObjects:
+    """Every object of one cluster.  Raises :class:`RenderError` listing every problem.
+
+    ``placement`` (platform id -> the cluster it runs on; ``dcops dr failover`` records it):
+    a platform moved to its DR cluster runs there with its declared replicas and stays at home
+    at 0 replicas (nothing of it is deleted, for the failback); the others' NetworkPolicies
+    reach it where it runs. Without a placement every platform runs at home."""
     problems = render_problems(model)
     if problems:
         raise RenderError(problems)
+    home_model, model = model, model.placed(placement)
     cluster = model.cluster_by_id[cluster_id]
-    platforms = {p.id: render_platform(model, p.id) for p in model.platforms_on(cluster_id)}
+    platforms: dict[str, PlatformObjects] = {}
+    dr_copies: dict[str, DRCopy] = {}
+    for hp in home_model.platforms:
+        where = model.platform_by_id[hp.id].cluster
+        if hp.cluster == cluster_id:
+            platforms[hp.id] = render_platform(model, hp.id) if where == cluster_id else \
+                _scaled(render_platform(model.placed({hp.id: cluster_id}), hp.id), 0)
+        elif home_model.dr_cluster_of(hp.id) == cluster_id:
+            dr_copies[hp.id] = _dr_copy(model, hp.id, cluster_id, hp.cluster, active=where == cluster_id)
     segments: dict[str, SegmentObjects] = {}
     for seg in model.datacenter.segments:
         members = [pid for pid, po in platforms.items() if po.segment == seg.id]
@@ -1023,15 +1083,17 @@ def render_cluster(model: ProvinceFile, cluster_id: str) -> ClusterObjects:
         platforms=platforms,
         segments=segments,
         admission_policies=external_ips_policy(),
+        dr_copies=dr_copies,
     )
 
 
-def render_province(model: ProvinceFile) -> dict[str, ClusterObjects]:
-    """Every cluster's objects; raises :class:`RenderError` before returning anything partial."""
+def render_province(model: ProvinceFile, placement: dict[str, str] | None = None) -> dict[str, ClusterObjects]:
+    """Every cluster's objects (``placement``: see :func:`render_cluster`); raises
+    :class:`RenderError` before returning anything partial."""
     problems = render_problems(model)
     if problems:
         raise RenderError(problems)
-    return {c.id: render_cluster(model, c.id) for c in model.datacenter.clusters}
+    return {c.id: render_cluster(model, c.id, placement) for c in model.datacenter.clusters}
 
 
 def iter_objects(model: ProvinceFile) -> Iterator[tuple[str, Obj]]:
