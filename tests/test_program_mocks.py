@@ -27,7 +27,8 @@ from infra.validate import ProvinceError, load_province
 
 LAB = REPO / "stacks" / "province-lab.yaml"
 PROVIDER_TYPE = "pulumi:providers:kubernetes"
-COMPONENT_TYPES = {"dcops:index:Cluster", "dcops:index:NetworkSegment", "dcops:index:Storage", "dcops:index:Platform"}
+COMPONENT_TYPES = {"dcops:index:Cluster", "dcops:index:NetworkSegment", "dcops:index:Storage", "dcops:index:Platform",
+                   "dcops:index:DRCopy"}
 PSA_MODES = ("enforce", "audit", "warn")
 
 
@@ -195,6 +196,10 @@ def test_declares_exactly_the_rendered_objects(model, run):
     assert names("dcops:index:Storage") == sorted(c.id for c in model.datacenter.clusters)
     assert names("dcops:index:Platform") == sorted(p.id for p in model.platforms)
     assert names("dcops:index:NetworkSegment") == sorted({f"{p.cluster}/{p.segment}" for p in model.platforms})
+    # one DRCopy per warm or cold platform, on its DR cluster
+    assert names("dcops:index:DRCopy") == sorted(f"{model.dr_cluster_of(p.id)}/{p.id}" for p in model.platforms
+                                                 if p.dr.mode != "none")
+    assert names("dcops:index:DRCopy"), "the lab province has warm and cold platforms"
 
 
 def test_one_explicit_provider_per_cluster(model, run):
@@ -255,7 +260,7 @@ def test_every_platform_namespace_has_default_deny(model, run):
         assert (c, f"NetworkPolicy/{ns['metadata']['name']}/default-deny") in objects
 
 
-def expected_flows(model) -> set[tuple]:
+def expected_flows(model, dr_copies: bool = True) -> set[tuple]:
     """(cluster, namespace, direction, peer, protocol, port) for every flow the model allows."""
     seg = {s.id: s for s in model.datacenter.segments}
     mgmt = next(s for s in model.datacenter.segments if s.zone.value == "management")
@@ -281,6 +286,11 @@ def expected_flows(model) -> set[tuple]:
         for s in model.wan.sites:
             if p.id in s.reach:
                 flows |= {(p.cluster, p.id, "ingress", f"cidr:{s.lan}", x.protocol, x.port) for x in p.ports}
+    for p in model.platforms if dr_copies else []:
+        # a warm or cold platform's copy on its DR cluster allows what it would allow running there
+        dr = model.dr_cluster_of(p.id)
+        if dr:
+            flows |= {f for f in expected_flows(model.placed({p.id: dr}), dr_copies=False) if f[:2] == (dr, p.id)}
     return flows
 
 
@@ -463,6 +473,8 @@ def test_storage_classes_and_claims(model, run):
         # PVCs: one per shared storage entry of the cluster's platforms; per-replica ones are templates
         want = {(p.id, v.name, v.storage_class, v.size_gib) for p in model.platforms_on(cluster.id) for v in p.storage
                 if not v.per_replica}
+        warm = [p for p in model.platforms if p.dr.mode == "warm" and model.dr_cluster_of(p.id) == cluster.id]
+        want |= {(p.id, v.name, v.storage_class, v.size_gib) for p in warm for v in p.storage if not v.per_replica}
         got = {
             (c["metadata"]["namespace"], c["metadata"]["name"], c["spec"]["storageClassName"],
              qty(c["spec"]["resources"]["requests"]["storage"]) / 2**30)
