@@ -481,7 +481,36 @@ class DataCenter(Strict):
     storage_classes: list[StorageClass] = Field(min_length=1)
     certificates: "Certificates | None" = None
     backup: BackupPolicy
-    log_retention_days: int = Field(90, ge=1, le=36500, description="lands in logrotate's rotate/maxage")
+    log_retention_days: int = Field(90, ge=1, le=36500, description="lands in logrotate's rotate/maxage; at least "
+                                    "LOG_RETENTION_MIN_DAYS[level] (level 3: 90 days)")
+    registry: "Registry | None" = Field(None, description="the provincial image registry: every platform image comes from it")
+
+
+LOG_RETENTION_MIN_DAYS = {2: 30, 3: 90, 4: 180, 5: 180}
+"""Central log retention each security level asks for (level 2: 1 month, level 3: 3 months, level 4:
+6 months, as summarised publicly; level 5 is taken as level 4's, not confirmed)."""
+
+_REGISTRY_HOST = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:[0-9]{1,5})?$"
+
+
+class RegistryException(Strict):
+    """An image allowed from outside the provincial registry, with why."""
+
+    image: Image = Field(description="the exact image reference, as the platform names it")
+    reason: Text = Field(description="why it cannot come from the provincial registry (Vietnamese)")
+    approved_by: Name | None = Field(None, description="who approved it, e.g. the decision's number")
+
+
+class Registry(Strict):
+    """The provincial image registry: images are scanned and approved there, the clusters pull from it."""
+
+    host: Annotated[str, Field(pattern=_REGISTRY_HOST, max_length=253)] = Field(
+        description="registry host[:port], e.g. registry.thanhhoa.gov.vn")
+    exceptions: list[RegistryException] = Field(default_factory=list, max_length=64)
+
+    def allows(self, image: str) -> bool:
+        """Does ``image`` come from this registry, or is it a declared exception?"""
+        return image.split("/", 1)[0] == self.host and "/" in image or any(x.image == image for x in self.exceptions)
 
 
 class Port(Strict):
@@ -646,8 +675,22 @@ class Hub(Strict):
     listen_port: int = Field(51820, ge=1, le=65535)
     ntp_server: str
     log_server: str
+    time_upstream: list["TimeSource"] = Field(default_factory=list, max_length=8, description=(
+        "where the hub takes its time when it serves the WAN's (ntp_server = tunnel_address): the national "
+        "time source or the data center's GPS/NTP appliance; required at level 3"))
 
     _v_addr = field_validator("wan_address", "tunnel_address", "ntp_server", "log_server")(_address)
+
+    @property
+    def serves_time(self) -> bool:
+        return self.ntp_server == self.tunnel_address
+
+
+class TimeSource(Strict):
+    """An authoritative time source the hub follows."""
+
+    address: Annotated[str, Field(pattern=_HOST, max_length=253)] = Field(description="IPv4 address or host name")
+    name: Name = Field(description="what it is, e.g. Nguồn thời gian chuẩn quốc gia, or the GPS appliance")
 
 
 class Site(Strict):
@@ -884,4 +927,5 @@ class ProvinceFile(Strict):
 
 Province.model_rebuild()
 DataCenter.model_rebuild()
+Hub.model_rebuild()
 Platform.model_rebuild()

@@ -458,6 +458,7 @@ def _semantic(d: Any) -> list[Problem]:
                     "add a segment with 'zone: <name>' for each missing zone (TCVN 11930:2017, level 3 network design)",
                 )
             )
+    P += _level_requirements(d, top)
     mgmt = [i for i, s in _items(d, "datacenter", "segments") if s.get("zone") == "management"]
     if len(mgmt) > 1:
         P.append(Problem("datacenter.segments", "more than one management segment", "keep one management zone"))
@@ -628,6 +629,65 @@ def _lgsp_door(d: dict) -> list[Problem]:
                 P.append(Problem(f"{base}.national_via_lgsp[{ni}]",
                                  f"LGSP ('{', '.join(doors)}') does not connect to national endpoint '{nat}'",
                                  f"add '{nat}' to the 'national' of LGSP (platforms[{gi}].national), or remove it here"))
+    return P
+
+
+# ------------------------------------------------------------------ what the security level asks of the file
+
+
+def _level_requirements(d: dict, top: Any) -> list[Problem]:
+    """Central log retention, the hub's authoritative time source and the provincial registry,
+    as the province's highest security level asks (TCVN 11930:2017 clause (L+4).2)."""
+    from .model import LOG_RETENTION_MIN_DAYS
+
+    P: list[Problem] = []
+    if not isinstance(top, int):
+        return P
+    dc = d.get("datacenter") if isinstance(d.get("datacenter"), dict) else {}
+    days = dc.get("log_retention_days", 90)
+    need = LOG_RETENTION_MIN_DAYS.get(top)
+    if need and isinstance(days, int) and not isinstance(days, bool) and days < need:
+        P.append(Problem("datacenter.log_retention_days",
+                         f"central logs are kept {days} days; security level {top} asks for at least {need} days",
+                         f"set datacenter.log_retention_days to {need} or more"))
+    if top < 3:
+        return P
+    wan = d.get("wan") if isinstance(d.get("wan"), dict) else {}
+    hubs = [(f"wan.hubs[{i}]", h) for i, h in _items(wan, "hubs")] or (
+        [("wan.hub", wan["hub"])] if isinstance(wan.get("hub"), dict) else [])
+    for where, hub in hubs:
+        if hub.get("ntp_server") != hub.get("tunnel_address") or hub.get("time_upstream"):
+            continue
+        P.append(Problem(f"{where}.time_upstream",
+                         f"the hub serves the WAN's time (ntp_server is its tunnel address) but follows no upstream "
+                         f"source: at security level {top} time must come from an authoritative source, not a free-running clock",
+                         "add wan.hub.time_upstream: [{address: <the national time source or the data center's GPS/NTP "
+                         "appliance>, name: <what it is>}]"))
+    reg = dc.get("registry")
+    if reg is None:
+        P.append(Problem("datacenter.registry",
+                         f"no provincial image registry is declared: at security level {top} the platforms' images "
+                         "must come from the province's own registry (scanned and approved there)",
+                         "add datacenter.registry: {host: registry.<province>.gov.vn}"))
+        return P
+    host = reg.get("host") if isinstance(reg, dict) else None
+    if not isinstance(host, str):
+        return P  # the model reports it
+    excepted = {x.get("image") for _, x in _items(reg, "exceptions")}
+    for i, p in _items(d, "platforms"):
+        img = p.get("image")
+        if not isinstance(img, str) or img in excepted:
+            continue
+        if "/" not in img or img.split("/", 1)[0] != host:
+            P.append(Problem(f"platforms[{i}].image",
+                             f"'{img}' does not come from the provincial registry {host}",
+                             f"push it to {host} and name it {host}/<path>:<tag>, or declare it under "
+                             f"datacenter.registry.exceptions as {{image: {img}, reason: <why, and who approved it>}}"))
+    used = {p.get("image") for _, p in _items(d, "platforms")}
+    for xi, x in _items(reg, "exceptions"):
+        if isinstance(x.get("image"), str) and x["image"] not in used:
+            P.append(Problem(f"datacenter.registry.exceptions[{xi}].image",
+                             f"'{x['image']}' is the image of no platform", "remove the exception"))
     return P
 
 

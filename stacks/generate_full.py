@@ -432,6 +432,8 @@ def province(existing: dict[str, dict] | None = None, extra: list[dict] | None =
         "datacenter": {
             "name": "Trung tâm tích hợp dữ liệu tỉnh Thanh Hóa",
             "log_retention_days": 180,
+            # the images of this sample file name the lab's registry host; a real file names the province's own
+            "registry": {"host": "registry.dcops.lab"},
             "segments": [
                 {"id": "users", "name": "Vùng người dùng nội bộ", "zone": "internal_users", "cidr": "10.20.0.0/22", "vlan": 100},
                 {"id": "edge", "name": "Vùng biên", "zone": "edge", "cidr": "10.20.4.0/24", "vlan": 101},
@@ -563,6 +565,7 @@ def province(existing: dict[str, dict] | None = None, extra: list[dict] | None =
                 "listen_port": 51820,
                 "ntp_server": "10.201.0.1",
                 "log_server": "10.201.0.1",
+                "time_upstream": [{"address": "10.20.20.123", "name": "Thiết bị thời gian chuẩn GPS/NTP của trung tâm (minh họa)"}],
             },
             "tiers": [
                 {"id": t, "name": n, "name_en": e, "link": dict(link)} for t, n, e, link, _b in TIERS
@@ -696,7 +699,7 @@ def render(data: dict, extra_placeholders: Iterable[str] = ()) -> str:
     out.append("\n")
     dc = data["datacenter"]
     out.append("datacenter:\n")
-    out.append(_block({k: dc[k] for k in ("name", "log_retention_days")}, 2))
+    out.append(_block({k: dc[k] for k in ("name", "log_retention_days", "registry")}, 2))
     out.append("  segments:\n")
     out += [f"    - {_flow(s)}\n" for s in dc["segments"]]
     out.append(_block({k: dc[k] for k in ("clusters", "storage_classes", "certificates", "backup")}, 2))

@@ -320,3 +320,144 @@ def test_rollout_sysctl_step_fails_on_a_key_it_cannot_set():
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert "net.ipv4.conf.all.send_redirects: cannot be set here (read-only): 1, want 0" in r.stderr
     assert "exception" not in r.stderr  # not a container: no exception applies
+
+
+# ------------------------------------------------------------------ NTP-003, LOG-004, UPD-001 (issue 16)
+
+SOURCES = """MS Name/IP address         Stratum Poll Reach LastRx Last sample
+===============================================================================
+^{state} {src:<27} {stratum}   6   {reach}    12   -234ns[-1234ns] +/-   45us
+"""
+TRACKING = "Reference ID    : {rid} ({ref})\nStratum         : {stratum}\nLeap status     : Normal\n"
+
+
+def _ntp003(pf, tmp_path, tracking, sources):
+    return _run("DCOPS-NTP-003", _ctx(pf, tmp_path, {"chronyc -n tracking": tracking, "chronyc -N sources": sources},
+                                      kind="gateway"))
+
+
+def test_ntp003_the_hub_follows_its_upstream_or_fails(pf, tmp_path):
+    up = pf.wan.hub.time_upstream[0].address
+    synced = Out(0, SOURCES.format(state="*", src=up, stratum=2, reach=377))
+    r = _ntp003(pf, tmp_path, Out(0, TRACKING.format(rid="0A0A057B", ref=up, stratum=3)), synced)
+    assert r.status == Status.passed and r.evidence["selected"] == [up], r
+    # free-running: the local reference, the upstream unreachable
+    lost = Out(0, SOURCES.format(state="?", src=up, stratum=0, reach=0))
+    r = _ntp003(pf, tmp_path, Out(0, TRACKING.format(rid="7F7F0101", ref="", stratum=10)), lost)
+    assert r.status == Status.failed and "free-running" in r.reason and f"{up} reach 0" in r.reason, r
+    # following some other server
+    other = Out(0, SOURCES.format(state="*", src="10.99.0.1", stratum=2, reach=377))
+    r = _ntp003(pf, tmp_path, Out(0, TRACKING.format(rid="0A630001", ref="10.99.0.1", stratum=3)), other)
+    assert r.status == Status.failed and "not configured" in r.reason, r
+    # the province file names no upstream: fails whatever chrony shows
+    data = pf.model_dump(mode="json")
+    hub = data["wan"]["hubs"][0] if "hubs" in data["wan"] else data["wan"]["hub"]
+    hub["time_upstream"] = []
+    bare = type(pf).model_validate(data)
+    r = _ntp003(bare, tmp_path, Out(0, TRACKING.format(rid="0A0A057B", ref=up, stratum=3)), synced)
+    assert r.status == Status.failed and "wan.hub.time_upstream" in r.reason, r
+    # a hub that does not serve the WAN's time: assessed on the time server, not here
+    hub["ntp_server"] = "10.10.5.200"
+    r = _ntp003(type(pf).model_validate(data), tmp_path, Out(0, ""), Out(0, ""))
+    assert r.status == Status.not_assessed and "10.10.5.200" in r.reason, r
+
+
+def test_ntp003_unreadable_sources_are_an_error(pf, tmp_path):
+    up = pf.wan.hub.time_upstream[0].address
+    good = Out(0, TRACKING.format(rid="0A0A057B", ref=up, stratum=3))
+    r = _ntp003(pf, tmp_path, Out(1, "", "506 Cannot talk to daemon"), Out(0, SOURCES.format(state="*", src=up, stratum=2, reach=377)))
+    assert r.status == Status.error and "Cannot talk to daemon" in r.reason, r
+    r = _ntp003(pf, tmp_path, good, Out(0, ""))
+    assert r.status == Status.error and "no source table" in r.reason, r
+    r = _ntp003(pf, tmp_path, Out(0, "garbage\n"), Out(0, SOURCES.format(state="*", src=up, stratum=2, reach=377)))
+    assert r.status == Status.error and "no reference" in r.reason, r
+
+
+DEBIAN_LOGROTATE = "weekly\nrotate 4\ncreate\ninclude /etc/logrotate.d\n"
+
+
+def _log004(pf, tmp_path, files, installed=True):
+    _etc(tmp_path, files)
+    return _run("DCOPS-LOG-004", _ctx(pf, tmp_path, {"command -v logrotate": Out(0 if installed else 1, "/usr/sbin/logrotate\n" if installed else "")},
+                                      kind="gateway"))
+
+
+def _rendered_logrotate(pf) -> str:
+    gw = E.render_gateway(pf, {E.GATEWAY: HUB_KEY})
+    return next(f.content for f in gw.part("logging").files if f.path == E.LOGROTATE_REMOTE)
+
+
+def test_log004_retention_from_the_log_servers_logrotate(pf, tmp_path):
+    need = pf.datacenter.log_retention_days
+    rendered = _rendered_logrotate(pf)
+    r = _log004(pf, tmp_path, {"/etc/logrotate.conf": DEBIAN_LOGROTATE, E.LOGROTATE_REMOTE: rendered})
+    assert r.status == Status.passed and r.evidence["rotation"][0]["kept_days"] == need, r
+    # 30 days kept: below the province's retention
+    r = _log004(pf, tmp_path, {E.LOGROTATE_REMOTE: rendered.replace(f"rotate {need}", "rotate 30")})
+    assert r.status == Status.failed and "30 days" in r.reason and f"{need} required" in r.reason, r
+    # maxage shorter than rotate: maxage wins
+    r = _log004(pf, tmp_path, {E.LOGROTATE_REMOTE: rendered.replace(f"maxage {need}", "maxage 60")})
+    assert r.status == Status.failed and "60 days" in r.reason, r
+    # no rule of its own: the global weekly/rotate 4 of logrotate.conf applies through a catch-all rule
+    (tmp_path / E.LOGROTATE_REMOTE.lstrip("/")).unlink()
+    r = _log004(pf, tmp_path, {"/etc/logrotate.d/all": "/var/log/*/*.log {\n\tmissingok\n}\n"})
+    assert r.status == Status.failed and "28 days" in r.reason, r
+
+
+def test_log004_level_minimum_and_unreadable(pf, tmp_path):
+    # a province retention under the level's minimum is refused by validation; the control still
+    # holds the level's minimum (90 days at level 3)
+    data = pf.model_dump(mode="json")
+    data["datacenter"]["log_retention_days"] = 30
+    low = type(pf).model_validate(data)
+    r = _log004(low, tmp_path, {"/etc/logrotate.conf": DEBIAN_LOGROTATE,
+                                E.LOGROTATE_REMOTE: _rendered_logrotate(low)})
+    assert r.status == Status.failed and "90 required" in r.reason, r
+    # logrotate.conf missing: the rotation cannot be read
+    (tmp_path / "etc/logrotate.conf").unlink()
+    r = _log004(pf, tmp_path, {})
+    assert r.status == Status.error and "/etc/logrotate.conf" in r.reason, r
+    # a rule file that cannot be read
+    _etc(tmp_path, {"/etc/logrotate.conf": DEBIAN_LOGROTATE})
+    (tmp_path / "etc/logrotate.d/broken").mkdir(parents=True)
+    r = _log004(pf, tmp_path, {})
+    assert r.status == Status.error and "logrotate.d" in r.reason, r
+
+
+APT_SIM = """NOTE: This is only a simulation!
+Reading package lists...
+Inst curl [7.88.1-10+deb12u5] (7.88.1-10+deb12u8 Debian-Security:12/stable-security [amd64])
+Inst tzdata [2024a-0+deb12u1] (2025b-0+deb12u1 Debian:12.11/stable [all])
+Conf curl (7.88.1-10+deb12u8 Debian-Security:12/stable-security [amd64])
+"""
+
+
+def _upd(pf, tmp_path, stamps, sim):
+    return _run("DCOPS-UPD-001", _ctx(pf, tmp_path, {"date +%s": stamps, "apt-get -s": sim}))
+
+
+def test_upd001_pending_security_updates_from_apts_data(pf, tmp_path):
+    now = 1_800_000_000
+    fresh = Out(0, f"{now}\n{now - 3600} /var/lib/apt/lists/deb.debian.org_debian-security_dists_bookworm-security_InRelease\n")
+    r = _upd(pf, tmp_path, fresh, Out(0, APT_SIM))
+    assert r.status == Status.failed and "1 security update(s) pending: curl" in r.reason, r
+    assert r.evidence["pending_other"] == 1 and r.evidence["lists_age_days"] == 0.04
+    quiet = Out(0, APT_SIM.replace("Inst curl", "#").replace("Conf curl", "#"))
+    assert _upd(pf, tmp_path, fresh, quiet).status == Status.passed
+    # stale lists: nothing pending proves nothing (a pending update still fails)
+    stale = Out(0, f"{now}\n{now - 30 * 86400} /var/lib/apt/lists/x_InRelease\n")
+    r = _upd(pf, tmp_path, stale, quiet)
+    assert r.status == Status.not_assessed and "30 days ago" in r.reason, r
+    assert _upd(pf, tmp_path, stale, Out(0, APT_SIM)).status == Status.failed
+    # no lists at all
+    r = _upd(pf, tmp_path, Out(0, f"{now}\n"), quiet)
+    assert r.status == Status.not_assessed and "no package lists" in r.reason, r
+
+
+def test_upd001_apt_unreadable_is_an_error(pf, tmp_path):
+    now = 1_800_000_000
+    fresh = Out(0, f"{now}\n{now} /var/lib/apt/lists/x_InRelease\n")
+    r = _upd(pf, tmp_path, fresh, Out(100, "", "E: Malformed entry 1 in list file /etc/apt/sources.list.d/x.list"))
+    assert r.status == Status.error and "Malformed entry" in r.reason, r
+    r = _upd(pf, tmp_path, Out(1, "", "stat: cannot stat"), Out(0, APT_SIM))
+    assert r.status == Status.error, r

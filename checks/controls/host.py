@@ -553,12 +553,57 @@ def ntp_002(c, x):
     lines = _chrony_sources_conf(x)
     servers = sorted({l.split()[1] for l in lines})
     if x.target.kind == "gateway" and hub.ntp_server == hub.tunnel_address:
-        ok = not servers
-        why = f"the hub follows other sources: {servers}"
+        want = sorted({t.address for t in hub.time_upstream})
+        ok = servers == want
+        why = (f"the hub follows {servers}, expected only its upstream {want}" if want else
+               f"the hub follows other sources: {servers}")
     else:
         ok = servers == [hub.ntp_server]
         why = f"time sources {servers}, expected only {hub.ntp_server}"
     return Result.verdict(c.id, x.target.host, ok, {"sources": lines}, reason_fail=why)
+
+
+_CHRONY_SOURCE = re.compile(r"^\^([*+\-?x~ ])\s+(\S+)\s+(\d+)\s+\S+\s+([0-7]+)\s")
+
+
+def ntp_003(c, x):
+    """The hub, which serves the WAN's time, follows an authoritative upstream source of the
+    province file (wan.hub.time_upstream): chronyd has selected one of them (``^*`` in ``chronyc
+    -N sources``, names as configured) and its reference is that source, not its own clock."""
+    hub = x.pf.wan.hub
+    want = [t.address for t in hub.time_upstream]
+    if not hub.serves_time:
+        return Result.not_assessed(c.id, x.target.host, f"the hub does not serve the WAN's time (wan.hub.ntp_server is "
+                                   f"{hub.ntp_server}): that server's own upstream is assessed on it",
+                                   {"ntp_server": hub.ntp_server, "would_settle": "the time server's chronyc sources, read on it"})
+    tracking = x.out("chronyc -n tracking")
+    m = re.search(r"Reference ID\s*:\s*(\S+)\s*\(([^)]*)\)", tracking)
+    if not m:
+        raise EvidenceUnreadable(f"`chronyc -n tracking` on {x.target.host} printed no reference")
+    ref_id, ref = m.group(1), m.group(2).strip()
+    stratum = (re.search(r"Stratum\s*:\s*(\d+)", tracking) or [None, None])[1]
+    out = x.out("chronyc -N sources")
+    if "Name/IP address" not in out:
+        raise EvidenceUnreadable(f"`chronyc -N sources` on {x.target.host} printed no source table")
+    rows = []
+    for line in out.splitlines():
+        s = _CHRONY_SOURCE.match(line)
+        if s:
+            rows.append({"state": s.group(1), "source": s.group(2), "stratum": int(s.group(3)), "reach": s.group(4)})
+    selected = [r["source"] for r in rows if r["state"] == "*"]
+    ev = {"upstream": [f"{t.address} ({t.name})" for t in hub.time_upstream], "sources": rows, "selected": selected,
+          "reference_id": ref_id, "reference": ref, "stratum": stratum}
+    if not want:
+        return Result.fail(c.id, x.target.host, ev, "the province file names no upstream time source "
+                           "(wan.hub.time_upstream): the hub serves its own free-running clock")
+    if selected and selected[0] in want and ref_id != "7F7F0101":
+        return Result.ok(c.id, x.target.host, ev)
+    ups = ", ".join(f"{r['source']} reach {r['reach']}" for r in rows if r["source"] in want) or "not configured"
+    if ref_id == "7F7F0101" or ref.upper() == "LOCAL":
+        why = f"the hub is free-running: it serves its own clock (local reference); its upstream sources {want}: {ups}"
+    else:
+        why = f"the hub's reference is {ref or ref_id}, not one of its upstream sources {want}: {ups}"
+    return Result.fail(c.id, x.target.host, ev, why)
 
 
 # ------------------------------------------------------------------ logs
@@ -640,6 +685,118 @@ def log_003(c, x):
             rules.append(s[:160])
     return Result.verdict(c.id, x.target.host, bool(rules), {"rules_recording_auth": rules},
                           reason_fail="no rule records auth/authpriv events")
+
+
+_ROTATE_PERIOD_DAYS = {"hourly": 1 / 24, "daily": 1, "weekly": 7, "monthly": 28, "yearly": 365}
+
+
+def _logrotate_stanzas(text: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """(top-level directives, stanzas) of a logrotate configuration: each stanza its path
+    patterns and its directives (the last value of each), the top-level ones seen before it
+    applied as defaults (logrotate's own rule)."""
+    glob: dict[str, str] = {}
+    stanzas: list[dict[str, Any]] = []
+    cur: dict[str, Any] | None = None
+    pending: list[str] = []
+    in_script = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if in_script:
+            in_script = line != "endscript"
+            continue
+        if cur is None:
+            if "{" in line:
+                pats = (" ".join(pending) + " " + line.split("{", 1)[0]).split()
+                cur = {"paths": [p.strip('"') for p in pats], "directives": dict(glob)}
+                pending = []
+                rest = line.split("{", 1)[1].strip()
+                if rest.startswith("}"):
+                    stanzas.append(cur)
+                    cur = None
+                continue
+            if line.startswith("/") or line.startswith('"'):
+                pending.append(line)
+                continue
+            k, _, v = line.partition(" ")
+            glob[k] = v.strip()
+            continue
+        if line.startswith("}"):
+            stanzas.append(cur)
+            cur = None
+            continue
+        if line in ("postrotate", "prerotate", "firstaction", "lastaction", "preremove"):
+            in_script = True
+            continue
+        k, _, v = line.partition(" ")
+        cur["directives"][k] = v.strip()
+    return glob, stanzas
+
+
+def _retention_days(d: dict[str, str]) -> tuple[float | None, str]:
+    """Days a rotated log is kept under these directives (None: not bounded by time), and how."""
+    # no interval: rotated on every run of logrotate (daily on Debian): the shortest reading
+    period = next((p for p in ("hourly", "daily", "weekly", "monthly", "yearly") if p in d), "daily")
+    if "size" in d:
+        return 0.0, f"rotated by size ({d['size']}): the days kept depend on the volume, not the calendar"
+    try:
+        rotate = int(d.get("rotate", "0"))
+    except ValueError:
+        return 0.0, f"rotate {d.get('rotate')!r} not understood"
+    kept = None if rotate < 0 else rotate * _ROTATE_PERIOD_DAYS[period]
+    how = f"{period}, rotate {rotate}" if rotate >= 0 else f"{period}, rotate -1 (kept until maxage)"
+    if "maxage" in d:
+        try:
+            age = int(d["maxage"])
+        except ValueError:
+            return 0.0, f"maxage {d['maxage']!r} not understood"
+        kept = age if kept is None else min(kept, age)
+        how += f", maxage {age}"
+    if "maxsize" in d:
+        kept = 0.0
+        how += f", maxsize {d['maxsize']} (rotated early when the volume grows: the days kept are not guaranteed)"
+    return kept, how
+
+
+def log_004(c, x):
+    """The central log server keeps the sites' logs at least the province's retention (and the
+    security level's minimum): read from the log server's own logrotate configuration."""
+    from infra.model import LOG_RETENTION_MIN_DAYS
+
+    hub = x.pf.wan.hub
+    level_min = LOG_RETENTION_MIN_DAYS.get(x.target.level, 0)
+    need = max(x.pf.datacenter.log_retention_days, level_min)
+    if hub.log_server != hub.tunnel_address:
+        return Result.not_assessed(c.id, x.target.host, f"the central log server is {hub.log_server}, not the hub: its "
+                                   "retention is read on that server (assessed by hand)",
+                                   {"log_server": hub.log_server, "required_days": need,
+                                    "would_settle": "its logrotate configuration and its oldest kept log"})
+    files = x.files(["/etc/logrotate.conf"], ["/etc/logrotate.d/*"])
+    installed = x.run("command -v logrotate")
+    sample = f"{E.REMOTE_LOG_DIR}/{x.pf.wan.sites[0].id}.log"
+    import fnmatch
+
+    glob, _ = _logrotate_stanzas(files["/etc/logrotate.conf"])
+    covering = []
+    for path, text in files.items():
+        _, stanzas = _logrotate_stanzas(text) if path == "/etc/logrotate.conf" else _logrotate_stanzas(
+            "\n".join(f"{k} {v}" for k, v in glob.items()) + "\n" + text)
+        for st in stanzas:
+            if any(fnmatch.fnmatch(sample, p) for p in st["paths"]):
+                kept, how = _retention_days(st["directives"])
+                covering.append({"file": path, "paths": st["paths"], "kept_days": kept, "how": how})
+    ev = {"required_days": need, "province_days": x.pf.datacenter.log_retention_days, "level_minimum_days": level_min,
+          "log": sample, "rotation": covering, "logrotate_installed": installed.rc == 0}
+    if installed.rc != 0:
+        # nothing rotates: the logs are kept as long as the disk holds them
+        return Result.ok(c.id, x.target.host, {**ev, "note": "logrotate is not installed: nothing removes the remote logs"})
+    if not covering:
+        return Result.ok(c.id, x.target.host, {**ev, "note": f"no logrotate rule covers {sample}: nothing removes it"})
+    short = [r for r in covering if r["kept_days"] is not None and r["kept_days"] < need]
+    rules = "; ".join(f"{r['file']}: {r['how']}" for r in short)
+    why = f"the log server keeps {sample} {min(r['kept_days'] for r in short):g} days, {need} required ({rules})" if short else ""
+    return Result.verdict(c.id, x.target.host, not short, ev, reason_fail=why)
 
 
 # ------------------------------------------------------------------ node_exporter
@@ -757,6 +914,49 @@ def usr_003(c, x):
     return Result.verdict(c.id, x.target.host, not empty, {"empty_password": empty}, reason_fail=f"empty passwords: {', '.join(empty)}")
 
 
+_INST = re.compile(r"^Inst (\S+) (?:\[([^\]]*)\] )?\((\S+) (.*?) \[[^\]]*\]\)")
+
+
+def upd_001(c, x):
+    """Security updates pending on the host, from apt's own data (no fetch: apt-get -s over the
+    lists the host has). Lists older than ``max_list_age_days`` (or none) cannot show that nothing
+    is pending: not assessed, with when they were last updated; never a pass."""
+    max_age = float(c.params.get("max_list_age_days", 7))
+    cmd = ("date +%s; for f in /var/lib/apt/lists/*Release /var/lib/apt/periodic/update-success-stamp; do "
+           "if [ -e \"$f\" ]; then stat -c '%Z %n' -- \"$f\" || exit 1; fi; done")
+    stamps = x.out(cmd).split("\n")
+    now = int(stamps[0].strip())
+    seen = [(int(l.split(" ", 1)[0]), l.split(" ", 1)[1]) for l in stamps[1:] if l.strip()]
+    sim = x.run("apt-get -s -o Debug::NoLocking=1 -o APT::Get::Show-User-Simulation-Note=false dist-upgrade")
+    if sim.rc != 0:
+        raise EvidenceUnreadable(f"`apt-get -s dist-upgrade` failed on {x.target.host} (rc {sim.rc}): "
+                                 f"{(sim.stderr or sim.stdout).strip()[-300:]}")
+    pending = []
+    for line in sim.stdout.splitlines():
+        m = _INST.match(line)
+        if m:
+            pending.append({"package": m.group(1), "installed": m.group(2), "candidate": m.group(3), "origin": m.group(4),
+                            "security": bool(re.search(r"security", m.group(4), re.I))})
+    sec = [p for p in pending if p["security"]]
+    newest = max((t for t, _ in seen), default=None)
+    age_days = None if newest is None else round((now - newest) / 86400, 2)
+    ev = {"lists_updated": None if newest is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(newest)),
+          "lists_age_days": age_days, "max_list_age_days": max_age, "lists": [n for _, n in seen],
+          "pending_security": sec, "pending_other": len(pending) - len(sec)}
+    if sec:
+        return Result.fail(c.id, x.target.host, ev, f"{len(sec)} security update(s) pending: "
+                           + ", ".join(f"{p['package']} {p['installed']} -> {p['candidate']} ({p['origin']})" for p in sec[:10]))
+    if newest is None:
+        return Result.not_assessed(c.id, x.target.host, "apt has no package lists on this host (apt-get update never ran "
+                                   "against a mirror): pending security updates cannot be known",
+                                   {**ev, "would_settle": "apt-get update from the province's mirror (apt's daily timer)"})
+    if age_days > max_age:
+        return Result.not_assessed(c.id, x.target.host, f"apt's package lists were last updated {age_days:g} days ago "
+                                   f"(> {max_age:g}): they cannot show that no security update is pending",
+                                   {**ev, "would_settle": "apt-get update from the province's mirror (apt's daily timer)"})
+    return Result.ok(c.id, x.target.host, ev)
+
+
 CONTROLS: dict[str, Callable[[Control, HostCtx], Result]] = {
     "DCOPS-SSH-001": ssh_001, "DCOPS-SSH-002": ssh_002, "DCOPS-SSH-003": ssh_003, "DCOPS-SSH-004": ssh_004,
     "DCOPS-SSH-005": ssh_005, "DCOPS-SSH-006": ssh_006, "DCOPS-SSH-007": ssh_007, "DCOPS-SSH-008": ssh_008,
@@ -770,6 +970,9 @@ CONTROLS: dict[str, Callable[[Control, HostCtx], Result]] = {
     "DCOPS-SYS-005": sys_005, "DCOPS-SYS-006": sys_006, "DCOPS-SYS-007": sys_007, "DCOPS-SYS-008": sys_008,
     "DCOPS-USR-001": usr_001, "DCOPS-USR-002": usr_002, "DCOPS-USR-003": usr_003,
 }
+
+# the hub's upstream time, the log server's retention, pending security updates (issue 16)
+CONTROLS.update({"DCOPS-NTP-003": ntp_003, "DCOPS-LOG-004": log_004, "DCOPS-UPD-001": upd_001})
 
 
 # ------------------------------------------------------------------ running

@@ -596,6 +596,7 @@ def up(model: ProvinceFile, name: str, sites: int | Sequence[str] | None = None,
     _make_key(name)
     _make_network(topo, st, progress)
     _start_frontends(topo, st, progress)
+    _start_time_source(model, topo, st, progress)
 
     failed: dict[str, str] = {}
     boot_times: dict[str, float] = {}
@@ -818,6 +819,45 @@ def _start_frontends(topo: Topology, st: LabState, progress: Progress) -> None:
                                  ports={str(port): port for port, _ in f.ports}, address=f.address))
     _record(st, processes=recs)
     progress(f"[hosts] platform front ends: {len(recs)} HTTP servers in {topo.dc.netns}")
+
+
+def _start_time_source(model: ProvinceFile, topo: Topology, st: LabState, progress: Progress) -> None:
+    """The hub's upstream time sources of the province file (wan.hub.time_upstream), as the
+    province's GPS/NTP appliance would be: a chronyd in the management namespace serving the
+    machine's clock (stratum 2, never setting it: -x) on each upstream address that lies in the
+    management segment (added to the namespace's interface). An upstream elsewhere is not made:
+    the hub then has no reachable upstream and DCOPS-NTP-003 says so."""
+    import ipaddress
+
+    mg = topo.mgmt
+    seg = ipaddress.ip_network(mg.segment_cidr)
+    addrs = []
+    for t in model.wan.hub.time_upstream:
+        try:
+            a = ipaddress.ip_address(t.address)
+        except ValueError:
+            continue
+        if a in seg and str(a) != mg.address:
+            addrs.append(str(a))
+    addrs = addrs[:1]  # one chronyd, one address (the hub needs one reachable source)
+    if not addrs:
+        return
+    _ip_batch([f"addr add {a}/{seg.prefixlen} dev {mg.ifname}" for a in addrs], mg.netns)
+    d = hosts_dir(topo.lab) / "timesource"
+    d.mkdir(mode=0o700, exist_ok=True)
+    cg = [c / "timesource" for c in _lab_cgroups(topo.lab)]
+    _record(st, resources=[_res("cgroup", str(c)) for c in _lab_cgroups(topo.lab)] + [_res("cgroup", str(c)) for c in cg])
+    for c in cg:
+        c.mkdir(parents=True, exist_ok=True)
+    conf = d / "chrony.conf"
+    conf.write_text("# dcops lab: the province's authoritative time source (wan.hub.time_upstream)\n"
+                    "local stratum 2\n" + "".join(f"bindaddress {a}\n" for a in addrs[:1])
+                    + f"allow {mg.segment_cidr}\ncmdport 0\nbindcmdaddress /\npidfile {d}/chronyd.pid\n")
+    log = logs_dir(topo.lab) / "timesource.log"
+    chronyd = shutil.which("chronyd") or "/usr/sbin/chronyd"
+    p = _spawn(["ip", "netns", "exec", mg.netns, chronyd, "-d", "-x", "-u", "root", "-f", str(conf)], log, cg)
+    _record(st, processes=[_proc_record("timesource", p.pid, kind="timesource", log=str(log), address=addrs[0])])
+    progress(f"[hosts] time source of the hub: chronyd on {addrs[0]} in {mg.netns}")
 
 
 def _frontends_ok(topo: Topology, prober: _Prober, progress: Progress, failed: dict[str, str]) -> None:

@@ -53,6 +53,7 @@ PACKAGES: tuple[str, ...] = (
     "nftables",
     "chrony",
     "rsyslog",
+    "logrotate",  # the log server's retention (/etc/logrotate.d/dcops-remote, DCOPS-LOG-004)
     "wireguard-tools",
     "wireguard-go",  # the kernel has no WireGuard module: wg-quick falls back to it
     "prometheus-node-exporter",

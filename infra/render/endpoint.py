@@ -762,10 +762,21 @@ def _admins(model: ProvinceFile) -> Part:
 
 def _time(model: ProvinceFile, *, serve: bool) -> Part:
     hub, wan = model.wan.hub, model.wan
-    if serve:
+    if serve and hub.time_upstream:
+        src = (
+            comment_block("The hub serves the sites and follows the authoritative sources of the province file",
+                          "(wan.hub.time_upstream): " + "; ".join(f"{t.address} ({t.name})" for t in hub.time_upstream) + ".",
+                          "While none of them answers it keeps serving its own clock (local stratum 10 orphan),",
+                          "which DCOPS-NTP-003 reports as a free-running hub.")
+            + "".join(f"server {t.address} iburst\n" for t in hub.time_upstream)
+            + "local stratum 10 orphan\n"
+            f"allow {wan.tunnel_pool}\n"
+        )
+    elif serve:
         src = (
             comment_block("The hub serves the sites. With no upstream in the province file it keeps its own clock",
-                          "as a local reference (orphan mode) so that every endpoint agrees on one time.")
+                          "as a local reference (orphan mode) so that every endpoint agrees on one time",
+                          "(refused at security level 3: DCOPS-NTP-003 fails a free-running hub).")
             + "local stratum 8 orphan\n"
             f"allow {wan.tunnel_pool}\n"
         )

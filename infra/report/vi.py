@@ -376,6 +376,45 @@ REASONS: list[tuple[re.Pattern, str]] = [(_p(a), b) for a, b in [
     (r"(?P<e>[A-Z][A-Za-z]+(?:Error|Exception|Timeout|Unavailable|Missing)): (?P<m>.+)", "lỗi {e}: {m}"),
 ]]
 
+# The hub's upstream time, the log server's retention, pending security updates, the API
+# servers' admission and the provincial registry (issue 16).
+REASONS += [(_p(a), b) for a, b in [
+    (r"the hub follows (?P<a>.+?), expected only its upstream (?P<b>.+)",
+     "cổng trung tâm theo nguồn thời gian {a}, chỉ được theo nguồn chuẩn {b}"),
+    (r"the hub does not serve the WAN's time \(wan\.hub\.ntp_server is (?P<s>.+?)\): that server's own upstream is assessed on it",
+     "cổng trung tâm không cung cấp thời gian cho mạng WAN (wan.hub.ntp_server là {s}): nguồn chuẩn của máy chủ đó được đánh giá trên chính nó"),
+    (r"the province file names no upstream time source \(wan\.hub\.time_upstream\): the hub serves its own free-running clock",
+     "tệp mô tả tỉnh không khai báo nguồn thời gian chuẩn (wan.hub.time_upstream): cổng trung tâm cung cấp thời gian theo đồng hồ tự chạy của chính nó"),
+    (r"the hub is free-running: it serves its own clock \(local reference\); its upstream sources (?P<w>.+?): (?P<u>.+)",
+     "cổng trung tâm chạy theo đồng hồ riêng: cung cấp thời gian của chính nó (tham chiếu nội bộ); nguồn chuẩn {w}: {u}"),
+    (r"the hub's reference is (?P<r>.+?), not one of its upstream sources (?P<w>.+?): (?P<u>.+)",
+     "tham chiếu thời gian của cổng trung tâm là {r}, không phải một trong các nguồn chuẩn {w}: {u}"),
+    (r"the central log server is (?P<s>.+?), not the hub: its retention is read on that server \(assessed by hand\)",
+     "máy chủ nhật ký tập trung là {s}, không phải cổng trung tâm: thời gian lưu trữ được đánh giá trực tiếp trên máy chủ đó"),
+    (r"the log server keeps (?P<l>\S+) (?P<d_n>.+?) days, (?P<n_n>.+?) required \((?P<r>.+)\)",
+     "máy chủ nhật ký chỉ lưu {l} {d_n} ngày, yêu cầu {n_n} ngày ({r})"),
+    (r"(?P<n>\d+) security update\(s\) pending: (?P<l>.+)", "còn {n} bản vá bảo mật chưa cài: {l}"),
+    (r"apt has no package lists on this host \(apt-get update never ran against a mirror\): pending security updates cannot be known",
+     "apt trên máy này chưa có danh sách gói (chưa từng chạy apt-get update với kho gói): không biết được còn bản vá bảo mật nào chưa cài"),
+    (r"apt's package lists were last updated (?P<a_n>.+?) days ago \(> (?P<m_n>.+?)\): they cannot show that no security update is pending",
+     "danh sách gói của apt được cập nhật lần cuối cách đây {a_n} ngày (quá {m_n} ngày): không chứng minh được là không còn bản vá bảo mật chưa cài"),
+]]
+RATIONALE_VI.update({
+    "DCOPS-NTP-003": "Mọi máy đầu cuối lấy thời gian từ cổng trung tâm; nếu cổng trung tâm chạy theo đồng hồ riêng, cả mạng WAN thống nhất với nhau theo một thời gian sai và nhật ký mất giá trị làm bằng chứng. Cấp độ 3 yêu cầu thời gian đồng bộ với nguồn chuẩn do tỉnh chỉ định (nguồn thời gian chuẩn quốc gia hoặc thiết bị GPS/NTP của trung tâm).",
+    "DCOPS-LOG-004": "Cấp độ 3 yêu cầu nhật ký truy cập, quản trị và sự kiện an toàn được lưu tập trung ít nhất 3 tháng (cấp độ 2: 1 tháng, cấp độ 4: 6 tháng); tệp mô tả tỉnh khai báo thời gian lưu (datacenter.log_retention_days) và cấu hình xoay vòng nhật ký trên máy chủ nhật ký không được xóa sớm hơn.",
+    "DCOPS-UPD-001": "Cấp độ 3 yêu cầu khắc phục các lỗ hổng đã biết; bản vá bảo mật đã được phát hành mà chưa cài là điểm yếu đã biết và sửa được. Kiểm tra đọc dữ liệu của chính apt trên máy (không tải gì về); danh sách gói cũ hơn một tuần không chứng minh được là không còn bản vá nào, nên không cho kết quả đạt.",
+})
+EVIDENCE_LABELS.update({
+    "upstream": "Nguồn thời gian chuẩn khai báo", "selected": "Nguồn đang được chọn", "reference_id": "Mã tham chiếu thời gian",
+    "stratum": "Tầng thời gian (stratum)", "ntp_server": "Máy chủ thời gian",
+    "log_server": "Máy chủ nhật ký tập trung", "required_days": "Số ngày lưu yêu cầu", "province_days": "Số ngày lưu theo tệp mô tả tỉnh",
+    "level_minimum_days": "Số ngày lưu tối thiểu theo cấp độ", "log": "Tệp nhật ký", "rotation": "Quy tắc xoay vòng nhật ký",
+    "logrotate_installed": "Đã cài logrotate",
+    "lists_updated": "Thời điểm cập nhật danh sách gói", "lists_age_days": "Tuổi của danh sách gói (ngày)",
+    "max_list_age_days": "Tuổi tối đa của danh sách gói (ngày)", "lists": "Danh sách gói của apt",
+    "pending_security": "Bản vá bảo mật chưa cài", "pending_other": "Số bản cập nhật khác chưa cài",
+})
+
 # The subject words of the SLA coverage reasons ('availability', 'link availability', ...).
 PHRASES.update({
     "availability": "độ sẵn sàng", "link availability": "độ sẵn sàng của đường truyền",

@@ -1,0 +1,9 @@
+# the host's mirror (a local file repository marked as the security archive) has a newer curl than the one installed
+R=/srv/dcops-scenario-apt
+mkdir -p "$R"
+v=$(dpkg-query -W -f='${Version}' curl)+dcops1; a=$(dpkg-query -W -f='${Architecture}' curl)
+printf 'Package: curl\nVersion: %s\nArchitecture: %s\nMaintainer: dcops lab <lab@dcops.lab>\nFilename: pool/curl.deb\nSize: 1\nDescription: curl (dcops scenario)\n\n' "$v" "$a" > "$R/Packages"
+printf 'Origin: Debian\nLabel: Debian-Security\nSuite: stable-security\nCodename: bookworm-security\nVersion: 12\nDate: %s\nArchitectures: %s\nComponents: main\nSHA256:\n %s %s Packages\n' \
+  "$(date -Ru)" "$a" "$(sha256sum "$R/Packages" | cut -d' ' -f1)" "$(stat -c %s "$R/Packages")" > "$R/Release"
+echo "deb [trusted=yes] file:$R ./" > /etc/apt/sources.list.d/dcops-scenario.list
+apt-get update -qq -o Dir::Etc::sourcelist=/etc/apt/sources.list.d/dcops-scenario.list -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0
