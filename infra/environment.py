@@ -220,6 +220,10 @@ class Wan(Strict):
     jump_hosts: dict[str, JumpHost | None] = Field(default_factory=dict)  # per group or host (null: none)
     addresses: dict[str, HostStr] = Field(default_factory=dict)  # host -> SSH address, where not the province's
     become: Become = Become()
+    # the account the host checks log in as (default: user, with sudo). A separate read-only account
+    # (the lab's dcops-audit) runs only the rollout's evidence collector as root (sudoers: that path,
+    # no arguments) and everything else as itself.
+    audit_user: Annotated[str, Field(pattern=_USER.pattern)] | None = None
     hosts: list[str] | None = None  # the hosts that exist here (default: every host of the province file)
     kex_algorithms: list[Annotated[str, Field(pattern=_KEX.pattern)]] | None = None
     connect_timeout: Annotated[int, Field(ge=1, le=600)] = 10

@@ -83,6 +83,7 @@ class SshAccess:
     identity_file: Path | None
     known_hosts: Path
     port: int
+    audit_user: str | None = None  # the checks' own account, when not ``user`` (wan.audit_user)
 
     def jump_hosts(self) -> dict[str, JumpHost]:
         """ssh_config alias (``dcops-jump-N``) -> jump host, for every jump host in use."""
@@ -161,4 +162,5 @@ def access(stack: Stack, model: ProvinceFile) -> SshAccess:
         os.replace(tmp, path)
     w = stack.env.wan
     return SshAccess(path, ssh_addresses(stack, model), jump_for(stack, model), w.user,
-                     stack.resolve(w.identity_file) if w.identity_file else None, stack.resolve(w.known_hosts), w.port)
+                     stack.resolve(w.identity_file) if w.identity_file else None, stack.resolve(w.known_hosts), w.port,
+                     w.audit_user if w.audit_user and w.audit_user != w.user else None)

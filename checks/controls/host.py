@@ -1,7 +1,10 @@
 """Host controls (DCOPS-SSH/FW/WG/NTP/LOG/MON/SYS/USR-*) over SSH with pytest-testinfra.
 
-Every host is reached as the operations account over SSH, with sudo,
-over the stack's SSH access (its ssh_config: jump hosts, identity, known_hosts);
+Every host is reached over the stack's SSH access, either as the operations account with sudo
+(the default), or as the environment's read-only audit account (``wan.audit_user``): that account
+may run one root-owned program as root, the rollout's evidence collector (:data:`E.COLLECTOR`,
+no arguments), which answers the commands that need root (:func:`E.evidence_commands`); every
+other command runs as the audit account itself. Either way one round trip per host. Over SSH (its ssh_config: jump hosts, identity, known_hosts);
 dcops runs in the environment's management namespace when it names one, so testinfra's ``ssh``
 processes and their control master live there.  Hosts are checked in
 parallel, one thread each; on one host the controls share the outputs of the
@@ -67,6 +70,20 @@ _PREFETCH_PY = (
 )
 
 
+# The audit account's round trip: the evidence collector through sudo (no arguments), then the
+# commands that need no root, as the audit account itself, in one JSON document.
+_AUDIT_PREFETCH_PY = (
+    "import base64,json,subprocess,sys\n"
+    "b=lambda x:base64.b64encode(x).decode()\n"
+    "p=subprocess.run(['sudo','-n',sys.argv[1]],capture_output=True,stdin=subprocess.DEVNULL)\n"
+    "o={'collector':[p.returncode,b(p.stdout),b(p.stderr)],'rows':[]}\n"
+    "for c in json.loads(base64.b64decode(sys.argv[2])):\n"
+    " q=subprocess.run(c,shell=True,capture_output=True,stdin=subprocess.DEVNULL)\n"
+    " o['rows'].append([q.returncode,b(q.stdout),b(q.stderr)])\n"
+    "print(json.dumps(o))\n"
+)
+
+
 class CommandPlan:
     """The commands the controls ran on the first host of each kind, learned as templates
     (the host's addresses replaced by placeholders), so that every other host of that kind
@@ -119,11 +136,54 @@ class HostCtx:
     hub_pubkey: str | None = None
     cache: dict[str, Any] = field(default_factory=dict)
     hub_pubkey_error: str = ""
+    audit_user: str | None = None  # logged in as the read-only audit account (root only through the collector)
+    collector_error: str = ""
+    _root_cmds: frozenset[str] | None = None
+
+    def root_commands(self) -> frozenset[str]:
+        """The commands the evidence collector answers (never run as the audit account itself)."""
+        if self._root_cmds is None:
+            self._root_cmds = frozenset(E.evidence_commands(self.pf))
+        return self._root_cmds
+
+    def _audit_prefetch(self, cmds: list[str]) -> None:
+        """As the audit account: the collector's answers and the other commands, one round trip."""
+        from testinfra.backend.base import CommandResult
+
+        root = self.root_commands()
+        todo = [c for c in dict.fromkeys(cmds) if c not in self.cache and c not in root]
+        arg = base64.b64encode(json.dumps(todo).encode()).decode()
+        r = self.host.run(f"python3 -c {shlex.quote(_AUDIT_PREFETCH_PY)} {shlex.quote(E.COLLECTOR)} {arg}")
+        try:
+            doc = json.loads(r.stdout)
+        except ValueError:
+            self.collector_error = f"no answer (rc {r.rc}): {(r.stderr or r.stdout).strip()[:300]}"
+            return
+        rc, out, err = doc["collector"]
+        if rc != 0:
+            self.collector_error = (f"`sudo -n {E.COLLECTOR}` as {self.audit_user} failed (rc {rc}): "
+                                    f"{base64.b64decode(err).decode(errors='replace').strip()[:300]}")
+        else:
+            try:
+                answers = json.loads(base64.b64decode(out))
+            except ValueError:
+                answers = {}
+                self.collector_error = f"{E.COLLECTOR} printed no JSON"
+            for c, (crc, cout, cerr) in answers.items():
+                if c in root:
+                    self.cache[c] = CommandResult(self.host.backend, crc, c.encode(), base64.b64decode(cout), base64.b64decode(cerr))
+            missing = sorted(root - set(answers))
+            if missing and not self.collector_error:
+                self.collector_error = f"{E.COLLECTOR} does not answer {len(missing)} command(s) (not the rendered collector?)"
+        for c, (crc, cout, cerr) in zip(todo, doc["rows"]):
+            self.cache[c] = CommandResult(self.host.backend, crc, c.encode(), base64.b64decode(cout), base64.b64decode(cerr))
 
     # -- memoised command outputs
     def prefetch(self, cmds: list[str]) -> None:
         """Run ``cmds`` on the host in ONE round trip and keep each one's result as if it had
         been run alone (same sudo, same shell: exit status, stdout and stderr each)."""
+        if self.audit_user:
+            return self._audit_prefetch(cmds)
         todo = [c for c in cmds if c not in self.cache]
         if not todo:
             return
@@ -142,6 +202,9 @@ class HostCtx:
 
     def run(self, cmd: str) -> Any:
         if cmd not in self.cache:
+            if self.audit_user and cmd in self.root_commands():
+                raise EvidenceUnreadable(f"`{cmd}` needs root, and the evidence collector did not answer it on "
+                                         f"{self.target.host}: {self.collector_error or 'not run'}")
             self.cache[cmd] = self.host.run(cmd)
         return self.cache[cmd]
 
@@ -244,20 +307,46 @@ def ssh_004(c, x):
 def ssh_005(c, x):
     users = sorted({u for line in x.sshd().get("allowusers", []) for u in line.split()})
     groups = sorted({g for line in x.sshd().get("allowgroups", []) for g in line.split()})
-    want = [E.ADMIN_USER]
+    want = sorted(set(E.ssh_allow_users(x.pf)))
     ok = users == want and not groups
     why = "no allow list (every account may log in)" if not users and not groups else f"allow list is users {users} groups {groups}, expected users {want}"
     return Result.verdict(c.id, x.target.host, ok, {"allowusers": users, "allowgroups": groups, "expected": want}, reason_fail=why)
 
 
+_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def sshd_seconds(v: str | None) -> int | None:
+    """An sshd time value (90, 15m, 1h30m) in seconds; 0 for none/0 (no timeout); None if not one."""
+    v = (v or "").strip().lower()
+    if v in ("none", "0", ""):
+        return 0 if v else None
+    if not re.fullmatch(r"(\d+[smhdw]?)+", v):
+        return None
+    return sum(int(n) * _UNIT_S[u] for n, u in re.findall(r"(\d+)([smhdw]?)", v))
+
+
 def ssh_006(c, x):
-    interval = int(x.sshd1("clientaliveinterval") or 0)
-    count = int(x.sshd1("clientalivecountmax") or 0)
-    limit = int(c.params.get("max_idle_seconds", 900))
-    idle = interval * max(count, 1) if interval else None
-    ok = idle is not None and 0 < idle <= limit
-    return Result.verdict(c.id, x.target.host, ok, {"clientaliveinterval": interval, "clientalivecountmax": count, "idle_limit_s": idle, "max_s": limit},
-                          reason_fail="idle sessions are never ended" if idle is None else f"idle sessions end after {idle}s (> {limit}s)")
+    """Idle sessions end for real: ChannelTimeout for session channels (a live but idle client's
+    session is closed) and UnusedConnectionTimeout (a connection left without a session), each
+    within the province's wan.admin_idle_timeout_s. ClientAlive* only drops dead clients."""
+    import fnmatch
+
+    limit = min(x.pf.wan.admin_idle_timeout_s, int(c.params.get("max_idle_seconds", 3600)))
+    entries = [e for line in x.sshd().get("channeltimeout", []) for e in line.split()]
+    session = next((e.partition("=")[2] for e in entries if "=" in e and fnmatch.fnmatchcase("session", e.partition("=")[0].split(":")[0])), None)
+    sess_s = sshd_seconds(session) if session is not None else 0
+    unused_raw = x.sshd1("unusedconnectiontimeout")
+    unused_s = sshd_seconds(unused_raw)
+    ev = {"channeltimeout": entries, "session_timeout_s": sess_s, "unusedconnectiontimeout_s": unused_s, "max_s": limit,
+          "clientaliveinterval": x.sshd1("clientaliveinterval"), "clientalivecountmax": x.sshd1("clientalivecountmax")}
+    if not sess_s:
+        return Result.fail(c.id, x.target.host, ev, "idle sessions are never ended")
+    if sess_s > limit:
+        return Result.fail(c.id, x.target.host, ev, f"idle sessions end after {sess_s}s (> {limit}s)")
+    ok = bool(unused_s) and unused_s <= limit
+    return Result.verdict(c.id, x.target.host, ok, ev,
+                          reason_fail=f"connections without a session are kept open (UnusedConnectionTimeout {unused_raw}, limit {limit}s)")
 
 
 def ssh_007(c, x):
@@ -300,6 +389,81 @@ def ssh_011(c, x):
     if not files:
         return Result.err(c.id, x.target.host, "could not stat /etc/ssh/sshd_config")
     return Result.verdict(c.id, x.target.host, not bad, {"files": files, "bad": bad}, reason_fail=f"writable by others or not root's: {', '.join(bad)}")
+
+
+def _sshd_conf(text: str, what: str) -> dict[str, list[str]]:
+    conf: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if " " in line:
+            k, v = line.split(" ", 1)
+            conf.setdefault(k.lower(), []).append(v.strip())
+    if "port" not in conf:
+        raise EvidenceUnreadable(f"`{what}` printed no configuration")
+    return conf
+
+
+def _admins_group(x: HostCtx) -> list[str] | None:
+    r = x.run(f"getent group {E.ADMINS_GROUP}")
+    if r.rc == 2:  # no such group
+        return None
+    if r.rc != 0:
+        raise EvidenceUnreadable(f"`getent group {E.ADMINS_GROUP}` failed (rc {r.rc})")
+    return [m for m in r.stdout.strip().split(":")[-1].split(",") if m]
+
+
+def ssh_012(c, x):
+    """MFA for the named administrators: what sshd applies to each one's login from management
+    (sshd -T -C), the PAM stack's TOTP module (required, no nullok), and each TOTP secret."""
+    admins = x.pf.wan.administrators
+    if not admins:
+        return Result.fail(c.id, x.target.host, {"administrators": []},
+                           "the province file names no administrator (wan.administrators): no login has a second factor")
+    totp = [a.name for a in admins if a.mfa == "totp"]
+    problems, per = [], {}
+    secrets = {}
+    if totp:
+        for line in x.out(E.totp_evidence_command(x.pf)).splitlines():
+            f = line.split()
+            if f:
+                secrets[f[0]] = f[1:]
+        pam = x.files([E.PAM_SSHD])[E.PAM_SSHD]
+        auth = [" ".join(l.split()) for l in pam.splitlines() if l.strip() and not l.lstrip().startswith("#")
+                and "pam_google_authenticator.so" in l]
+        pam_ok = any(re.match(r"auth (required|requisite|\[[^\]]*default=die[^\]]*\]) \S*pam_google_authenticator\.so", l)
+                     and "nullok" not in l for l in auth)
+        module = x.run("ls /lib/*/security/pam_google_authenticator.so /usr/lib/*/security/pam_google_authenticator.so "
+                       "2>/dev/null").stdout.split()
+        usepam = x.sshd1("usepam")
+        per["pam"] = {"pam_sshd_totp_lines": auth, "module": module, "usepam": usepam}
+        if not pam_ok:
+            problems.append(f"{E.PAM_SSHD} does not require pam_google_authenticator (without nullok)")
+        if not module:
+            problems.append("pam_google_authenticator.so is not installed")
+        if usepam != "yes":
+            problems.append(f"sshd UsePAM is {usepam!r}")
+    for a in admins:
+        cmd = E.sshd_match_command(x.pf, a.name)
+        conf = _sshd_conf(x.out(cmd), cmd)
+        methods = (conf.get("authenticationmethods") or ["any"])[0]
+        lists = [m.split(",") for m in methods.split()]
+        kbd = (conf.get("kbdinteractiveauthentication") or [""])[0]
+        algs = (conf.get("pubkeyacceptedalgorithms") or [""])[0].split(",")
+        entry = {"mfa": a.mfa, "authenticationmethods": methods, "kbdinteractiveauthentication": kbd}
+        if a.mfa == "totp":
+            sec = secrets.get(a.name, ["missing"])
+            entry["totp_secret"] = " ".join(sec)
+            if not all("publickey" in l and "keyboard-interactive" in l for l in lists) or methods == "any":
+                problems.append(f"{a.name}: sshd accepts {methods} (want publickey,keyboard-interactive)")
+            elif kbd != "yes":
+                problems.append(f"{a.name}: keyboard-interactive is off, so the TOTP step cannot run")
+            if sec[0] == "missing" or len(sec) < 3 or sec[0] != a.name or sec[1] not in ("400", "600") or sec[2] == "0":
+                problems.append(f"{a.name}: no usable TOTP secret ({' '.join(sec)})")
+        else:
+            entry["pubkeyacceptedalgorithms"] = algs
+            if not algs or not all(g.startswith("sk-") for g in algs) or methods == "any":
+                problems.append(f"{a.name}: keys other than FIDO security keys are accepted")
+        per[a.name] = entry
+    return Result.verdict(c.id, x.target.host, not problems, per, reason_fail="; ".join(problems))
 
 
 # ------------------------------------------------------------------ firewall
@@ -897,11 +1061,19 @@ def _passwd(x: HostCtx) -> list[list[str]]:
 
 
 def usr_001(c, x):
-    allowed = {"root", E.ADMIN_USER}
+    """Every account that can log in is root, the automation or audit account, or a named
+    administrator of the province file; the administrators' group holds only those."""
+    admins = {a.name for a in x.pf.wan.administrators}
+    allowed = {"root", E.ADMIN_USER, E.AUDIT_USER} | admins
     login = {u[0]: u[6] for u in _passwd(x) if u[6] not in NOLOGIN}
     extra = sorted(set(login) - allowed)
-    return Result.verdict(c.id, x.target.host, not extra, {"login_accounts": login, "allowed": sorted(allowed), "unexpected": extra},
-                          reason_fail=f"unexpected accounts with a login shell: {', '.join(extra)}")
+    members = _admins_group(x) or []
+    strangers = sorted(set(members) - admins)
+    ev = {"login_accounts": login, "allowed": sorted(allowed), "unexpected": extra, E.ADMINS_GROUP: members}
+    if extra:
+        return Result.fail(c.id, x.target.host, ev, f"unexpected accounts with a login shell: {', '.join(extra)}")
+    return Result.verdict(c.id, x.target.host, not strangers, ev,
+                          reason_fail=f"members of {E.ADMINS_GROUP} not named in the province file: {', '.join(strangers)}")
 
 
 def usr_002(c, x):
@@ -957,10 +1129,98 @@ def upd_001(c, x):
     return Result.ok(c.id, x.target.host, ev)
 
 
+def _key_ids(text: str) -> set[str]:
+    """'TYPE BASE64' of each key line of an authorized_keys file."""
+    return {" ".join(l.split()[:2]) for l in text.splitlines() if l.strip() and not l.lstrip().startswith("#")}
+
+
+def usr_004(c, x):
+    """The named administrators of the province file each have their own account: a login shell,
+    in the administrators' group, exactly their keys from the province file."""
+    admins = x.pf.wan.administrators
+    if not admins:
+        return Result.fail(c.id, x.target.host, {"administrators": []},
+                           "the province file names no administrator (wan.administrators): the endpoints are administered "
+                           "through a shared account")
+    pw = {u[0]: u for u in _passwd(x)}
+    members = set(_admins_group(x) or [])
+    problems, ev = [], {}
+    for a in admins:
+        u = pw.get(a.name)
+        keys_file = f"{E.ADMIN_KEYS_DIR}/{a.name}.keys"
+        r = x.run(f"cat -- {shlex.quote(keys_file)}")
+        have = _key_ids(r.stdout) if r.rc == 0 else None
+        want = {" ".join(k.split()[:2]) for k in a.ssh_keys}
+        ev[a.name] = {"account": bool(u), "shell": u[6] if u else None, "in_group": a.name in members,
+                      "keys": len(have) if have is not None else None, "keys_expected": len(want)}
+        if not u:
+            problems.append(f"{a.name}: no account")
+            continue
+        if u[6] in NOLOGIN:
+            problems.append(f"{a.name}: no login shell ({u[6]})")
+        if a.name not in members:
+            problems.append(f"{a.name}: not in {E.ADMINS_GROUP}")
+        if have is None:
+            problems.append(f"{a.name}: no keys file {keys_file}")
+        elif have != want:
+            problems.append(f"{a.name}: keys differ from the province file ({len(have - want)} unknown, {len(want - have)} missing)")
+    return Result.verdict(c.id, x.target.host, not problems, ev, reason_fail="; ".join(problems))
+
+
+def _sudo_lines(text: str) -> list[str]:
+    """sudoers statements: comments dropped (not #include), continuation lines joined."""
+    out, cur = [], ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("#") and not line.startswith(("#include", "#includedir")):
+            continue
+        line = re.sub(r"\s#(?!include).*$", "", line) if "#" in line and not line.startswith("#include") else line
+        if line.endswith("\\"):
+            cur += line[:-1] + " "
+            continue
+        cur += line
+        if cur.strip():
+            out.append(" ".join(cur.split()))
+        cur = ""
+    return out
+
+
+def usr_005(c, x):
+    """No sudo rule lets anyone run every command without authenticating (NOPASSWD: ALL, or
+    Defaults !authenticate); the audit account's only rule is the evidence collector."""
+    raw = x.out(E.SUDOERS_EVIDENCE)
+    parts = raw.split("\0")
+    files = {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
+    if "/etc/sudoers" not in files:
+        raise EvidenceUnreadable(f"the sudo rules could not be read on {x.target.host} (no /etc/sudoers in the answer)")
+    nopass_all, no_auth, nopass_other = [], [], []
+    for path, text in sorted(files.items()):
+        name = path.rsplit("/", 1)[-1]
+        if path != "/etc/sudoers" and ("." in name or name.endswith("~")):
+            continue  # sudo skips these in an includedir
+        for line in _sudo_lines(text):
+            if line.startswith("Defaults"):
+                if re.search(r"!\s*authenticate\b", line):
+                    no_auth.append(f"{path}: {line}")
+                continue
+            if re.match(r"(User|Runas|Host|Cmnd)_Alias\b", line) or line.startswith(("#include", "@include")):
+                continue
+            for m in re.finditer(r"\bNOPASSWD\s*:\s*(.*?)(?=\b(?:PASSWD|NOEXEC|EXEC|SETENV|NOSETENV|LOG_INPUT|LOG_OUTPUT)\s*:|$)", line):
+                cmds = [cm.strip() for cm in m.group(1).split(",") if cm.strip()]
+                if any(cm == "ALL" or cm.startswith("ALL ") or cm.endswith(" ALL") for cm in cmds):
+                    nopass_all.append(f"{path}: {line}")
+                elif cmds != [f'{E.COLLECTOR} ""']:
+                    nopass_other.append(f"{path}: {line}")
+    ev = {"files": sorted(files), "nopasswd_all": nopass_all, "no_authenticate": no_auth, "nopasswd_other": nopass_other}
+    bad = nopass_all + no_auth
+    return Result.verdict(c.id, x.target.host, not bad, ev,
+                          reason_fail=f"sudo runs every command without authentication for: {'; '.join(bad)}")
+
+
 CONTROLS: dict[str, Callable[[Control, HostCtx], Result]] = {
     "DCOPS-SSH-001": ssh_001, "DCOPS-SSH-002": ssh_002, "DCOPS-SSH-003": ssh_003, "DCOPS-SSH-004": ssh_004,
     "DCOPS-SSH-005": ssh_005, "DCOPS-SSH-006": ssh_006, "DCOPS-SSH-007": ssh_007, "DCOPS-SSH-008": ssh_008,
-    "DCOPS-SSH-009": ssh_009, "DCOPS-SSH-010": ssh_010, "DCOPS-SSH-011": ssh_011,
+    "DCOPS-SSH-009": ssh_009, "DCOPS-SSH-010": ssh_010, "DCOPS-SSH-011": ssh_011, "DCOPS-SSH-012": ssh_012,
     "DCOPS-FW-001": fw_001, "DCOPS-FW-002": fw_002, "DCOPS-FW-003": fw_003, "DCOPS-FW-004": fw_004, "DCOPS-FW-005": fw_005,
     "DCOPS-WG-001": wg_001, "DCOPS-WG-002": wg_002, "DCOPS-WG-003": wg_003,
     "DCOPS-NTP-001": ntp_001, "DCOPS-NTP-002": ntp_002,
@@ -969,6 +1229,7 @@ CONTROLS: dict[str, Callable[[Control, HostCtx], Result]] = {
     "DCOPS-SYS-001": sys_001, "DCOPS-SYS-002": sys_002, "DCOPS-SYS-003": sys_003, "DCOPS-SYS-004": sys_004,
     "DCOPS-SYS-005": sys_005, "DCOPS-SYS-006": sys_006, "DCOPS-SYS-007": sys_007, "DCOPS-SYS-008": sys_008,
     "DCOPS-USR-001": usr_001, "DCOPS-USR-002": usr_002, "DCOPS-USR-003": usr_003,
+    "DCOPS-USR-004": usr_004, "DCOPS-USR-005": usr_005,
 }
 
 # the hub's upstream time, the log server's retention, pending security updates (issue 16)
@@ -1008,12 +1269,13 @@ def close_master(t: Target, ssh_config: Path, control_dir: Path) -> None:
 
 def check_host(t: Target, pf: ProvinceFile, ssh_config: Path, control_dir: Path, only: set[str] | None = None,
                hub_pubkey: str | None = None, on_result: Callable[[Result], None] | None = None,
-               plan: CommandPlan | None = None, hub_key_error: str = "") -> list[Result]:
+               plan: CommandPlan | None = None, hub_key_error: str = "", audit_user: str | None = None) -> list[Result]:
     """Every host control on one host (run inside the management namespace)."""
     ids = [cid for cid in CONTROLS if (not only or cid in only)]
     results: list[Result] = []
-    host = connect(t, ssh_config, control_dir)
+    host = connect(t, ssh_config, control_dir, user=audit_user)
     x = HostCtx(t, pf, host, hub_pubkey, hub_pubkey_error=hub_key_error)
+    x.audit_user = audit_user
     reachable, why = False, ""
     for attempt in range(3):  # a host whose sshd is being reloaded refuses for an instant
         try:
@@ -1025,8 +1287,8 @@ def check_host(t: Target, pf: ProvinceFile, ssh_config: Path, control_dir: Path,
         if reachable:
             break
         time.sleep(1 + attempt)
-    if reachable and plan is not None:
-        x.prefetch(plan.commands(t))
+    if reachable and (plan is not None or audit_user):
+        x.prefetch(plan.commands(t) if plan is not None else [])
     for cid in ids:
         c = catalog().get(cid)
         t0 = time.monotonic()
@@ -1035,7 +1297,7 @@ def check_host(t: Target, pf: ProvinceFile, ssh_config: Path, control_dir: Path,
         elif not c.applies_at(t.level):
             r = Result.skip(cid, t.host, f"applies at levels {c.levels}; host is level {t.level}")
         elif not reachable:
-            r = Result.err(cid, t.host, f"host unreachable over SSH as {E.ADMIN_USER} from management: {why}")
+            r = Result.err(cid, t.host, f"host unreachable over SSH as {audit_user or E.ADMIN_USER} from management: {why}")
         else:
             try:
                 r = CONTROLS[cid](c, x)
@@ -1055,13 +1317,18 @@ def check_host(t: Target, pf: ProvinceFile, ssh_config: Path, control_dir: Path,
 
 
 def hub_public_key(pf: ProvinceFile, ssh_config: Path, control_dir: Path,
-                   chosen_targets: list[Target] | None = None) -> tuple[str | None, str]:
+                   chosen_targets: list[Target] | None = None, audit_user: str | None = None) -> tuple[str | None, str]:
     """The hub's WireGuard public key, read on the gateway, or (None, why it could not be read)."""
     t = next((t for t in chosen_targets if t.host == E.GATEWAY), None) if chosen_targets else targets(pf, {E.GATEWAY})[0]
     if t is None:
         t = targets(pf, {E.GATEWAY})[0]
     try:
-        r = connect(t, ssh_config, control_dir).run("wg show wg0 public-key")
+        if audit_user:  # the evidence collector answers it (one of its fixed commands)
+            hx = HostCtx(t, pf, connect(t, ssh_config, control_dir, user=audit_user), audit_user=audit_user)
+            hx.prefetch([])
+            r = hx.run("wg show wg0 public-key")
+        else:
+            r = connect(t, ssh_config, control_dir).run("wg show wg0 public-key")
     except Exception as e:
         return None, f"gateway unreachable: {e.__class__.__name__}: {e}"
     key = r.stdout.strip()
@@ -1083,6 +1350,7 @@ def check_hosts(access, pf: ProvinceFile, names: set[str] | None = None, only: s
     reason). Runs where dcops runs: the environment's management namespace, if it has one.
     """
     ssh_config = access.config
+    audit_user = getattr(access, "audit_user", None)  # the environment's read-only account (wan.audit_user)
     chosen = targets(pf, names)
     for t in chosen:
         t.address = access.addresses.get(t.host, t.address)
@@ -1095,7 +1363,7 @@ def check_hosts(access, pf: ProvinceFile, names: set[str] | None = None, only: s
         gw = targets(pf, {E.GATEWAY})
         gw[0].address = access.addresses.get(E.GATEWAY, gw[0].address)
         want_hub = (not only or "DCOPS-WG-001" in only) and E.GATEWAY in started
-        hub_key, hub_err = (hub_public_key(pf, ssh_config, control_dir, gw) if want_hub else
+        hub_key, hub_err = (hub_public_key(pf, ssh_config, control_dir, gw, audit_user=audit_user) if want_hub else
                             (None, "the gateway is not in this environment (wan.hosts)" if E.GATEWAY not in started else "not read"))
 
         plan = CommandPlan()
@@ -1104,7 +1372,7 @@ def check_hosts(access, pf: ProvinceFile, names: set[str] | None = None, only: s
             if t.host not in started:
                 return [Result.skip(cid, t.host, "host not in this environment (wan.hosts)") for cid in CONTROLS
                         if not only or cid in only]
-            return check_host(t, pf, ssh_config, control_dir, only, hub_key, on_result, plan, hub_err)
+            return check_host(t, pf, ssh_config, control_dir, only, hub_key, on_result, plan, hub_err, audit_user=audit_user)
 
         # one host of each kind first, alone: it teaches the plan the commands the controls run
         first: dict[str, Target] = {}

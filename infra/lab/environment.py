@@ -16,7 +16,8 @@ it reaches a real province, through a stack config and nothing else.
             admin:  {kubeconfig: <lab dir>/k8s/primary/kubeconfig}
             checks: {kubeconfig: <lab dir>/k8s/primary/kubeconfig-auditor}   # group dcops:auditors
             evidence: {apiserver_args_file: ..., etcd: {endpoints: [...], ca_file, cert_file, key_file}}
-        wan: {user: dcops, identity_file, known_hosts, addresses: {gateway: <mgmt address>}, hosts: [...]}
+        wan: {user: dcops, identity_file, known_hosts, become: {password: {file}}, audit_user: dcops-audit,
+              addresses: {gateway: <mgmt address>}, hosts: [...]}
         prometheus: {url: https://127.0.0.1:9090, ca_file, basic_auth: {username, password: {file: ...}}}
         log_server: {host: gateway}
 
@@ -106,7 +107,11 @@ def build(lab: str, model: ProvinceFile, province: Path) -> dict[str, Any]:
             "identity_file": str(ssh["key"]),
             "known_hosts": str(ssh["known_hosts"]),
             "kex_algorithms": KEX,
-            "become": {"method": "sudo"},
+            # sudo with the lab's password (made by the lab, 0600 in its management dir)
+            "become": {"method": "sudo", **({"password": {"file": str(ssh["become_password"])}}
+                                            if ssh["become_password"].exists() else {})},
+            # the checks log in as the read-only account: the rollout's evidence collector only
+            "audit_user": "dcops-audit",
         },
         "prometheus": {
             "url": f"https://{monitoring.PROM_LISTEN}",

@@ -594,6 +594,7 @@ def up(model: ProvinceFile, name: str, sites: int | Sequence[str] | None = None,
     logs_dir(name).mkdir()
 
     _make_key(name)
+    _make_become_password(name)
     _make_network(topo, st, progress)
     _start_frontends(topo, st, progress)
     _start_time_source(model, topo, st, progress)
@@ -675,6 +676,34 @@ def _make_key(name: str) -> None:
             paths[k].unlink()
     _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"dcops-lab-{name}", "-f", str(paths["key"])])
     os.chmod(paths["key"], 0o600)
+
+
+def _make_become_password(name: str) -> None:
+    """The rollout account's sudo password on every host of this lab: made here, kept 0600 in the
+    lab's management directory (the environment names the file), never printed; hosts get its
+    SHA-512 crypt hash in /etc/shadow at creation."""
+    paths = netexec.ssh_paths(name)
+    if paths["become_password"].exists() and paths["become_hash"].exists():
+        return
+    import secrets
+
+    pw = secrets.token_urlsafe(24)
+    fd = os.open(paths["become_password"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(pw + "\n")
+    h = subprocess.run(["openssl", "passwd", "-6", "-stdin"], input=pw, capture_output=True, text=True, check=True).stdout.strip()
+    fd = os.open(paths["become_hash"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(h + "\n")
+
+
+def _set_password_hash(root: Path, user: str, crypt_hash: str) -> None:
+    """``user``'s password hash in a host's /etc/shadow (written through its overlay)."""
+    shadow = root / "etc/shadow"
+    lines = shadow.read_text().splitlines()
+    out = [":".join([f[0], crypt_hash, *f[2:]]) if f[0] == user else ln for ln in lines for f in [ln.split(":")]]
+    shadow.write_text("\n".join(out) + "\n")
+    os.chmod(shadow, 0o640)
 
 
 def _make_network(topo: Topology, st: LabState, progress: Progress) -> None:
@@ -906,6 +935,13 @@ def _start_host(h: SiteHost | Gateway, st: LabState, rootfs: Path, uid: int, gid
     ak.write_text(pub)
     os.chown(ak, uid, gid)
     os.chmod(ak, 0o600)
+    # the checks' account logs in with the lab's key too; the rollout account's sudo password
+    auid, agid = image.user_ids(rootfs, image.AUDIT_USER)
+    ak = root / "home" / image.AUDIT_USER / ".ssh" / "authorized_keys"
+    ak.write_text(pub)
+    os.chown(ak, auid, agid)
+    os.chmod(ak, 0o600)
+    _set_password_hash(root, image.USER, netexec.ssh_paths(name)["become_hash"].read_text().strip())
     for c in cgroups:
         c.mkdir(parents=True, exist_ok=True)
     # What nspawn leaves behind when it is killed: its lock and propagation directory.

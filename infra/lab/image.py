@@ -46,6 +46,7 @@ PACKAGES: tuple[str, ...] = (
     "dbus",
     "openssh-server",
     "sudo",
+    "libpam-google-authenticator",  # the named administrators' second factor (TOTP through PAM)
     "python3",  # Ansible modules and pyinfra facts need it
     "python3-apt",  # Ansible's apt/package facts (no mirror is reached)
     "iproute2",
@@ -64,9 +65,10 @@ PACKAGES: tuple[str, ...] = (
 )
 
 # Bump when _configure changes: a new hash means a new image.
-RECIPE = "6"
+RECIPE = "7"
 
 USER = "dcops"
+AUDIT_USER = "dcops-audit"  # the host checks' account (read-only: the rollout lets it run the evidence collector only)
 
 # Units that cannot work in a container, or only slow the boot down.
 MASKED_UNITS: tuple[str, ...] = (
@@ -299,14 +301,22 @@ def _configure(root: Path, lf) -> None:
     _write(root / "etc/ssh/sshd_config.d/00-dcops-lab-hostkeys.conf", SSHD_HOSTKEYS)
     _write(root / "etc/systemd/system/chrony.service.d/dcops-lab.conf", CHRONY_DROPIN)
     _write(root / "etc/systemd/journald.conf.d/dcops-lab.conf", JOURNALD_DROPIN)
-    # The login user of Ansible and pyinfra: key only (no password), passwordless sudo.
-    _chroot(root, ["useradd", "--create-home", "--shell", "/bin/bash", "--groups", "sudo", USER], lf)
+    # The login user of Ansible and pyinfra: key-only SSH, sudo WITH a password (never NOPASSWD):
+    # each lab host gets the lab's own password hash at creation (infra.lab.hosts), the engines
+    # get the password from the lab's environment (wan.become.password, a 0600 file of the lab).
+    _chroot(root, ["useradd", "--create-home", "--shell", "/bin/bash", USER], lf)
     _chroot(root, ["usermod", "-p", "*", USER], lf)  # no password, but not "locked" for sshd
-    _write(root / f"etc/sudoers.d/{USER}", f"{USER} ALL=(ALL) NOPASSWD:ALL\n", 0o440)
-    ssh_dir = root / "home" / USER / ".ssh"
-    ssh_dir.mkdir(mode=0o700, exist_ok=True)
-    uid, gid = _ids(root, USER)
-    os.chown(ssh_dir, uid, gid)
+    _write(root / f"etc/sudoers.d/{USER}", f"# dcops lab: the rollout account authenticates to sudo (its password)\n"
+           f"{USER} ALL=(ALL:ALL) ALL\n", 0o440)
+    # The checks' account: key-only, no sudo of its own (the rollout's sudoers lets it run the
+    # evidence collector, nothing else).
+    _chroot(root, ["useradd", "--create-home", "--shell", "/bin/sh", AUDIT_USER], lf)
+    _chroot(root, ["usermod", "-p", "*", AUDIT_USER], lf)
+    for u in (USER, AUDIT_USER):
+        ssh_dir = root / "home" / u / ".ssh"
+        ssh_dir.mkdir(mode=0o700, exist_ok=True)
+        uid, gid = _ids(root, u)
+        os.chown(ssh_dir, uid, gid)
     # Per-host identity is written by the lab at host creation.
     _write(root / "etc/machine-id", "")
     with contextlib.suppress(FileNotFoundError):
@@ -336,9 +346,9 @@ def _ids(root: Path, user: str) -> tuple[int, int]:
     raise ImageError(f"user {user} missing in the image")
 
 
-def user_ids(rootfs: Path) -> tuple[int, int]:
-    """uid and gid of the ``dcops`` login user inside the image."""
-    return _ids(rootfs, USER)
+def user_ids(rootfs: Path, user: str = USER) -> tuple[int, int]:
+    """uid and gid of a login user inside the image (default the ``dcops`` login user)."""
+    return _ids(rootfs, user)
 
 
 if __name__ == "__main__":  # python -m infra.lab.image

@@ -44,13 +44,17 @@ def mgmt_dir(name: str) -> Path:
 
 
 def ssh_paths(name: str) -> dict[str, Path]:
-    """``key`` (private, 0600; never print it), ``pub``, ``known_hosts``, ``config`` of the lab."""
+    """``key`` (private, 0600; never print it), ``pub``, ``known_hosts``, ``config`` of the lab,
+    ``become_password`` (0600; never print it) and its crypt hash ``become_hash``."""
     d = mgmt_dir(name)
     return {
         "key": d / "id_ed25519",
         "pub": d / "id_ed25519.pub",
         "known_hosts": d / "known_hosts",
         "config": d / "ssh_config",
+        # sudo password of the rollout account on every lab host (0600; the environment names it)
+        "become_password": d / "become.password",
+        "become_hash": d / "become.hash",
     }
 
 

@@ -1,2 +1,2 @@
-# sshd: AllowUsers dcops intruder (a drop-in read before the hardening one)
-sshd_set 'AllowUsers dcops intruder'
+# sshd: an account the province file does not name is allowed too (AllowUsers dcops dcops-audit intruder, a drop-in read first)
+sshd_set 'AllowUsers dcops dcops-audit intruder'

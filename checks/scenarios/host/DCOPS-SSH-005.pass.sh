@@ -1,2 +1,2 @@
-# sshd: the rolled-out hardening, with the compliant 'AllowUsers dcops' set explicitly
-sshd_set 'AllowUsers dcops'
+# sshd: the rolled-out allow list (the service accounts and the province file's named administrators)
+sshd_clean

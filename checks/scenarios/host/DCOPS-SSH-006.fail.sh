@@ -1,2 +1,2 @@
-# sshd: ClientAliveInterval 0 (a drop-in read before the hardening one)
-sshd_set 'ClientAliveInterval 0'
+# sshd: idle sessions and unused connections never time out (ChannelTimeout session=0, UnusedConnectionTimeout none, a drop-in read first)
+sshd_set 'ChannelTimeout session=0' 'UnusedConnectionTimeout none'

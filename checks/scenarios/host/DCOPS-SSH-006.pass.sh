@@ -1,2 +1,2 @@
-# sshd: the rolled-out hardening, with the compliant 'ClientAliveInterval 120' 'ClientAliveCountMax 3' set explicitly
-sshd_set 'ClientAliveInterval 120' 'ClientAliveCountMax 3'
+# sshd: the rolled-out hardening, with compliant 'ChannelTimeout session=600s' 'UnusedConnectionTimeout 600s' set explicitly
+sshd_set 'ChannelTimeout session=600s' 'UnusedConnectionTimeout 600s'

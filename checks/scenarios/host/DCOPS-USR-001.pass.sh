@@ -1,2 +1,2 @@
-# only root and dcops can log in
+# only root, the service accounts (dcops, dcops-audit) and the named administrators can log in
 userdel -r scenario-intruder 2>/dev/null || true
