@@ -46,7 +46,7 @@ from typing import Any, Callable, Iterable
 
 from ..model import Cluster, ProvinceFile
 from ..paths import REPO, lab_dir, tool
-from . import pki
+from . import gatewayapi, pki
 from .state import LabState, pid_alive
 
 COMPONENT = "k8s"
@@ -558,6 +558,8 @@ def up(model: ProvinceFile, name: str, progress: Progress = print) -> list[dict[
     st = LabState.load(name)
     taken: set[int] = set()
     runs = [ClusterRun(name, c, k8s_dir(name, c.id)) for c in model.datacenter.clusters]
+    if any(gatewayapi.needed(r.cluster) for r in runs):
+        gatewayapi.manifests()  # ToolMissing before anything starts
 
     for r in runs:
         r.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -604,6 +606,8 @@ def up(model: ProvinceFile, name: str, progress: Progress = print) -> list[dict[
         api = r.api()
         for path, obj in KWOK_RBAC:
             api.apply(path, obj)
+        if gatewayapi.needed(r.cluster):  # its exposure is a Gateway: Gateway API's CRDs (no controller)
+            gatewayapi.install(api, progress=lambda m, r=r: progress(f"{r.id}: {m}"))
         start(r, "kube-controller-manager", _kcm_cmd(tools["kube-controller-manager"], r),
               r.ports["controller_manager"])
         start(r, "kube-scheduler", _sched_cmd(tools["kube-scheduler"], r), r.ports["scheduler"])
