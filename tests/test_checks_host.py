@@ -270,18 +270,16 @@ def test_lab_cli_check_targets_a_site(lab, pf, tmp_path):
 
 SLA_SCN = REPO / "checks" / "scenarios" / "sla"
 
-SLOW_FRONTEND = r"""
-import sys, time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-addr, port, delay = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]) / 1000
-class H(BaseHTTPRequestHandler):
-    def do_GET(self):
-        time.sleep(delay)
-        self.send_response(200); self.send_header("Content-Length", "3"); self.end_headers(); self.wfile.write(b"ok\n")
-    def log_message(self, *a):
-        pass
-ThreadingHTTPServer((addr, port), H).serve_forever()
-"""
+
+
+def _frontend_argv(lab, p, delay_ms=0, tls=None):
+    """The lab's own front end of platform ``p`` (HTTPS on its TLS ports with a certificate of the
+    lab province's CA unless ``tls`` names another), answering ``delay_ms`` late."""
+    from infra.lab import hosts
+    from infra.lab.topology import frontend_of
+
+    f = frontend_of(p)
+    return hosts.frontend_argv(f, tls or hosts.frontend_certificate(lab["name"], f), delay_ms)
 
 
 def _stop_frontend(lab, platform):
@@ -368,7 +366,7 @@ def test_lab_sla_latency_scenarios(lab, pf, monitored):
     victim = pf.platform_by_id[sc["target"]]
     assert sc["delay_ms"] > victim.slo.latency_ms
     _stop_frontend(lab, victim.id)
-    slow = netexec.ns_popen(lab["name"], "dc", [sys.executable, "-c", SLOW_FRONTEND, victim.address, str(victim.ports[0].port), str(sc["delay_ms"])])
+    slow = netexec.ns_popen(lab["name"], "dc", _frontend_argv(lab, victim, sc["delay_ms"]))
     try:
         after = _poll(lambda: _sla(lab, pf, monitored, only=("DCOPS-SLA-002",)), lambda v: v[victim.id].status == Status.failed)
         assert after[victim.id].status == Status.failed, after[victim.id]
@@ -377,6 +375,48 @@ def test_lab_sla_latency_scenarios(lab, pf, monitored):
     finally:
         slow.terminate()
         slow.wait(10)
+
+
+@pytest.mark.lab
+def test_lab_sla_tls_front_end_with_a_certificate_of_another_ca_fails(lab, pf, monitored, tmp_path):
+    """The probes verify TLS: a TLS platform's front end replaced by one whose certificate (same
+    address) another CA signed fails its probe (unknown authority) and then DCOPS-SLA-001; a
+    platform on plain HTTP stays up."""
+    from infra.lab import netexec, pki
+    from infra.render import prometheus as R
+
+    victim = next(p for p in pf.platforms if p.ports[0].scheme == "https" and p.id != "lgsp")  # lgsp: the latency test's
+    plain = next(p for p in pf.platforms if p.ports[0].scheme == "http" and p.id != "motcua")  # motcua: stopped above
+    assert R.probe_url(victim).startswith("https://") and R.probe_url(plain).startswith("http://")
+    code = ("import sys, urllib.parse as q, urllib.request as u\n"
+            "for t, m in zip(sys.argv[1::2], sys.argv[2::2]):\n"
+            "    url = 'http://127.0.0.1:9115/probe?' + q.urlencode({'target': t, 'module': m, 'debug': 'true'})\n"
+            "    print(u.urlopen(url, timeout=20).read().decode().replace('\\n', ' | '))\n")
+
+    def probes() -> list[str]:
+        r = netexec.mgmt_run(lab["name"], [sys.executable, "-c", code, R.probe_url(victim), R.probe_module(victim),
+                                           R.probe_url(plain), R.probe_module(plain)], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.splitlines()
+
+    ok = probes()
+    assert all("probe_success 1" in ln for ln in ok), ok  # the lab province's CA verifies the real front end
+    other = tmp_path / "other-ca"
+    pki.province_ca(other, cn="not the province's CA")
+    rogue_cert = pki.issue_server(other, "rogue", [victim.address], [victim.hostname] if victim.hostname else [])
+    _stop_frontend(lab, victim.id)
+    rogue = netexec.ns_popen(lab["name"], "dc", _frontend_argv(lab, victim, tls=rogue_cert))
+    try:
+        got = _poll(probes, lambda v: "probe_success 0" in v[0], timeout=30, every=1)
+        assert "probe_success 0" in got[0] and "certificate signed by unknown authority" in got[0], got[0][-3000:]
+        assert "probe_success 1" in got[1], got[1][-2000:]
+        after = _poll(lambda: _sla(lab, pf, monitored), lambda v: v[victim.id].status == Status.failed)
+        assert after[victim.id].status == Status.failed, after[victim.id]
+        assert after[victim.id].evidence["availability_pct"] < 100
+        assert after[plain.id].status == Status.passed, after[plain.id]
+    finally:
+        rogue.terminate()
+        rogue.wait(10)
 
 
 @pytest.mark.lab

@@ -293,11 +293,20 @@ def test_nothing_routes_out_of_the_lab(lab) -> None:
 @pytest.mark.lab
 def test_platform_front_ends_answer_from_mgmt(lab) -> None:
     name, topo = lab["name"], lab["topo"]
-    code = ("import json,sys,urllib.request as u\n"
-            "for a in sys.argv[1:]:\n"
-            "    r = u.urlopen(f'http://{a}/healthz', timeout=10); print(a, r.status, json.load(r)['platform'])\n")
-    targets = [f"{f.address}:{p}" for f in topo.dc.frontends for p, proto in f.ports if proto == "TCP"]
-    r = netexec.mgmt_run(name, [sys.executable, "-c", code, *targets], capture_output=True, text=True, timeout=60)
+    # HTTPS on the TLS ports, verified against the lab province's CA (the others: plain HTTP)
+    from infra.lab import pki
+
+    ca = pki.province_dir(name) / f"{pki.PROVINCE_CA}.crt"
+    code = ("import json,ssl,sys,urllib.request as u\n"
+            "ctx = ssl.create_default_context(cafile=sys.argv[1])\n"
+            "for a in sys.argv[2:]:\n"
+            "    s, hp = a.split('://')\n"
+            "    r = u.urlopen(f'{a}/healthz', timeout=10, context=ctx if s == 'https' else None)\n"
+            "    print(hp, r.status, json.load(r)['platform'], s)\n")
+    targets = [f"{'https' if p in f.tls_ports else 'http'}://{f.address}:{p}"
+               for f in topo.dc.frontends for p, proto in f.ports if proto == "TCP"]
+    assert any(t.startswith("https://") for t in targets) and any(t.startswith("http://") for t in targets)
+    r = netexec.mgmt_run(name, [sys.executable, "-c", code, str(ca), *targets], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     got = {ln.split()[0]: (ln.split()[1], ln.split()[2]) for ln in r.stdout.splitlines()}
     for f in topo.dc.frontends:
@@ -305,7 +314,7 @@ def test_platform_front_ends_answer_from_mgmt(lab) -> None:
             assert got[f"{f.address}:{p}"] == ("200", f.platform_id)
     # from a site host's WAN address too, through the switch and the gateway
     s0 = topo.sites[0]
-    r = netexec.ns_run(name, s0.site_id, [sys.executable, "-c", code, targets[0]],
+    r = netexec.ns_run(name, s0.site_id, [sys.executable, "-c", code, str(ca), targets[0]],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and " 200 " in r.stdout, r.stderr
     # but not from a site LAN: the gateway has no route back to the LANs until the

@@ -49,7 +49,12 @@ def test_scrape_config_covers_every_platform_and_site(pf):
     cfg = P.scrape_config(pf)
     jobs = {j["job_name"]: j for j in cfg["scrape_configs"]}
     plat = {sc["labels"]["platform"]: sc["targets"][0] for sc in jobs[P.JOB_PLATFORM]["static_configs"]}
-    assert plat == {p.id: f"http://{p.address}:{p.ports[0].port}/healthz" for p in pf.platforms}
+    # each platform in its first port's protocol: https on a TLS port, with the https_2xx module
+    scheme = {p.id: "https" if p.ports[0].scheme == "https" else "http" for p in pf.platforms}
+    assert set(scheme.values()) == {"http", "https"}
+    assert plat == {p.id: f"{scheme[p.id]}://{p.address}:{p.ports[0].port}/healthz" for p in pf.platforms}
+    module = {sc["labels"]["platform"]: sc["labels"].get("__param_module") for sc in jobs[P.JOB_PLATFORM]["static_configs"]}
+    assert module == {p: ("https_2xx" if s == "https" else None) for p, s in scheme.items()}
     sites = {sc["labels"]["site"]: sc["targets"][0] for sc in jobs[P.JOB_SITE]["static_configs"]}
     assert sites == {s.id: s.tunnel_address for s in pf.wan.sites}
     nodes = {sc["labels"]["site"]: sc["targets"][0] for sc in jobs[P.JOB_NODE]["static_configs"]}
@@ -291,3 +296,91 @@ def test_hourly_ratios_for_the_sla(pf, rendered):
             }
         ],
     )
+
+
+def test_blackbox_https_module_verifies_with_the_province_ca(pf):
+    mods = P.blackbox_config(pf=pf)["modules"]
+    tls = mods["https_2xx"]["http"]
+    assert tls["tls_config"] == {"ca_file": pf.datacenter.certificates.ca_file, "insecure_skip_verify": False}
+    assert tls["fail_if_not_ssl"] is True and "tls_config" not in mods["http_2xx"]["http"]
+    # a province with no TLS platform has no https module and needs no CA
+    plain = pf.model_copy(update={"platforms": [p for p in pf.platforms if p.ports[0].scheme != "https"]})
+    assert "https_2xx" not in P.blackbox_config(pf=plain)["modules"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_real_blackbox_probe_fails_on_a_certificate_of_another_ca(pf, tmp_path):
+    """blackbox_exporter with the rendered https_2xx module, on loopback: a front end whose
+    certificate the province's CA signed passes; one signed by another CA, and one that speaks plain
+    HTTP on the TLS port, fail. The province's CA is a fresh one here (ca_file points at it)."""
+    import sys
+    import time
+    import urllib.request
+
+    from checks.promrun import blackbox_bin
+    from infra.lab import hosts, pki
+    from infra.lab.topology import Frontend
+    from infra.model import Certificates
+
+    good_dir, other_dir = tmp_path / "province", tmp_path / "other"
+    ca = pki.province_ca(good_dir)
+    pki.province_ca(other_dir, cn="another CA")
+    dc = pf.datacenter.model_copy(update={"certificates": Certificates(ca_file=str(ca.cert))})
+    cfg = tmp_path / "blackbox.yml"
+    cfg.write_text(yaml.safe_dump(P.blackbox_config(pf=pf.model_copy(update={"datacenter": dc}))))
+    ports = {k: _free_port() for k in ("good", "other", "plain", "bb")}
+    servers = {
+        "good": hosts.frontend_argv(Frontend("good", "127.0.0.1", "", ((ports["good"], "TCP"),), (ports["good"],)),
+                                    pki.issue_server(good_dir, "good", ["127.0.0.1"])),
+        "other": hosts.frontend_argv(Frontend("other", "127.0.0.1", "", ((ports["other"], "TCP"),), (ports["other"],)),
+                                     pki.issue_server(other_dir, "other", ["127.0.0.1"])),
+        "plain": hosts.frontend_argv(Frontend("plain", "127.0.0.1", "", ((ports["plain"], "TCP"),))),
+    }
+    procs = [subprocess.Popen(argv, stdout=subprocess.DEVNULL) for argv in servers.values()]
+    procs.append(subprocess.Popen([blackbox_bin(), f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{ports['bb']}"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    try:
+        def probe(name: str) -> str:
+            url = (f"http://127.0.0.1:{ports['bb']}/probe?module=https_2xx&debug=true"
+                   f"&target=https://127.0.0.1:{ports[name]}/healthz")
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    with urllib.request.urlopen(url, timeout=10) as r:
+                        return r.read().decode()
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+
+        def success(out: str) -> float:
+            return float(next(ln.split()[-1] for ln in out.splitlines() if ln.startswith("probe_success ")))
+
+        import socket
+
+        deadline = time.monotonic() + 20
+        for name in servers:  # every front end listens before it is probed
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", ports[name]), timeout=2).close()
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, f"front end {name} does not listen"
+                    time.sleep(0.1)
+        good = probe("good")
+        assert success(good) == 1, good[-2000:]
+        other = probe("other")
+        assert success(other) == 0 and "certificate signed by unknown authority" in other, other[-2000:]
+        plain = probe("plain")
+        assert success(plain) == 0, plain[-2000:]
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(10)

@@ -54,9 +54,9 @@ from typing import Any, Callable, Sequence
 
 from ..model import ProvinceFile
 from ..paths import lab_dir, lab_name, tool
-from . import image, netexec, topology
+from . import image, netexec, pki, topology
 from .state import LabState, pid_alive, proc_start_time
-from .topology import Gateway, SiteHost, Topology
+from .topology import Frontend, Gateway, SiteHost, Topology
 
 COMPONENT = "hosts"
 Progress = Callable[[str], None]
@@ -250,14 +250,29 @@ def _spawn(argv: list[str], log: Path, cgroups: Sequence[Path] = (), env: dict[s
 
 # --------------------------------------------------------------------------- helper programs
 
-# Platform front end: a tiny HTTP server on every TCP port (UDP ports echo).
+# Platform front end: a tiny HTTP server on every TCP port (UDP ports echo); HTTPS on the ports
+# marked "/tls" with "--tls CERT KEY" (a certificate of the lab province's CA, see frontend_argv);
+# "--delay-ms N" answers N ms late (the latency scenarios).
 FRONTEND = r"""
-import json, socket, sys, threading
+import json, socket, ssl, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-platform, addr = sys.argv[1], sys.argv[2]
+platform, addr, rest = sys.argv[1], sys.argv[2], sys.argv[3:]
+cert = key = None
+delay = 0.0
+specs = []
+while rest:
+    a = rest.pop(0)
+    if a == "--tls":
+        cert, key = rest.pop(0), rest.pop(0)
+    elif a == "--delay-ms":
+        delay = float(rest.pop(0)) / 1000
+    else:
+        specs.append(a)
 class H(BaseHTTPRequestHandler):
     server_version = "dcops-lab-frontend/1"
     def _answer(self, body_too):
+        if delay:
+            time.sleep(delay)
         if self.path.split("?")[0] in ("/", "/healthz"):
             code = 200
             body = json.dumps({"platform": platform, "address": addr,
@@ -283,21 +298,33 @@ def udp(port):
         data, peer = s.recvfrom(2048)
         s.sendto(data, peer)
 class Server(ThreadingHTTPServer):
+    tls = None
     def server_bind(self):  # no getfqdn(): no name lookups inside the lab
         import socketserver
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = addr, self.server_address[1]
+    def finish_request(self, request, client_address):
+        if self.tls:  # the handshake in the request's own thread (a silent client blocks no one)
+            request.settimeout(10)
+            request = self.tls.wrap_socket(request, server_side=True)
+        self.RequestHandlerClass(request, client_address, self)
+    def handle_error(self, request, client_address):
+        pass  # a refused handshake (a client that does not trust the CA) or a dropped connection
 threads = []
-for spec in sys.argv[3:]:
-    port, proto = spec.split("/")
+for spec in specs:
+    port, proto, *flags = spec.split("/")
     if proto == "UDP":
         threads.append(threading.Thread(target=udp, args=(int(port),), daemon=True))
     else:
         srv = Server((addr, int(port)), H)
+        if "tls" in flags:
+            srv.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            srv.tls.minimum_version = ssl.TLSVersion.TLSv1_2
+            srv.tls.load_cert_chain(cert, key)
         threads.append(threading.Thread(target=srv.serve_forever, daemon=True))
 for t in threads:
     t.start()
-print(f"{platform}: serving on {addr} ports {' '.join(sys.argv[3:])}", flush=True)
+print(f"{platform}: serving on {addr} ports {' '.join(specs)}", flush=True)
 for t in threads:
     t.join()
 """
@@ -841,13 +868,37 @@ def _start_frontends(topo: Topology, st: LabState, progress: Progress) -> None:
     recs = []
     for f in topo.dc.frontends:
         log = logs / f"frontend-{f.platform_id}.log"
-        argv = ["ip", "netns", "exec", topo.dc.netns, sys.executable, "-c", FRONTEND, f.platform_id, f.address,
-                *[f"{port}/{proto}" for port, proto in f.ports]]
+        argv = ["ip", "netns", "exec", topo.dc.netns, *frontend_argv(f, frontend_certificate(topo.lab, f))]
         p = _spawn(argv, log, cg)
         recs.append(_proc_record(f"frontend:{f.platform_id}", p.pid, kind="frontend", log=str(log),
                                  ports={str(port): port for port, _ in f.ports}, address=f.address))
     _record(st, processes=recs)
-    progress(f"[hosts] platform front ends: {len(recs)} HTTP servers in {topo.dc.netns}")
+    tls = sum(1 for f in topo.dc.frontends if f.tls_ports)
+    progress(f"[hosts] platform front ends: {len(recs)} HTTP servers in {topo.dc.netns} ({tls} with HTTPS, "
+             f"certificates of the lab province's CA {pki.province_dir(topo.lab) / (pki.PROVINCE_CA + '.crt')})")
+
+
+def frontend_certificate(lab: str, f: Frontend) -> "pki.Pair | None":
+    """The serving certificate of a front end with TLS ports, from the lab province's CA (made on
+    first use): its address (and its hostname) as subject alternative names."""
+    if not f.tls_ports:
+        return None
+    d = pki.province_dir(lab)
+    pki.province_ca(d)
+    return pki.issue_server(d, f"frontend-{f.platform_id}", [f.address], [f.hostname] if f.hostname else [])
+
+
+def frontend_argv(f: Frontend, tls: "pki.Pair | None" = None, delay_ms: int = 0) -> list[str]:
+    """The command of a platform's front end (to run inside the data center's namespace): HTTP on
+    its TCP ports, HTTPS with ``tls`` on its TLS ports, UDP echo; ``delay_ms``: answers that late."""
+    if f.tls_ports and tls is None:
+        raise ValueError(f"front end {f.platform_id}: TLS ports {list(f.tls_ports)} need a certificate")
+    argv = [sys.executable, "-c", FRONTEND, f.platform_id, f.address]
+    if tls is not None:
+        argv += ["--tls", str(tls.cert), str(tls.key)]
+    if delay_ms:
+        argv += ["--delay-ms", str(int(delay_ms))]
+    return argv + [f"{port}/{proto}" + ("/tls" if proto == "TCP" and port in f.tls_ports else "") for port, proto in f.ports]
 
 
 def _start_time_source(model: ProvinceFile, topo: Topology, st: LabState, progress: Progress) -> None:

@@ -12,7 +12,10 @@ namespace's loopback only; Prometheus keeps data longer than the SLA window), wa
 Prometheus answers over HTTPS with those credentials and records both processes in the
 lab's state (component ``monitoring``) so that ``dcops lab down`` ends them by PID.  Probes
 go to the platforms' front ends and the sites' tunnel addresses, which only exist inside
-the lab.
+the lab. A TLS front end is probed over HTTPS and its certificate verified against the lab
+province's CA (:func:`lab_province`: the province as the lab's probers see it, with
+``datacenter.certificates.ca_file`` pointing at ``<lab dir>/province-pki/province-ca.crt``; the
+lab writes nothing outside its directory).
 """
 
 from __future__ import annotations
@@ -113,6 +116,21 @@ def web_config(lab: str) -> Path:
     return p
 
 
+def lab_province(lab: str, pf: ProvinceFile) -> ProvinceFile:
+    """The province as the lab's probers see it: where a platform serves TLS, the CA bundle
+    (``datacenter.certificates.ca_file``) is the lab province's CA that signed its front ends'
+    certificates (:mod:`infra.lab.hosts`), in the lab directory, instead of the province file's
+    path on a real probing host."""
+    if not any(R.probe_tls(p) for p in pf.platforms):
+        return pf
+    from infra.lab import pki
+    from infra.model import Certificates
+
+    ca = pki.province_ca(pki.province_dir(lab))
+    dc = pf.datacenter.model_copy(update={"certificates": Certificates(ca_file=str(ca.cert))})
+    return pf.model_copy(update={"datacenter": dc})
+
+
 def running(lab: str) -> dict | None:
     """``{"url", "netns"}`` when the lab's Prometheus runs, else None."""
     from infra.lab.state import LabState, pid_alive
@@ -140,7 +158,7 @@ def start(lab: str, pf: ProvinceFile, scrape_interval: str = "15s", evaluation_i
 
     sp = catalog().get("DCOPS-SLA-003").params
     site_slo = R.SiteSLO(float(sp.get("target", R.SITE_SLO.availability)), int(sp.get("window_days", R.SITE_SLO.window_days)))
-    files = R.render(pf, d, site_slo, blackbox=BLACKBOX_LISTEN, scrape_interval=scrape_interval,
+    files = R.render(lab_province(lab, pf), d, site_slo, blackbox=BLACKBOX_LISTEN, scrape_interval=scrape_interval,
                      evaluation_interval=evaluation_interval)
     st = LabState.load(lab)
     logs = d / "logs"

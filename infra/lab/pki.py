@@ -303,3 +303,40 @@ def kubeconfig(server: str, ca: Path, client: Pair, cluster: str, user: str) -> 
         "preferences": {},
     }
     return yaml.safe_dump(doc, sort_keys=False)
+
+
+# --------------------------------------------------------------------------- the lab province's PKI
+
+PROVINCE_CA = "province-ca"
+
+
+def province_dir(lab: str) -> Path:
+    """``<lab dir>/province-pki``: the lab province's serving CA and its platforms' certificates
+    (what a province's PKI or cert-manager gives the platforms' front ends)."""
+    from ..paths import lab_dir
+
+    return lab_dir(lab) / "province-pki"
+
+
+def province_ca(directory: Path, cn: str = "dcops lab province CA") -> Pair:
+    """The province's serving CA in ``directory`` (made once; 0600 files in a 0700 directory).
+    Its certificate is the CA bundle the probers verify the platforms with
+    (``datacenter.certificates.ca_file``)."""
+    p = Pair(directory / f"{PROVINCE_CA}.crt", directory / f"{PROVINCE_CA}.key")
+    if p.cert.exists() and p.key.exists():
+        return p
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(directory, 0o700)
+    key, cert = _ca(cn)
+    return _save(directory, PROVINCE_CA, cert, key)
+
+
+def issue_server(directory: Path, name: str, ips: list[str], dns: list[str] = (), ca: str = PROVINCE_CA) -> Pair:
+    """A serving certificate for ``ips`` and ``dns`` from the CA ``<ca>.crt``/``.key`` of
+    ``directory``, written (0600) as ``<name>.crt``/``.key`` there, replacing an earlier one."""
+    if not name or any(c in name for c in "/\\\0\n\r") or name in (".", ".."):
+        raise ValueError(f"bad certificate name {name!r}")
+    ca_key, ca_cert = _load_ca(directory, ca)
+    k = _key()
+    return _save(directory, name, _sign(ca_key, ca_cert, k, _name(name, "dcops lab"), server=True,
+                                        dns=list(dns), ips=list(ips)), k)

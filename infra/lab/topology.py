@@ -112,6 +112,14 @@ class Frontend:
     address: str
     cidr: str
     ports: tuple[tuple[int, str], ...]  # (port, "TCP"|"UDP")
+    tls_ports: tuple[int, ...] = ()  # the TCP ports that speak TLS (https)
+    hostname: str | None = None  # the platform's DNS name (in its certificate)
+
+
+def frontend_of(p, prefixlen: int = 32) -> Frontend:
+    """A platform's front end (``p``: a :class:`infra.model.Platform`) at its address."""
+    return Frontend(p.id, p.address, f"{p.address}/{prefixlen}", tuple((x.port, x.protocol) for x in p.ports),
+                    tuple(x.port for x in p.ports if x.scheme == "https"), p.hostname)
 
 
 @dataclass(frozen=True)
@@ -267,7 +275,7 @@ def build(model: ProvinceFile, name: str, sites: int | Sequence[str] | None = No
             raise TopologyError(f"platform {p.id}: address {p.address} is not in its segment {seg.cidr}")
         seg_nets.setdefault(seg.id, net)
         frontends.append(
-            Frontend(p.id, p.address, f"{p.address}/{net.prefixlen}", tuple((x.port, x.protocol) for x in p.ports))
+            frontend_of(p, net.prefixlen)
         )
     dc_cidrs = tuple(f"{_free_host(n, platform_addrs)}/{n.prefixlen}" for n in seg_nets.values())
     dc_gateway = dc_cidrs[0].split("/")[0] if dc_cidrs else ""

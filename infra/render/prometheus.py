@@ -3,11 +3,15 @@
 What is rendered (``render(province, out_dir)`` writes all of it):
 
 - ``prometheus.yml``: scrape configuration.  blackbox_exporter probes every
-  platform's front end (``http://<address>:<port>/healthz``, job
-  ``dcops-platform``, label ``platform``) and every site's tunnel address over
+  platform's front end in the protocol of its first port
+  (``https://<address>:<port>/healthz`` with module ``https_2xx`` on a TLS port,
+  else ``http://...`` with ``http_2xx``; job ``dcops-platform``, label
+  ``platform``) and every site's tunnel address over
   ICMP (job ``dcops-site``, labels ``site``, ``tier``); node_exporter is
   scraped on every site's tunnel address (job ``dcops-node``).
-- ``blackbox.yml``: the blackbox modules (``http_2xx``, ``icmp``).
+- ``blackbox.yml``: the blackbox modules (``http_2xx``, ``icmp`` and, when a platform
+  serves TLS, ``https_2xx``: TLS required and verified against the province's CA bundle,
+  ``datacenter.certificates.ca_file``, on the probing host).
 - ``rules/slo-recording.yml``: the SLIs as recording rules, ratios of good
   probes over 5m, 30m, 1h, 6h (and 3d from the 1h ratios) per platform and
   per site:
@@ -100,8 +104,21 @@ def up_rec() -> str:
     return "dcops:platform_probe_success:bool"
 
 
+MODULE_HTTP = "http_2xx"
+MODULE_HTTPS = "https_2xx"
+
+
+def probe_tls(p: Platform) -> bool:
+    """The platform's probed port (its first) speaks TLS."""
+    return p.ports[0].scheme == "https"
+
+
 def probe_url(p: Platform) -> str:
-    return f"http://{p.address}:{p.ports[0].port}/healthz"
+    return f"{'https' if probe_tls(p) else 'http'}://{p.address}:{p.ports[0].port}/healthz"
+
+
+def probe_module(p: Platform) -> str:
+    return MODULE_HTTPS if probe_tls(p) else MODULE_HTTP
 
 
 def _num(x: float) -> str:
@@ -126,8 +143,11 @@ def scrape_config(
             {"target_label": "__address__", "replacement": blackbox},
         ]
 
+    # the job's module is http_2xx; a TLS platform's target names https_2xx (its __param_module)
     platforms = [
-        {"targets": [probe_url(p)], "labels": {"platform": p.id, "cluster": p.cluster}} for p in pf.platforms
+        {"targets": [probe_url(p)],
+         "labels": {"platform": p.id, "cluster": p.cluster, **({"__param_module": MODULE_HTTPS} if probe_tls(p) else {})}}
+        for p in pf.platforms
     ]
     sites = [{"targets": [s.tunnel_address], "labels": {"site": s.id, "tier": s.tier}} for s in pf.wan.sites]
     nodes = [
@@ -145,9 +165,9 @@ def scrape_config(
             {
                 "job_name": JOB_PLATFORM,
                 "metrics_path": "/probe",
-                "params": {"module": ["http_2xx"]},
+                "params": {"module": [MODULE_HTTP]},
                 "static_configs": platforms,
-                "relabel_configs": via_blackbox("http_2xx"),
+                "relabel_configs": via_blackbox(MODULE_HTTP),
             },
             {
                 "job_name": JOB_SITE,
@@ -162,17 +182,23 @@ def scrape_config(
     }
 
 
-def blackbox_config(timeout: str = "5s") -> dict[str, Any]:
-    return {
-        "modules": {
-            "http_2xx": {
-                "prober": "http",
-                "timeout": timeout,
-                "http": {"valid_status_codes": [200], "method": "GET", "preferred_ip_protocol": "ip4", "no_follow_redirects": True},
-            },
-            "icmp": {"prober": "icmp", "timeout": timeout, "icmp": {"preferred_ip_protocol": "ip4"}},
-        }
-    }
+def blackbox_config(timeout: str = "5s", pf: ProvinceFile | None = None) -> dict[str, Any]:
+    """The modules; with ``pf`` whose platforms serve TLS, ``https_2xx`` too: TLS required and
+    the server's certificate verified against the province's CA bundle (never skipped)."""
+    def http(**more: Any) -> dict[str, Any]:
+        return {"valid_status_codes": [200], "method": "GET", "preferred_ip_protocol": "ip4", "no_follow_redirects": True,
+                **more}
+
+    modules: dict[str, Any] = {MODULE_HTTP: {"prober": "http", "timeout": timeout, "http": http()}}
+    if pf is not None and any(probe_tls(p) for p in pf.platforms):
+        certs = pf.datacenter.certificates
+        if certs is None:  # validation refuses such a file; a caller that skipped it gets the same words
+            raise ValueError("platforms serve TLS (https ports) but the province names no CA (datacenter.certificates)")
+        modules[MODULE_HTTPS] = {"prober": "http", "timeout": timeout,
+                                 "http": http(fail_if_not_ssl=True,
+                                              tls_config={"ca_file": certs.ca_file, "insecure_skip_verify": False})}
+    modules["icmp"] = {"prober": "icmp", "timeout": timeout, "icmp": {"preferred_ip_protocol": "ip4"}}
+    return {"modules": modules}
 
 
 # ----------------------------------------------------------------- recording rules
@@ -367,7 +393,7 @@ def render(pf: ProvinceFile, out_dir: Path, site_slo: SiteSLO = SITE_SLO, **scra
     }
     header = comment_block("Generated by dcops (infra/render/prometheus.py) from the province file; do not edit.")
     files["prometheus"].write_text(header + _dump(scrape_config(pf, **scrape_kw)), encoding="utf-8")
-    files["blackbox"].write_text(header + _dump(blackbox_config()), encoding="utf-8")
+    files["blackbox"].write_text(header + _dump(blackbox_config(pf=pf)), encoding="utf-8")
     files["recording"].write_text(header + _dump(recording_rules(pf)), encoding="utf-8")
     files["alerts"].write_text(header + _dump(alert_rules(pf, site_slo)), encoding="utf-8")
     return files
