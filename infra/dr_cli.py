@@ -162,3 +162,6 @@ def restore_test_cmd(
         out.print(f"{ok} of {len(names)} restore test(s) passed; records in {B.records_dir(st) / 'restore-test'}",
                   markup=False)
     raise typer.Exit(code)
+
+
+from . import dr_failover_cli as _dr_failover_cli  # noqa: E402,F401  (registers failover, failback, status)
