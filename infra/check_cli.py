@@ -215,6 +215,13 @@ def check(
     cat = catalog()
     st = stack_or_exit(stack, config_file, enter_netns=not list_only)
     pf = load_province(st.province)
+    from infra.dr.placement import PlacementError, placement as dr_placement
+
+    try:  # a platform a failover moved is checked on the cluster it runs on (dcops dr status)
+        pf = pf.placed(dr_placement(st.work_dir))
+    except PlacementError as e:
+        err.print(f"error: the DR placement record: {e}; nothing was checked.", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
 
     waived_by = None
     if waivers is not None:
