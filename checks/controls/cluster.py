@@ -10,6 +10,7 @@ and a unit-test fixture.  The desired state comes from
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import time
 from dataclasses import dataclass, field
@@ -130,6 +131,7 @@ class Snapshot:
     etcd_error: str = ""
     etcd_namespaces: list[str] | None = None  # the platforms' namespaces found in etcd (proof that the read reached the data)
     evidence_configured: bool = False  # the environment says where the control plane's evidence is
+    other_networkpolicies: list[Obj] = field(default_factory=list)  # NetworkPolicies of every other namespace
 
     def objs(self, ns: str, kind: str) -> list[Obj]:
         return self.per_ns.get(ns, {}).get(kind, [])
@@ -146,6 +148,9 @@ def fetch(kube: Kube, pf: ProvinceFile, cluster: str, evidence: Any = None) -> S
         ns = p.namespace
         snap.namespaces[ns] = kube.get_or_none(f"/api/v1/namespaces/{ns}")
         snap.per_ns[ns] = {kind: (kube.items(path.format(ns=ns)) if snap.namespaces[ns] else []) for kind, path in PLATFORM_KINDS.items()}
+    platform_ns = {p.namespace for p in pf.platforms_on(cluster)}
+    snap.other_networkpolicies = [n for n in kube.items("/apis/networking.k8s.io/v1/networkpolicies")
+                                  if (n.get("metadata") or {}).get("namespace") not in platform_ns]
     snap.cluster_role_bindings = kube.items("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings")
     snap.role_bindings = kube.items("/apis/rbac.authorization.k8s.io/v1/rolebindings")
     snap.cluster_roles = {r["metadata"]["name"]: r for r in kube.items("/apis/rbac.authorization.k8s.io/v1/clusterroles")}
@@ -645,6 +650,109 @@ def k8s_013(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
     return _per_namespace(c.id, snap, pf, judge, "ready replicas differ from the province file")
 
 
+# --------------------------------------------------------------------- LGSP, the door to national systems
+
+
+def _egress_isolating(spec: Obj) -> bool:
+    types = spec.get("policyTypes")
+    if types is None:  # the API's default; a live object always carries policyTypes
+        return bool(spec.get("egress"))
+    return "Egress" in types
+
+
+def _block_admits(block: Obj, net: ipaddress.IPv4Network) -> bool:
+    """Does an ipBlock (``cidr`` minus its ``except`` ranges) admit any address of ``net``?"""
+    try:
+        cidr = ipaddress.ip_network(str(block.get("cidr", "")), strict=False)
+    except ValueError:
+        return False
+    if cidr.version != 4 or not cidr.overlaps(net):
+        return False
+    left = [net if net.subnet_of(cidr) else cidr]  # two CIDRs overlap only by nesting
+    for e in block.get("except") or []:
+        try:
+            ex = ipaddress.ip_network(str(e), strict=False)
+        except ValueError:
+            continue
+        if ex.version != 4:
+            continue
+        nxt: list[ipaddress.IPv4Network] = []
+        for n in left:
+            if not n.overlaps(ex):
+                nxt.append(n)
+            elif not n.subnet_of(ex):
+                nxt.extend(n.address_exclude(ex))
+        left = nxt
+    return bool(left)
+
+
+def national_reach(pf: ProvinceFile, policies: dict[str, list[Obj]], must_isolate: set[str]) -> dict[str, dict[str, list[str]]]:
+    """Namespace -> national endpoint id -> what lets the namespace's pods reach its address.
+
+    An egress rule reaches an endpoint when it has no ``to`` (every destination) or an ipBlock
+    admitting part of the endpoint's CIDR (ports aside: the address is reached). Namespace and pod
+    selectors name pods of the cluster, never a national address. A namespace of ``must_isolate``
+    without a policy isolating the egress of all its pods reaches every address."""
+    nets = {n.id: ipaddress.ip_network(n.cidr) for n in pf.national_endpoints}
+    out: dict[str, dict[str, list[str]]] = {}
+    for ns in sorted(set(policies) | must_isolate):
+        reach: dict[str, list[str]] = {}
+        pols = policies.get(ns, [])
+        isolated = any(_egress_isolating(n.get("spec") or {}) and not ((n.get("spec") or {}).get("podSelector") or {})
+                       for n in pols)
+        if ns in must_isolate and not isolated:
+            for nid in nets:
+                reach.setdefault(nid, []).append("no egress isolation")
+        for n in pols:
+            spec = n.get("spec") or {}
+            if not _egress_isolating(spec):
+                continue
+            for rule in spec.get("egress") or []:
+                peers = rule.get("to") or []
+                for nid, net in nets.items():
+                    if not peers or any(_block_admits(x.get("ipBlock") or {}, net) for x in peers if "ipBlock" in x):
+                        reach.setdefault(nid, []).append(f"NetworkPolicy {n['metadata']['name']}")
+        out[ns] = {k: sorted(set(v)) for k, v in reach.items()}
+    return out
+
+
+def national_allowed(pf: ProvinceFile) -> dict[str, set[str]]:
+    """Namespace -> the national endpoints it may reach itself: LGSP's links, a platform's declared exceptions."""
+    out: dict[str, set[str]] = {}
+    for p in pf.platforms:
+        out.setdefault(p.namespace, set()).update(n.id for n, _ in pf.direct_national(p))
+    return out
+
+
+def k8s_014(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
+    if not pf.national_endpoints:
+        return Result.skip(c.id, snap.cluster, "the province declares no national endpoints")
+    allowed = national_allowed(pf)
+    rendered: dict[str, list[Obj]] = {}
+    for o in K.render_cluster(pf, snap.cluster).objects():
+        if o["kind"] == "NetworkPolicy":
+            rendered.setdefault(o["metadata"]["namespace"], []).append(o)
+    present = {ns for ns, obj in snap.namespaces.items() if obj is not None}
+    live: dict[str, list[Obj]] = {ns: list(snap.objs(ns, "networkpolicies")) for ns in sorted(present)}
+    for n in snap.other_networkpolicies:
+        live.setdefault((n.get("metadata") or {}).get("namespace") or "", []).append(n)
+    ev: dict[str, Any] = {
+        "allowed": {ns: sorted(v) for ns, v in sorted(allowed.items()) if v},
+        "exceptions": [f"{p.namespace} -> {x.endpoint}: {x.reason_en or x.reason}" for p, x in pf.national_exceptions()],
+    }
+    beyond: list[str] = []
+    for where, pols, isolate in (("rendered", rendered, set(rendered)), ("live", live, present)):
+        reach = national_reach(pf, pols, isolate)
+        ev[where] = {ns: r for ns, r in reach.items() if r}
+        for ns, r in reach.items():
+            beyond += [f"{where} {ns} -> {nid} ({', '.join(r[nid])})" for nid in sorted(set(r) - allowed.get(ns, set()))]
+    ev["beyond"] = beyond
+    checked = len(set(rendered) | set(live))
+    return Result.verdict(c.id, snap.cluster, not beyond, ev,
+                          reason_fail=f"national endpoints reachable beyond LGSP and the declared exceptions: {'; '.join(beyond)}",
+                          reason_pass=f"only LGSP and the declared exceptions reach national endpoints ({checked} namespace(s) checked)")
+
+
 CONTROLS: dict[str, Callable[[Control, Snapshot, ProvinceFile], Result]] = {
     "DCOPS-K8S-001": k8s_001,
     "DCOPS-K8S-002": k8s_002,
@@ -659,6 +767,7 @@ CONTROLS: dict[str, Callable[[Control, Snapshot, ProvinceFile], Result]] = {
     "DCOPS-K8S-011": k8s_011,
     "DCOPS-K8S-012": k8s_012,
     "DCOPS-K8S-013": k8s_013,
+    "DCOPS-K8S-014": k8s_014,
 }
 
 

@@ -518,6 +518,28 @@ def translate_reason(text: str, placeholder: str | None = None) -> list[Seg] | N
     return list(r) if r is not None else None
 
 
+# LGSP, the door to the national systems (DCOPS-K8S-014, issue 19).
+REASONS[:0] = [(_p(a), b) for a, b in [
+    (r"national endpoints reachable beyond LGSP and the declared exceptions: (?P<l>.+)",
+     "có namespace ngoài LGSP và các ngoại lệ đã khai báo kết nối được tới hệ thống quốc gia: {l}"),
+    (r"only LGSP and the declared exceptions reach national endpoints \((?P<n_n>\d+) namespace\(s\) checked\)",
+     "chỉ LGSP và các ngoại lệ đã khai báo kết nối được tới hệ thống quốc gia (đã kiểm tra {n_n} namespace)"),
+    (r"the province declares no national endpoints", "tệp mô tả tỉnh không khai báo hệ thống quốc gia nào"),
+]]
+RATIONALE_VI["DCOPS-K8S-014"] = (
+    "LGSP là cửa duy nhất của tỉnh tới NDXP và các hệ thống quốc gia khác; đường kết nối trực tiếp từ nền tảng khác "
+    "bỏ qua kiểm soát và nhật ký của nền tảng tích hợp, chỉ được phép khi là ngoại lệ được khai báo kèm lý do trong "
+    "tệp mô tả tỉnh. Kiểm tra trên NetworkPolicy sinh từ tệp tỉnh và NetworkPolicy đang chạy của mọi namespace; "
+    "kết nối được tới địa chỉ ở bất kỳ cổng nào đều tính, và namespace nền tảng không giới hạn lưu lượng ra "
+    "thì kết nối được tới mọi địa chỉ.")
+EVIDENCE_LABELS.update({
+    "exceptions": "Ngoại lệ kết nối trực tiếp đã khai báo",
+    "rendered": "Theo cấu hình sinh từ tệp mô tả tỉnh",
+    "live": "Trên cụm đang chạy",
+    "beyond": "Kết nối ngoài phạm vi cho phép",
+})
+
+
 # Named administrators, MFA, sudo rules and idle sessions (DCOPS-USR-001/004/005, DCOPS-SSH-005/006/012, issue 16).
 REASONS[:0] = [(_p(a), b) for a, b in [
     (r"connections without a session are kept open \(UnusedConnectionTimeout (?P<v>.+?), limit (?P<l_n>.+?)s\)",
