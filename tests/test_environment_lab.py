@@ -200,8 +200,11 @@ def test_inventory_runs_by_hand_and_under_ansible_runner(lab, tmp_path):
     before = netexec.host_run(lab["name"], site, ["sha256sum", conf], capture_output=True, text=True).stdout
     netexec.host_run(lab["name"], site, ["bash", "-c", f"echo '# drift' >> {conf}"], capture_output=True)
     bindir = Path(sys.executable).parent
+    # the hosts' sudo asks for the rollout account's password: the operator gives its file (never in the inventory)
+    pw = netexec.ssh_paths(lab["name"])["become_password"]
     check = subprocess.run(["ip", "netns", "exec", lab["mgmt"], str(bindir / "ansible-playbook"), "-i", str(inv / "hosts.yml"),
-                            str(REPO / "playbooks" / "wan.yml"), "--limit", site, "--check", "--diff"],
+                            str(REPO / "playbooks" / "wan.yml"), "--limit", site, "--check", "--diff",
+                            "--become-password-file", str(pw)],
                            capture_output=True, text=True, cwd=REPO, timeout=600)
     assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-2000:]
     import re
@@ -212,7 +215,7 @@ def test_inventory_runs_by_hand_and_under_ansible_runner(lab, tmp_path):
     (rd / "project").mkdir(parents=True)
     runner = subprocess.run(["ip", "netns", "exec", lab["mgmt"], str(bindir / "ansible-runner"), "run", str(rd),
                              "-p", str(REPO / "playbooks" / "wan.yml"), "--inventory", str(inv / "hosts.yml"),
-                             "--limit", site],
+                             "--limit", site, "--cmdline", f"--become-password-file {pw}"],
                             capture_output=True, text=True, cwd=REPO, timeout=600,
                             env={**__import__("os").environ, "PATH": f"{bindir}:{__import__('os').environ['PATH']}"})
     assert runner.returncode == 0, runner.stdout[-3000:] + runner.stderr[-2000:]
@@ -220,8 +223,11 @@ def test_inventory_runs_by_hand_and_under_ansible_runner(lab, tmp_path):
     assert after == before  # converged back to the rendered file
     # the pyinfra CLI with the pyinfra inventory: same convergence
     netexec.host_run(lab["name"], site, ["bash", "-c", f"echo '# drift' >> {conf}"], capture_output=True)
+    cfg = tmp_path / "pyinfra_config.py"  # pyinfra's config file: the sudo password read from the lab's file
+    cfg.write_text(f"SUDO_PASSWORD = open({str(pw)!r}).read().strip()\n")
     py = subprocess.run(["ip", "netns", "exec", lab["mgmt"], str(bindir / "pyinfra"), str(inv / "pyinfra_inventory.py"),
-                         str(REPO / "playbooks" / "pyinfra" / "deploy.py"), "--sudo", "-y", "--limit", site],
+                         str(REPO / "playbooks" / "pyinfra" / "deploy.py"), "--sudo", "-y", "--limit", site,
+                         "--config", str(cfg)],
                         capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert py.returncode == 0, py.stdout[-3000:] + py.stderr[-2000:]
     assert netexec.host_run(lab["name"], site, ["sha256sum", conf], capture_output=True, text=True).stdout == before

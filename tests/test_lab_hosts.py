@@ -202,8 +202,14 @@ def test_every_host_answers_ssh_with_strict_host_keys(lab) -> None:
     for host in ["hub", *[s.site_id for s in lab["topo"].sites]]:
         r = ssh(name, host, "id", "-un")
         assert r.returncode == 0 and r.stdout.strip() == "dcops", (host, r.stderr)
+        # no NOPASSWD: sudo asks the rollout account for its password (the lab's, 0600, named by its environment)
         r = ssh(name, host, "sudo", "-n", "true")
-        assert r.returncode == 0, (host, r.stderr)
+        assert r.returncode != 0 and "password is required" in r.stderr, (host, r.stderr)
+        pw = netexec.ssh_paths(name)["become_password"]
+        assert pw.stat().st_mode & 0o777 == 0o600
+        r = netexec.ssh_run(name, host, ["sudo", "-S", "-p", "", "id", "-un"], input=pw.read_text(), capture_output=True,
+                            text=True, timeout=60)
+        assert r.returncode == 0 and r.stdout.strip() == "root", (host, r.stderr)
     # strict: the same host with an empty known_hosts is refused
     s0 = lab["topo"].sites[0]
     r = netexec.mgmt_run(name, ["ssh", "-F", str(netexec.ssh_paths(name)["config"]), "-o",
@@ -227,7 +233,7 @@ def test_hosts_run_systemd(lab) -> None:
 def test_each_host_has_its_own_etc(lab) -> None:
     a, b = (s.site_id for s in lab["topo"].sites[:2])
     marker = "/etc/dcops-test-" + "".join(random.choices(string.ascii_lowercase, k=8))
-    r = ssh(lab["name"], a, "sh", "-c", f"echo here | sudo tee {marker} >/dev/null && cat {marker}")
+    r = netexec.host_run(lab["name"], a, ["sh", "-c", f"echo here > {marker} && cat {marker}"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip() == "here", r.stderr
     assert ssh(lab["name"], b, "test", "-e", marker).returncode == 1
     assert ssh(lab["name"], "hub", "test", "-e", marker).returncode == 1

@@ -93,8 +93,10 @@ class Lab:
         return self.model.wan.hub.wan_address if host == E.GATEWAY else self.model.site_by_id[host].wan_address
 
     def ssh(self, host: str, script: str, timeout: float = 60) -> str:
+        # as the operator would: sudo with the rollout account's password (no NOPASSWD on the hosts)
         p = netexec.ssh_run(
-            self.name, self.address(host), ["sudo", "bash", "-c", script], capture_output=True, text=True, timeout=timeout
+            self.name, self.address(host), ["sudo", "-S", "-p", "", "bash", "-c", script],
+            input=netexec.ssh_paths(self.name)["become_password"].read_text(), capture_output=True, text=True, timeout=timeout
         )
         assert p.returncode == 0, f"{host}: {script[:80]}...: {p.stderr}"
         return p.stdout
@@ -270,8 +272,9 @@ def test_every_rendered_ruleset_loads(lab):
     script.append('for f in "$d"/*.nft; do unshare --net -- nft -c -f "$f" >/dev/null 2>"$f.err" || { bad=$((bad+1)); echo "BAD $f"; head -5 "$f.err"; }; done')
     script.append('ls "$d"/*.nft | wc -l; rm -rf "$d"; exit $bad')
     p = subprocess.run(
-        netexec.mgmt_argv(lab.name, netexec.ssh_argv(lab.name, lab.address(E.GATEWAY), ["sudo", "bash", "-s"])),
-        input="\n".join(script) + "\n", capture_output=True, text=True, timeout=500,
+        netexec.mgmt_argv(lab.name, netexec.ssh_argv(lab.name, lab.address(E.GATEWAY), ["sudo", "-S", "-p", "", "bash", "-s"])),
+        input=netexec.ssh_paths(lab.name)["become_password"].read_text() + "\n".join(script) + "\n",
+        capture_output=True, text=True, timeout=500,
     )
     assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-2000:]
     assert p.stdout.strip().splitlines()[-1] == str(n)
