@@ -20,13 +20,15 @@ from .environment import JumpHost, Stack
 from .model import ProvinceFile
 
 GATEWAY = "gateway"
+STANDBY_GATEWAY = "gateway-standby"  # wan.hubs[1], when the province declares a standby hub
 
 
 def groups_of(model: ProvinceFile) -> dict[str, list[str]]:
     """The inventory's groups (hosts in file order, the gateway first): ``gateway``, ``sites``,
     ``tier_<tier>`` per tier, ``parent_<site>`` per parent (every site below it, at any depth).
     Ansible group names cannot hold ``-``: ids are written with ``_`` there."""
-    g: dict[str, list[str]] = {"gateway": [GATEWAY], "sites": [s.id for s in model.wan.sites]}
+    gws = [GATEWAY] + ([STANDBY_GATEWAY] if model.wan.standby else [])
+    g: dict[str, list[str]] = {"gateway": gws, "sites": [s.id for s in model.wan.sites]}
     for t in model.wan.tiers:
         g[f"tier_{t.id.replace('-', '_')}"] = [s.id for s in model.wan.sites if s.tier == t.id]
     children: dict[str, list[str]] = {}
@@ -50,7 +52,10 @@ def groups_of(model: ProvinceFile) -> dict[str, list[str]]:
 
 def ssh_addresses(stack: Stack, model: ProvinceFile) -> dict[str, str]:
     """host -> the address SSH connects to (gateway first, then the sites in file order)."""
-    a = {GATEWAY: model.wan.hub.wan_address, **{s.id: s.wan_address for s in model.wan.sites}}
+    a = {GATEWAY: model.wan.hub.wan_address}
+    if model.wan.standby:
+        a[STANDBY_GATEWAY] = model.wan.standby.wan_address
+    a.update({s.id: s.wan_address for s in model.wan.sites})
     a.update(stack.env.wan.addresses)
     return a
 

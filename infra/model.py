@@ -793,7 +793,10 @@ class Administrator(Strict):
 class Wan(Strict):
     underlay: str = Field(description="pool of the units' WAN link addresses")
     tunnel_pool: str
-    hub: Hub
+    hub: Hub | None = Field(None, exclude=True, description="a single gateway: the same as hubs: [hub]")
+    hubs: list[Hub] | None = Field(None, min_length=1, max_length=2, description=(
+        "the center's WAN gateways: the primary first, then the standby; every site has a tunnel to each "
+        "and its traffic moves to the standby while the primary does not answer"))
     tiers: list[Tier] = Field(min_length=1)
     sites: list[Site] = Field(min_length=1)
     administrators: list[Administrator] = Field(default_factory=list, max_length=200, description=(
@@ -803,6 +806,25 @@ class Wan(Strict):
         "UnusedConnectionTimeout); level 3 asks for idle timeouts"))
 
     _v_pools = field_validator("underlay", "tunnel_pool")(_network)
+
+    @model_validator(mode="after")
+    def _one_hub_form(self) -> "Wan":
+        """``hub`` (one gateway) or ``hubs`` (primary, standby); afterwards both are set:
+        ``hub`` is the primary everywhere, ``hubs`` every gateway (a dump writes ``hubs`` only)."""
+        if self.hubs is None and self.hub is None:
+            raise ValueError("no hub: give 'hubs: [<primary>, <standby>]' (or 'hub: {...}' for a single gateway)")
+        if self.hubs is not None and self.hub is not None and self.hub != self.hubs[0]:
+            raise ValueError("both 'hub' and 'hubs' are given: keep 'hubs' (the primary first) and remove 'hub'")
+        if self.hubs is None:
+            object.__setattr__(self, "hubs", [self.hub])
+        if self.hub is None:
+            object.__setattr__(self, "hub", self.hubs[0])
+        return self
+
+    @property
+    def standby(self) -> "Hub | None":
+        """The standby gateway, when the province declares two."""
+        return self.hubs[1] if self.hubs and len(self.hubs) > 1 else None
 
 
 # ------------------------------------------------------------------ the filed report (optional)

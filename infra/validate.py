@@ -227,6 +227,13 @@ def _administrators(d: dict) -> list[Problem]:
     return P
 
 
+def hubs_of(wan: dict) -> list[tuple[str, dict]]:
+    """(path, mapping) of every hub of a raw ``wan`` mapping: ``hubs`` (primary, standby) or ``hub``."""
+    if isinstance(wan.get("hubs"), list):
+        return [(f"wan.hubs[{i}]", h) for i, h in enumerate(wan["hubs"]) if isinstance(h, dict)]
+    return [("wan.hub", wan["hub"])] if isinstance(wan.get("hub"), dict) else []
+
+
 def _duplicates(problems: list[Problem], entries: list[tuple[str, Any]], what: str) -> set:
     seen: dict[Any, str] = {}
     ids = set()
@@ -420,9 +427,8 @@ def _semantic(d: Any) -> list[Problem]:
 
     tunnel_pool = _net(wan.get("tunnel_pool"))
     underlay = _net(wan.get("underlay"))
-    hub = wan.get("hub") if isinstance(wan.get("hub"), dict) else {}
-    tunnel_addrs = [("wan.hub.tunnel_address", hub.get("tunnel_address"))]
-    wan_addrs = [("wan.hub.wan_address", hub.get("wan_address"))]
+    tunnel_addrs = [(f"{path}.tunnel_address", h.get("tunnel_address")) for path, h in hubs_of(wan)]
+    wan_addrs = [(f"{path}.wan_address", h.get("wan_address")) for path, h in hubs_of(wan)]
     for si, s in _items(d, "wan", "sites"):
         tunnel_addrs.append((f"wan.sites[{si}].tunnel_address", s.get("tunnel_address")))
         wan_addrs.append((f"wan.sites[{si}].wan_address", s.get("wan_address")))

@@ -177,6 +177,8 @@ class HostCtx:
                 self.collector_error = f"{E.COLLECTOR} does not answer {len(missing)} command(s) (not the rendered collector?)"
         for c, (crc, cout, cerr) in zip(todo, doc["rows"]):
             self.cache[c] = CommandResult(self.host.backend, crc, c.encode(), base64.b64decode(cout), base64.b64decode(cerr))
+    standby_pubkey: str | None = None  # the standby hub's (wan.hubs[1]), when declared
+    standby_pubkey_error: str = ""
 
     # -- memoised command outputs
     def prefetch(self, cmds: list[str]) -> None:
@@ -605,8 +607,8 @@ def fw_005(c, x):
 # ------------------------------------------------------------------ WireGuard
 
 
-def _wg(x: HostCtx, what: str) -> list[list[str]]:
-    r = x.run(f"wg show wg0 {what}")
+def _wg(x: HostCtx, what: str, iface: str = "wg0") -> list[list[str]]:
+    r = x.run(f"wg show {iface} {what}")
     if r.rc != 0:
         raise _NoWg((r.stderr or r.stdout).strip()[:200])
     return [l.split("\t") for l in r.stdout.splitlines() if l.strip()]
@@ -617,37 +619,48 @@ class _NoWg(Exception):
 
 
 def wg_001(c, x):
-    hub = x.pf.wan.hub
+    """One tunnel per declared hub: wg0 to the primary and, with a standby (wan.hubs[1]), wg1 to it;
+    each with exactly that hub as its only peer, at its WAN address and port, with its key."""
     site = x.pf.site_by_id[x.target.host]
-    try:
-        endpoints = _wg(x, "endpoints")
-        allowed = _wg(x, "allowed-ips")
-    except _NoWg as e:
-        return Result.fail(c.id, x.target.host, {"wg0": "missing"}, f"no WireGuard interface wg0: {e}")
-    addr = x.out("ip -4 -o addr show dev wg0").split()
-    addrs = [a for i, a in enumerate(addr) if i > 0 and addr[i - 1] == "inet"]
-    want_ips = set(E.site_allowed_ips(x.pf, site))
-    peers = {p[0]: {"endpoint": p[1] if len(p) > 1 else None} for p in endpoints}
-    for p in allowed:
-        peers.setdefault(p[0], {})["allowed_ips"] = sorted(p[1].split()) if len(p) > 1 else []
-    problems = []
-    if f"{site.tunnel_address}/32" not in addrs:
-        problems.append(f"wg0 address {addrs}, expected {site.tunnel_address}/32")
-    if len(peers) != 1:
-        problems.append(f"{len(peers)} peers, expected the hub only")
-    for key, p in peers.items():
-        if p.get("endpoint") != f"{hub.wan_address}:{hub.listen_port}":
-            problems.append(f"peer endpoint {p.get('endpoint')}, expected {hub.wan_address}:{hub.listen_port}")
-        if set(p.get("allowed_ips") or []) != want_ips:
-            problems.append(f"allowed IPs {p.get('allowed_ips')}, expected {sorted(want_ips)}")
-        if x.hub_pubkey and key != x.hub_pubkey:
-            problems.append("peer public key is not the hub's")
-    ev = {"addresses": addrs, "peers": [{"public_key": k, **v} for k, v in peers.items()], "hub_key_compared": bool(x.hub_pubkey)}
+    tunnels = [("wg0", x.pf.wan.hub, "the hub", x.hub_pubkey, x.hub_pubkey_error, False)]
+    if x.pf.wan.standby is not None:
+        tunnels.append((E.WG_STANDBY_IF, x.pf.wan.standby, "the standby hub", x.standby_pubkey,
+                        x.standby_pubkey_error, True))
+    problems, ev, unknown = [], {}, []
+    for iface, hub, who, hub_key, key_err, standby in tunnels:
+        try:
+            endpoints = _wg(x, "endpoints", iface)
+            allowed = _wg(x, "allowed-ips", iface)
+        except _NoWg as e:
+            return Result.fail(c.id, x.target.host, {iface: "missing"}, f"no WireGuard interface {iface} to {who}: {e}")
+        addr = x.out(f"ip -4 -o addr show dev {iface}").split()
+        addrs = [a for i, a in enumerate(addr) if i > 0 and addr[i - 1] == "inet"]
+        want_ips = set(E.site_allowed_ips(x.pf, site, standby=standby))
+        peers = {p[0]: {"endpoint": p[1] if len(p) > 1 else None} for p in endpoints}
+        for p in allowed:
+            peers.setdefault(p[0], {})["allowed_ips"] = sorted(p[1].split()) if len(p) > 1 else []
+        if f"{site.tunnel_address}/32" not in addrs:
+            problems.append(f"{iface} address {addrs}, expected {site.tunnel_address}/32")
+        if len(peers) != 1:
+            problems.append(f"{iface}: {len(peers)} peers, expected {who} only")
+        for key, p in peers.items():
+            if p.get("endpoint") != f"{hub.wan_address}:{hub.listen_port}":
+                problems.append(f"{iface}: peer endpoint {p.get('endpoint')}, expected {hub.wan_address}:{hub.listen_port}")
+            if set(p.get("allowed_ips") or []) != want_ips:
+                problems.append(f"{iface}: allowed IPs {p.get('allowed_ips')}, expected {sorted(want_ips)}")
+            if hub_key and key != hub_key:
+                problems.append(f"{iface}: peer public key is not {who}'s")
+        if not hub_key:
+            unknown.append(f"{who}'s public key could not be read from it ({key_err or 'not read'})")
+        one = {"addresses": addrs, "peers": [{"public_key": k, **v} for k, v in peers.items()], "hub_key_compared": bool(hub_key)}
+        if standby:
+            ev["standby"] = one
+        else:
+            ev.update(one)
     if problems:
         return Result.fail(c.id, x.target.host, ev, "; ".join(problems))
-    if not x.hub_pubkey:
-        return Result.err(c.id, x.target.host, f"the hub's public key could not be read from the gateway "
-                          f"({x.hub_pubkey_error or 'not read'}): the peer cannot be shown to be the hub", ev)
+    if unknown:
+        return Result.err(c.id, x.target.host, "; ".join(unknown) + ": the peer cannot be shown to be the hub", ev)
     return Result.ok(c.id, x.target.host, ev)
 
 
@@ -1243,6 +1256,9 @@ def targets(pf: ProvinceFile, names: set[str] | None = None) -> list[Target]:
     hub = pf.wan.hub
     level = pf.province.security_level
     out = [Target(E.GATEWAY, "gateway", hub.wan_address, hub.tunnel_address, level)]
+    if pf.wan.standby is not None:
+        sb = pf.wan.standby
+        out.append(Target(E.STANDBY_GATEWAY, "gateway", sb.wan_address, sb.tunnel_address, level))
     out += [Target(s.id, "endpoint", s.wan_address, s.tunnel_address, level) for s in pf.wan.sites]
     return [t for t in out if names is None or t.host in names]
 
@@ -1269,12 +1285,14 @@ def close_master(t: Target, ssh_config: Path, control_dir: Path) -> None:
 
 def check_host(t: Target, pf: ProvinceFile, ssh_config: Path, control_dir: Path, only: set[str] | None = None,
                hub_pubkey: str | None = None, on_result: Callable[[Result], None] | None = None,
-               plan: CommandPlan | None = None, hub_key_error: str = "", audit_user: str | None = None) -> list[Result]:
+               plan: CommandPlan | None = None, hub_key_error: str = "",
+               standby_pubkey: str | None = None, standby_key_error: str = "", audit_user: str | None = None) -> list[Result]:
     """Every host control on one host (run inside the management namespace)."""
     ids = [cid for cid in CONTROLS if (not only or cid in only)]
     results: list[Result] = []
     host = connect(t, ssh_config, control_dir, user=audit_user)
-    x = HostCtx(t, pf, host, hub_pubkey, hub_pubkey_error=hub_key_error)
+    x = HostCtx(t, pf, host, hub_pubkey, hub_pubkey_error=hub_key_error, standby_pubkey=standby_pubkey,
+                standby_pubkey_error=standby_key_error)
     x.audit_user = audit_user
     reachable, why = False, ""
     for attempt in range(3):  # a host whose sshd is being reloaded refuses for an instant
@@ -1317,11 +1335,12 @@ def check_host(t: Target, pf: ProvinceFile, ssh_config: Path, control_dir: Path,
 
 
 def hub_public_key(pf: ProvinceFile, ssh_config: Path, control_dir: Path,
-                   chosen_targets: list[Target] | None = None, audit_user: str | None = None) -> tuple[str | None, str]:
-    """The hub's WireGuard public key, read on the gateway, or (None, why it could not be read)."""
-    t = next((t for t in chosen_targets if t.host == E.GATEWAY), None) if chosen_targets else targets(pf, {E.GATEWAY})[0]
+                   chosen_targets: list[Target] | None = None, name: str = E.GATEWAY, audit_user: str | None = None) -> tuple[str | None, str]:
+    """A hub's WireGuard public key (``name``: the gateway, or the standby), read on it, or (None,
+    why it could not be read)."""
+    t = next((t for t in chosen_targets if t.host == name), None) if chosen_targets else targets(pf, {name})[0]
     if t is None:
-        t = targets(pf, {E.GATEWAY})[0]
+        t = targets(pf, {name})[0]
     try:
         if audit_user:  # the evidence collector answers it (one of its fixed commands)
             hx = HostCtx(t, pf, connect(t, ssh_config, control_dir, user=audit_user), audit_user=audit_user)
@@ -1365,6 +1384,14 @@ def check_hosts(access, pf: ProvinceFile, names: set[str] | None = None, only: s
         want_hub = (not only or "DCOPS-WG-001" in only) and E.GATEWAY in started
         hub_key, hub_err = (hub_public_key(pf, ssh_config, control_dir, gw, audit_user=audit_user) if want_hub else
                             (None, "the gateway is not in this environment (wan.hosts)" if E.GATEWAY not in started else "not read"))
+        sb_key, sb_err = None, "no standby hub declared"
+        if pf.wan.standby is not None:
+            sgw = targets(pf, {E.STANDBY_GATEWAY})
+            sgw[0].address = access.addresses.get(E.STANDBY_GATEWAY, sgw[0].address)
+            want_sb = (not only or "DCOPS-WG-001" in only) and E.STANDBY_GATEWAY in started
+            sb_key, sb_err = (hub_public_key(pf, ssh_config, control_dir, sgw, E.STANDBY_GATEWAY, audit_user=audit_user) if want_sb else
+                              (None, "the standby gateway is not in this environment (wan.hosts)"
+                               if E.STANDBY_GATEWAY not in started else "not read"))
 
         plan = CommandPlan()
 
@@ -1372,7 +1399,7 @@ def check_hosts(access, pf: ProvinceFile, names: set[str] | None = None, only: s
             if t.host not in started:
                 return [Result.skip(cid, t.host, "host not in this environment (wan.hosts)") for cid in CONTROLS
                         if not only or cid in only]
-            return check_host(t, pf, ssh_config, control_dir, only, hub_key, on_result, plan, hub_err, audit_user=audit_user)
+            return check_host(t, pf, ssh_config, control_dir, only, hub_key, on_result, plan, hub_err, sb_key, sb_err, audit_user=audit_user)
 
         # one host of each kind first, alone: it teaches the plan the commands the controls run
         first: dict[str, Target] = {}
@@ -1387,4 +1414,6 @@ def check_hosts(access, pf: ProvinceFile, names: set[str] | None = None, only: s
                 out += rs
         if hub_key is not None:
             close_master(gw[0], ssh_config, control_dir)
+        if sb_key is not None:
+            close_master(sgw[0], ssh_config, control_dir)
     return out

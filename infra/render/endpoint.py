@@ -56,6 +56,8 @@ from .comments import comment, comment_block, nft_rule_comment
 
 GATEWAY = "gateway"
 """Inventory name of the data-center gateway (the hub). No site may use it."""
+STANDBY_GATEWAY = "gateway-standby"
+"""Inventory name of the standby hub (``wan.hubs[1]``), when the province declares one."""
 
 PARTS = ("sysctl", "firewall", "admins", "ssh_hardening", "wireguard", "node_exporter", "time", "logging")
 """The concepts, in the order the engines apply them (the tunnel before what uses it)."""
@@ -65,6 +67,16 @@ WG_CONF = "/etc/wireguard/wg0.conf"
 WG_PRIVATE_KEY = "/etc/wireguard/private.key"
 WG_TABLE = 51820
 WG_RULE_PRIORITY = 1000
+# The standby hub (issue 18): a second interface, its own table and rule just behind wg0's; the
+# failover unit puts a rule to the standby's table just in front of wg0's while the primary is silent.
+WG_STANDBY_IF = "wg1"
+WG_STANDBY_CONF = "/etc/wireguard/wg1.conf"
+WG_STANDBY_TABLE = 51821
+FAILOVER_SCRIPT = "/usr/local/sbin/dcops-wg-failover"
+FAILOVER_UNIT = "/etc/systemd/system/dcops-wg-failover.service"
+FAILOVER_PROBE_S = 1  # one probe of the primary hub a second
+FAILOVER_AFTER = 3  # failed probes in a row before the traffic moves to the standby
+FAILBACK_AFTER = 5  # answered probes in a row before it moves back
 WG_KEEPALIVE = 25
 NFT_CONF = "/etc/nftables.conf"
 NFT_TABLE = "inet dcops"
@@ -261,8 +273,21 @@ class Endpoint:
 
 
 def hosts(model: ProvinceFile) -> list[str]:
-    """Every endpoint's inventory name: the gateway first, then the sites in file order."""
-    return [GATEWAY] + [s.id for s in model.wan.sites]
+    """Every endpoint's inventory name: the gateway(s) first, then the sites in file order."""
+    return gateways(model) + [s.id for s in model.wan.sites]
+
+
+def gateways(model: ProvinceFile) -> list[str]:
+    """The hubs' inventory names: the primary, then the standby when there is one."""
+    return [GATEWAY] + ([STANDBY_GATEWAY] if model.wan.standby else [])
+
+
+def as_hub(model: ProvinceFile, name: str) -> ProvinceFile:
+    """The province seen from one hub: ``wan.hub`` is that hub (the standby's gateway renders
+    with the same code as the primary's)."""
+    if name != STANDBY_GATEWAY or model.wan.standby is None:
+        return model
+    return model.model_copy(update={"wan": model.wan.model_copy(update={"hub": model.wan.standby})})
 
 
 def valid_public_key(key: str) -> bool:
@@ -310,11 +335,13 @@ def site_reach(model: ProvinceFile, site: Site) -> list[tuple[str, str, str, int
     return sorted(set(out), key=lambda t: (ipaddress.ip_address(t[1]), t[2], t[3], t[0]))
 
 
-def site_allowed_ips(model: ProvinceFile, site: Site) -> list[str]:
+def site_allowed_ips(model: ProvinceFile, site: Site, standby: bool = False) -> list[str]:
     """What the site routes into the tunnel: the hub's tunnel address, the data-center
     segments of the platforms it may reach, and the management segment (scrapes arrive
-    through the tunnel; replies from the WAN address bypass it by policy rule)."""
-    nets = [f"{model.wan.hub.tunnel_address}/32", _mgmt_cidr(model)]
+    through the tunnel; replies from the WAN address bypass it by policy rule).
+    ``standby``: the tunnel to the standby hub (the same, with the standby's address)."""
+    hub = model.wan.standby if standby and model.wan.standby else model.wan.hub
+    nets = [f"{hub.tunnel_address}/32", _mgmt_cidr(model)]
     for pid in site.reach:
         p = model.platform_by_id[pid]
         nets.append(model.segment_by_id[p.segment].cidr)
@@ -328,7 +355,7 @@ def _dc_segments(model: ProvinceFile) -> list[str]:
 # ------------------------------------------------------------ the parts
 
 
-def _wireguard_site(model: ProvinceFile, site: Site, hub_key: str) -> Part:
+def _wireguard_site(model: ProvinceFile, site: Site, hub_key: str, standby_key: str | None = None) -> Part:
     hub = model.wan.hub
     rule = f"not from {site.wan_address} lookup {WG_TABLE} priority {WG_RULE_PRIORITY}"
     head = comment_block(
@@ -355,13 +382,99 @@ Endpoint = {hub.wan_address}:{hub.listen_port}
 AllowedIPs = {", ".join(site_allowed_ips(model, site))}
 PersistentKeepalive = {WG_KEEPALIVE}
 """
+    if model.wan.standby is None or not standby_key:
+        return Part(
+            "wireguard",
+            dirs=(Directory(WG_DIR, "0700"),),
+            files=(File(WG_CONF, conf, "0600"),),
+            services=(Service("wg-quick@wg0", "restarted"),),
+            converge=(_wg_converge([hub_key], site.wan_address),),
+        )
+    sb = model.wan.standby
+    port = hub.listen_port + 1 if sb.listen_port == hub.listen_port else sb.listen_port
+    rule1 = f"not from {site.wan_address} lookup {WG_STANDBY_TABLE} priority {WG_RULE_PRIORITY + 1}"
+    conf1 = comment_block(
+        HEADER,
+        f"{site.id}: the tunnel to the standby hub. Its routes live in table {WG_STANDBY_TABLE}, looked up",
+        f"just after wg0's; {FAILOVER_SCRIPT} puts that table in front of wg0's while the primary hub",
+        "does not answer. The same private key as wg0.",
+    ) + f"""[Interface]
+Address = {site.tunnel_address}/32
+ListenPort = {port}
+Table = {WG_STANDBY_TABLE}
+PreUp = ip -4 rule del {rule1} 2>/dev/null || true
+PreUp = ip -4 rule add {rule1}
+PostUp = wg set %i private-key {WG_PRIVATE_KEY}
+PostDown = ip -4 rule del {rule1} || true
+
+[Peer]
+{comment(f"standby hub: {sb.name}")}
+PublicKey = {standby_key}
+Endpoint = {sb.wan_address}:{sb.listen_port}
+AllowedIPs = {", ".join(site_allowed_ips(model, site, standby=True))}
+PersistentKeepalive = {WG_KEEPALIVE}
+"""
     return Part(
         "wireguard",
         dirs=(Directory(WG_DIR, "0700"),),
-        files=(File(WG_CONF, conf, "0600"),),
-        services=(Service("wg-quick@wg0", "restarted"),),
-        converge=(_wg_converge([hub_key], site.wan_address),),
+        files=(File(WG_CONF, conf, "0600"), File(WG_STANDBY_CONF, conf1, "0600"),
+               File(FAILOVER_SCRIPT, _failover_script(model, site), "0755"),
+               File(FAILOVER_UNIT, _failover_unit(model, site))),
+        services=(Service("wg-quick@wg0", "restarted"), Service(f"wg-quick@{WG_STANDBY_IF}", "restarted"),
+                  Service("dcops-wg-failover", "restarted")),
+        converge=(_wg_converge([hub_key], site.wan_address),
+                  _wg_converge([standby_key], site.wan_address, iface=WG_STANDBY_IF)),
+        daemon_reload=True,
     )
+
+
+def failover_rule(site: Site) -> str:
+    """The rule the failover unit adds while the primary hub is silent (in front of wg0's)."""
+    return f"not from {site.wan_address} lookup {WG_STANDBY_TABLE} priority {WG_RULE_PRIORITY - 1}"
+
+
+def _failover_script(model: ProvinceFile, site: Site) -> str:
+    hub = model.wan.hub
+    rule = failover_rule(site)
+    return "#!/bin/sh\n" + comment_block(
+        HEADER,
+        f"{site.id}: moves the site's traffic to the standby hub while the primary hub does not answer,",
+        f"and back. One ping every {FAILOVER_PROBE_S} s to the primary's tunnel address through wg0; after",
+        f"{FAILOVER_AFTER} unanswered in a row the rule '{rule}'",
+        f"sends everything (except what leaves from the WAN address) through {WG_STANDBY_IF};",
+        f"after {FAILBACK_AFTER} answered in a row the rule goes. Both tunnels stay up all the time",
+        "(keepalives), so moving is only a routing change: no daemon besides this loop.",
+    ) + f"""PRIMARY={hub.tunnel_address}
+fails=0
+oks=0
+while :; do
+  if ping -n -q -c 1 -W 1 -I wg0 "$PRIMARY" >/dev/null 2>&1; then oks=$((oks + 1)); fails=0; else fails=$((fails + 1)); oks=0; fi
+  if ip -4 rule show priority {WG_RULE_PRIORITY - 1} | grep -q 'lookup {WG_STANDBY_TABLE}'; then active=1; else active=0; fi
+  if [ "$active" = 0 ] && [ "$fails" -ge {FAILOVER_AFTER} ]; then
+    ip -4 rule add {rule} && logger -t dcops-wg-failover "primary hub $PRIMARY does not answer: traffic through the standby hub ({WG_STANDBY_IF})"
+  elif [ "$active" = 1 ] && [ "$oks" -ge {FAILBACK_AFTER} ]; then
+    ip -4 rule del {rule} && logger -t dcops-wg-failover "primary hub $PRIMARY answers again: traffic back through wg0"
+  fi
+  sleep {FAILOVER_PROBE_S}
+done
+"""
+
+
+def _failover_unit(model: ProvinceFile, site: Site) -> str:
+    return comment_block(HEADER, f"{site.id}: failover between the primary and the standby hub ({FAILOVER_SCRIPT}).") + f"""[Unit]
+Description=dcops: site traffic through the standby hub while the primary does not answer
+After=wg-quick@wg0.service wg-quick@{WG_STANDBY_IF}.service
+Wants=wg-quick@wg0.service wg-quick@{WG_STANDBY_IF}.service
+
+[Service]
+ExecStart={FAILOVER_SCRIPT}
+ExecStopPost=-/sbin/ip -4 rule del {failover_rule(site)}
+Restart=always
+RestartSec=2
+
+[Install]
+WantedBy=multi-user.target
+"""
 
 
 def _wireguard_gateway(model: ProvinceFile, pubkeys: Mapping[str, str]) -> tuple[Part, list[str]]:
@@ -402,23 +515,25 @@ PostUp = wg set %i private-key {WG_PRIVATE_KEY}
     return part, warnings
 
 
-def _wg_converge(peer_keys: list[str], wan_address: str | None = None) -> Converge:
+def _wg_converge(peer_keys: list[str], wan_address: str | None = None, iface: str = "wg0") -> Converge:
     want = "\n".join(sorted(peer_keys))
     rule_check = ""
     if wan_address:
-        rule = f"not from {wan_address} lookup {WG_TABLE}"
+        table, prio = (WG_STANDBY_TABLE, WG_RULE_PRIORITY + 1) if iface == WG_STANDBY_IF else (WG_TABLE, WG_RULE_PRIORITY)
+        rule = f"not from {wan_address} lookup {table}"
         rule_check = (
-            f"ip -4 rule show priority {WG_RULE_PRIORITY} | grep -qF {shlex.quote(rule)} "
+            f"ip -4 rule show priority {prio} | grep -qF {shlex.quote(rule)} "
             f"|| echo {shlex.quote(f'policy rule {rule} is missing')}\n"
         )
-    check = f"""if ! ip link show dev wg0 >/dev/null 2>&1; then echo 'wg0 is down'; exit 0; fi
-have=$(wg show wg0 peers | sort)
+    conf = f"{WG_DIR}/{iface}.conf"
+    check = f"""if ! ip link show dev {iface} >/dev/null 2>&1; then echo '{iface} is down'; exit 0; fi
+have=$(wg show {iface} peers | sort)
 want={shlex.quote(want)}
-[ "$have" = "$want" ] || {{ echo 'wg0 peers differ from {WG_CONF}:'; diff <(printf '%s\\n' "$have") <(printf '%s\\n' "$want") | grep '^[<>]'; }}
-[ "$(wg show wg0 public-key)" = "$(wg pubkey < {WG_PRIVATE_KEY})" ] || echo 'wg0 does not use {WG_PRIVATE_KEY}'
+[ "$have" = "$want" ] || {{ echo '{iface} peers differ from {conf}:'; diff <(printf '%s\\n' "$have") <(printf '%s\\n' "$want") | grep '^[<>]'; }}
+[ "$(wg show {iface} public-key)" = "$(wg pubkey < {WG_PRIVATE_KEY})" ] || echo '{iface} does not use {WG_PRIVATE_KEY}'
 [ "$(stat -c %a {WG_PRIVATE_KEY})" = 600 ] || echo '{WG_PRIVATE_KEY} is not mode 0600'
 {rule_check}true"""
-    return Converge("wg0 up with the rendered peers", check, f"chmod 0600 {WG_PRIVATE_KEY}; systemctl restart wg-quick@wg0")
+    return Converge(f"{iface} up with the rendered peers", check, f"chmod 0600 {WG_PRIVATE_KEY}; systemctl restart wg-quick@{iface}")
 
 
 def _nft_converge() -> Converge:
@@ -472,13 +587,19 @@ def _firewall(rules_input: list[str], rules_forward: list[str], sets: list[str],
 
 
 def _firewall_site(model: ProvinceFile, site: Site) -> Part:
-    hub, mgmt = model.wan.hub, _mgmt_cidr(model)
+    hub, mgmt, sb = model.wan.hub, _mgmt_cidr(model), model.wan.standby
+    wg = '{ "wg0", "%s" }' % WG_STANDBY_IF if sb else '"wg0"'
     inp = [
         f"ip saddr {mgmt} tcp dport 22 accept {nft_rule_comment('ssh from management')}",
         f"ip saddr {hub.wan_address} udp dport {hub.listen_port} accept {nft_rule_comment('wireguard from the hub')}",
-        f'iifname "wg0" ip saddr {mgmt} ip daddr {site.tunnel_address} tcp dport {NODE_EXPORTER_PORT} '
+    ]
+    if sb:
+        port = hub.listen_port + 1 if sb.listen_port == hub.listen_port else sb.listen_port
+        inp.append(f"ip saddr {sb.wan_address} udp dport {port} accept {nft_rule_comment('wireguard from the standby hub')}")
+    inp += [
+        f'iifname {wg} ip saddr {mgmt} ip daddr {site.tunnel_address} tcp dport {NODE_EXPORTER_PORT} '
         'accept ' + nft_rule_comment("node_exporter from management via the tunnel"),
-        f'iifname "wg0" ip saddr {mgmt} ip daddr {site.tunnel_address} icmp type echo-request '
+        f'iifname {wg} ip saddr {mgmt} ip daddr {site.tunnel_address} icmp type echo-request '
         'accept ' + nft_rule_comment("link probes from management via the tunnel"),
     ]
     fwd = []
@@ -486,7 +607,7 @@ def _firewall_site(model: ProvinceFile, site: Site) -> Part:
     if reach:
         elems = [f"{addr} . {proto} . {port}" for _, addr, proto, port in reach]
         fwd.append(
-            f'oifname "wg0" ip saddr {site.lan} ip daddr . meta l4proto . th dport {_set(elems)} '
+            f'oifname {wg} ip saddr {site.lan} ip daddr . meta l4proto . th dport {_set(elems)} '
             'accept ' + nft_rule_comment("site LAN to the platforms it may reach")
         )
     return _firewall(inp, fwd, [], [f"{site.id}: {site.name}", f"LAN {site.lan} may reach {', '.join(site.reach) or 'nothing'}"])
@@ -499,6 +620,9 @@ def _firewall_gateway(model: ProvinceFile) -> Part:
         f'ip saddr {wan.underlay} udp dport {hub.listen_port} accept ' + nft_rule_comment("wireguard from the sites"),
         f'ip saddr {mgmt} ip daddr {hub.tunnel_address} tcp dport {NODE_EXPORTER_PORT} accept ' + nft_rule_comment("node_exporter from management"),
     ]
+    if model.wan.standby:
+        inp.append(f'iifname "wg0" ip saddr {wan.tunnel_pool} ip daddr {hub.tunnel_address} icmp type echo-request accept '
+                   + nft_rule_comment("failover probes from the sites"))
     if hub.ntp_server == hub.tunnel_address:
         inp.append(f'iifname "wg0" ip saddr {wan.tunnel_pool} udp dport {NTP_PORT} accept ' + nft_rule_comment("ntp for the sites"))
     if hub.log_server == hub.tunnel_address:
@@ -991,6 +1115,10 @@ def render_site(model: ProvinceFile, site_id: str, pubkeys: Mapping[str, str]) -
     hub_key = pubkeys.get(GATEWAY)
     if not hub_key:
         raise RenderError(f"{site_id}: the hub's public key is not known -- fix: gather it from the gateway first")
+    standby_key = pubkeys.get(STANDBY_GATEWAY) if model.wan.standby else None
+    if model.wan.standby and not standby_key:
+        raise RenderError(f"{site_id}: the standby hub's public key is not known -- fix: gather it from "
+                          f"{STANDBY_GATEWAY} first")
     forwarding = bool(site.reach)
     kv = sysctls_for(forwarding)
     parts = {
@@ -998,7 +1126,7 @@ def render_site(model: ProvinceFile, site_id: str, pubkeys: Mapping[str, str]) -
         "firewall": _firewall_site(model, site),
         "admins": _admins(model),
         "ssh_hardening": _ssh_hardening(model),
-        "wireguard": _wireguard_site(model, site, hub_key),
+        "wireguard": _wireguard_site(model, site, hub_key, standby_key),
         "node_exporter": _node_exporter(site.tunnel_address),
         "time": _time(model, serve=False),
         "logging": _logging(model, receive=False),
@@ -1006,8 +1134,11 @@ def render_site(model: ProvinceFile, site_id: str, pubkeys: Mapping[str, str]) -
     return Endpoint(site.id, "site", site.wan_address, site.tunnel_address, tuple(parts[n] for n in PARTS), tuple(kv))
 
 
-def render_gateway(model: ProvinceFile, pubkeys: Mapping[str, str]) -> Endpoint:
+def render_gateway(model: ProvinceFile, pubkeys: Mapping[str, str], name: str = GATEWAY) -> Endpoint:
+    """The hub ``name`` (GATEWAY, the primary; STANDBY_GATEWAY, the standby): each has every
+    site as a peer, so either carries the WAN alone."""
     _check_keys(pubkeys)
+    model = as_hub(model, name)
     hub = model.wan.hub
     wg, warnings = _wireguard_gateway(model, pubkeys)
     kv = sysctls_for(True)
@@ -1024,7 +1155,7 @@ def render_gateway(model: ProvinceFile, pubkeys: Mapping[str, str]) -> Endpoint:
         "logging": _logging(model, receive=receive_logs),
     }
     return Endpoint(
-        GATEWAY, "gateway", hub.wan_address, hub.tunnel_address, tuple(parts[n] for n in PARTS), tuple(kv), tuple(warnings)
+        name, "gateway", hub.wan_address, hub.tunnel_address, tuple(parts[n] for n in PARTS), tuple(kv), tuple(warnings)
     )
 
 
@@ -1034,14 +1165,15 @@ def render(
     only: Iterable[str] | None = None,
 ) -> dict[str, Endpoint]:
     """Every endpoint (or those in ``only``), keyed by inventory name, gateway first."""
-    if GATEWAY in model.site_by_id:
-        raise RenderError(f"a site may not be called '{GATEWAY}' (the gateway's name) -- fix: rename the site")
+    for g in (GATEWAY, STANDBY_GATEWAY):
+        if g in model.site_by_id:
+            raise RenderError(f"a site may not be called '{g}' (a gateway's name) -- fix: rename the site")
     wanted = set(only) if only is not None else None
     out: dict[str, Endpoint] = {}
     for h in hosts(model):
         if wanted is not None and h not in wanted:
             continue
-        out[h] = render_gateway(model, pubkeys) if h == GATEWAY else render_site(model, h, pubkeys)
+        out[h] = render_gateway(model, pubkeys, h) if h in (GATEWAY, STANDBY_GATEWAY) else render_site(model, h, pubkeys)
     return out
 
 

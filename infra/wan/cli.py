@@ -189,11 +189,12 @@ def inventory_cmd(
     keys = engines.load_pubkey_cache(conn.workdir, p.addresses, conn.known_hosts)
     endpoints = {}
     for h in present:
-        if h != E.GATEWAY and not (keys.get(h) and keys.get(E.GATEWAY)):
+        gws = E.gateways(model)
+        if h not in gws and not (keys.get(h) and all(keys.get(g) for g in gws)):
             continue
-        if h == E.GATEWAY and not keys:
+        if h in gws and not keys:
             continue
-        endpoints[h] = E.render_site(model, h, keys) if h != E.GATEWAY else E.render_gateway(model, keys)
+        endpoints[h] = E.render_site(model, h, keys) if h not in gws else E.render_gateway(model, keys, h)
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(conn.ssh_config, out_dir / "ssh_config")
     os_conn = inventory.connection_of(conn)

@@ -17,6 +17,7 @@ from ..environment_ssh import SshAccess, access
 from ..model import ProvinceFile
 
 GATEWAY = "gateway"
+STANDBY_GATEWAY = "gateway-standby"
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class WanConn:
 
     @property
     def sites(self) -> tuple[str, ...]:
-        return tuple(h for h in self.hosts_present if h != GATEWAY)
+        return tuple(h for h in self.hosts_present if h not in (GATEWAY, STANDBY_GATEWAY))
 
     @property
     def control_dir(self) -> str:

@@ -56,7 +56,7 @@ class Run:
 
     @property
     def key_hosts(self) -> list[str]:
-        return self.hosts if E.GATEWAY in self.hosts else [E.GATEWAY] + self.hosts
+        return [g for g in E.gateways(self.model) if g not in self.hosts] + self.hosts
 
 
 # ------------------------------------------------------------------ shared steps
@@ -114,7 +114,7 @@ def take_keys(run: Run, stdout_by_host: dict[str, str]) -> None:
                 r.changes.append("wireguard: private key made on the host")
             elif not key and run.check:
                 r.changes.append("wireguard: private key to be made on the host")
-    fresh = [h for h, k in gathered.items() if h != E.GATEWAY and cache.get(h) != k]
+    fresh = [h for h, k in gathered.items() if h not in E.gateways(run.model) and cache.get(h) != k]
     merged = {**cache, **gathered}
     run.pubkeys = merged
     if not run.check:
@@ -139,20 +139,22 @@ def render_selected(run: Run) -> dict[str, E.Endpoint]:
         r = run.results.hosts[h]
         if r.unreachable or r.failed:
             continue
-        if h != E.GATEWAY and not run.pubkeys.get(E.GATEWAY):
+        gws = E.gateways(run.model)
+        unknown = [g for g in gws if not run.pubkeys.get(g)]
+        if h not in gws and unknown:
             if run.check:
                 # Nothing to compare the tunnel with yet: render with a placeholder hub key.
-                keys = {**run.pubkeys, E.GATEWAY: "A" * 43 + "="}
+                keys = {**run.pubkeys, **{g: "A" * 43 + "=" for g in unknown}}
             else:
-                run.results.skip(h, "the hub's public key is unknown (gateway unreachable?); nothing deployed")
+                run.results.skip(h, f"the public key of {', '.join(unknown)} is unknown (unreachable?); nothing deployed")
                 continue
         else:
             keys = run.pubkeys
-        if h != E.GATEWAY and not run.pubkeys.get(h) and not run.check:
+        if h not in gws and not run.pubkeys.get(h) and not run.check:
             run.results.skip(h, "no WireGuard public key gathered from this host; nothing deployed")
             continue
         try:
-            out[h] = E.render_site(run.model, h, keys) if h != E.GATEWAY else E.render_gateway(run.model, keys)
+            out[h] = E.render_site(run.model, h, keys) if h not in gws else E.render_gateway(run.model, keys, h)
         except E.RenderError as e:
             run.results.skip(h, f"render: {e}")
     gw = out.get(E.GATEWAY)
@@ -333,7 +335,7 @@ def _run_ansible(run: Run) -> None:
         if ev.get("ev") == "task":
             h = ev.get("host")
             if h not in run.results.hosts:
-                if h == E.GATEWAY and ev.get("status") in ("failed", "unreachable"):
+                if h in E.gateways(run.model) and ev.get("status") in ("failed", "unreachable"):
                     gw_error.append(ev.get("msg") or ev.get("status"))
                 return
             if ev.get("status") in ("failed", "unreachable"):
@@ -404,8 +406,8 @@ def run_pyinfra(run: Run) -> None:
     def on_event(ev: dict) -> None:
         kind = ev.get("ev")
         if kind == "task" and ev.get("host") not in run.results.hosts:
-            if ev.get("host") == E.GATEWAY and ev.get("status") in ("failed", "unreachable"):
-                run.log(f"note: gateway (outside --limit) did not answer the key pass: {ev.get('msg')}")
+            if ev.get("host") in E.gateways(run.model) and ev.get("status") in ("failed", "unreachable"):
+                run.log(f"note: {ev.get('host')} (outside --limit) did not answer the key pass: {ev.get('msg')}")
             return
         if kind == "keys":
             run.timings["keys"] = time.monotonic() - t0

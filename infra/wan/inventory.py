@@ -21,7 +21,7 @@ import yaml
 
 from ..environment_ssh import groups_of
 from ..model import ProvinceFile
-from ..render.endpoint import GATEWAY, Endpoint
+from ..render.endpoint import GATEWAY, STANDBY_GATEWAY, Endpoint
 
 
 class LimitError(ValueError):
@@ -47,6 +47,8 @@ class Plan:
 def plan(model: ProvinceFile, ssh_addresses: dict[str, str] | None = None) -> Plan:
     """Hosts and groups; ``ssh_addresses`` (the environment's) where they differ from the file's."""
     addresses = {GATEWAY: model.wan.hub.wan_address}
+    if model.wan.standby:
+        addresses[STANDBY_GATEWAY] = model.wan.standby.wan_address
     addresses.update({s.id: s.wan_address for s in model.wan.sites})
     if ssh_addresses:
         addresses.update({h: a for h, a in ssh_addresses.items() if h in addresses})
