@@ -140,6 +140,14 @@ def _etcd_delete(ev: "C.Evidence", key: str) -> None:
     C.etcd_request(ev, "POST", "/v3/kv/deleterange", {"key": base64.b64encode(key.encode()).decode()})
 
 
+class OfflineOnly(ValueError):
+    """A scenario step that only the offline snapshot can take (``apiserver_flag``)."""
+
+
+def offline_only(scenario: dict[str, Any]) -> bool:
+    return any("apiserver_flag" in step for step in scenario["steps"])
+
+
 def apply_live(kube: C.Kube, etcd: "C.Evidence | None", cluster: str, scenario: dict[str, Any]) -> None:
     """Apply a scenario's steps to a live cluster. ``etcd``: the environment's etcd client of
     that cluster (only scenarios that plant a raw etcd value need it)."""
@@ -170,6 +178,9 @@ def apply_live(kube: C.Kube, etcd: "C.Evidence | None", cluster: str, scenario: 
             if etcd is None:
                 raise ValueError("this scenario writes into etcd: the environment gives no etcd client")
             _etcd_put(etcd, arg["key"], arg["value"].encode())
+        elif op == "apiserver_flag":
+            raise OfflineOnly(f"this scenario changes the API server's command line ({arg['name']}): it runs on "
+                              "the rendered snapshot only (a live API server would have to be restarted)")
         else:
             raise ValueError(f"unknown scenario step {op!r}")
 
@@ -241,7 +252,8 @@ def rendered_snapshot(pf: ProvinceFile, cluster: str) -> C.Snapshot:
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:masters"}],
     }]
     snap.evidence_configured = True  # as if the environment named the control plane's evidence
-    snap.apiserver_flags = ["--encryption-provider-config=/offline/encryption-config.yaml"]
+    # the API server's command line as the environment's evidence gives it (like the lab's: loopback only)
+    snap.apiserver_flags = ["--encryption-provider-config=/offline/encryption-config.yaml", "--bind-address=127.0.0.1"]
     snap.encryption_config = {"kind": "EncryptionConfiguration", "resources": [{"resources": ["secrets"], "providers": [{"secretbox": {"keys": [{"name": "key1"}]}}, {"identity": {}}]}]}
     snap.etcd_secrets = {}
     snap.etcd_namespaces = sorted(snap.namespaces)  # every platform namespace is stored in etcd
@@ -300,6 +312,10 @@ def apply_offline(snap: C.Snapshot, scenario: dict[str, Any]) -> C.Snapshot:
         if op == "etcd_put":
             assert snap.etcd_secrets is not None
             snap.etcd_secrets[arg["key"]] = arg["value"].encode()[:64]
+            continue
+        if op == "apiserver_flag":
+            flags = [f for f in (snap.apiserver_flags or []) if not f.startswith(arg["name"] + "=")]
+            snap.apiserver_flags = flags + [f"{arg['name']}={arg['value']}"]
             continue
         kind = arg["kind"]
         md = arg.get("metadata") or {}

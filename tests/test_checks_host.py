@@ -36,6 +36,17 @@ IDS = list(H.CONTROLS)
 MACHINE_WIDE = [c for c in IDS if catalog().get(c).params.get("machine_wide")]
 LAB_IDS = [c for c in IDS if c not in MACHINE_WIDE]
 UNREADABLE = [c for c in IDS if scenario_files(c)["unreadable"]]
+# Controls whose code has a branch of its own for the gateway (the hub serves the WAN's time,
+# receives the sites' logs and listens for both): their scenarios run on the gateway too.
+GATEWAY_BRANCHES = ["DCOPS-NTP-001", "DCOPS-NTP-002", "DCOPS-LOG-001", "DCOPS-FW-003"]
+# The lab's hosts reach no package mirror: apt has no lists, and pending updates are not
+# assessed (with that reason) until a scenario gives the host a mirror of its own.
+NO_MIRROR = ["DCOPS-UPD-001"]
+
+
+def _scenario_host(lab, cid):
+    """Where a control's scenarios run: a site, or the gateway for a control of the gateway only."""
+    return lab["site"] if "endpoint" in catalog().get(cid).applies_to else "gateway"
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +135,7 @@ def _wait_all_pass(lab, pf, timeout=120):
     while True:
         res = _check(lab, pf, names=set(lab["sites"]) | {"gateway"})
         bad = {(r.control, r.target): r.reason for r in res if r.status not in (Status.passed, Status.skipped)}
-        if all(c in MACHINE_WIDE for c, _ in bad) or time.monotonic() > deadline:
+        if all(c in MACHINE_WIDE + NO_MIRROR for c, _ in bad) or time.monotonic() > deadline:
             return res, bad
         time.sleep(5)
 
@@ -134,25 +145,44 @@ def test_lab_rolled_out_hosts_pass_every_control(lab, pf):
     res, bad = _wait_all_pass(lab, pf)
     # the one exception the lab shows: machine-wide kernel keys are the lab machine's (reported, not a pass)
     exc = {k: v for k, v in bad.items() if k[0] in MACHINE_WIDE}
-    assert {k: v for k, v in bad.items() if k[0] not in MACHINE_WIDE} == {}
+    assert {k: v for k, v in bad.items() if k[0] not in MACHINE_WIDE + NO_MIRROR} == {}
     for (cid, host), why in exc.items():
         r = next(r for r in res if (r.control, r.target) == (cid, host))
         assert r.status == Status.not_assessed and "container (systemd-nspawn)" in r.reason, r
+    # no mirror: pending updates are not assessed, never passed, on every host
+    for r in res:
+        if r.control in NO_MIRROR:
+            assert r.status == Status.not_assessed and "no package lists" in r.reason, r
     # every host control ran on every started host (skips only where it does not apply)
     for r in res:
         if r.status == Status.skipped:
-            assert r.target == "gateway" and "not a gateway" in r.reason, r
+            kind = "gateway" if r.target == "gateway" else "endpoint"
+            assert kind not in catalog().get(r.control).applies_to and f"not a {kind}" in r.reason, r
+    # the gateway-only controls ran there: the hub follows its upstream time source, the log server keeps the logs
+    assert {r.control for r in res if r.target == "gateway" and r.status == Status.passed} >= {"DCOPS-NTP-003", "DCOPS-LOG-004"}
 
 
 @pytest.mark.lab
 @pytest.mark.parametrize("cid", LAB_IDS)
 def test_lab_scenarios(lab, pf, cid):
-    site = lab["site"]
+    site = _scenario_host(lab, cid)
     for kind, want in (("fail", Status.failed), ("pass", Status.passed)):
         S.apply(lab["name"], site, cid, kind)
         r = _check(lab, pf, names={site}, only={cid})[0]
         assert (r.control, r.target) == (cid, site)
         assert r.status == want, f"{cid} {kind} scenario ({S.description(cid, kind)}): got {r.status.value}: {r.reason} {r.evidence}"
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("cid", GATEWAY_BRANCHES)
+def test_lab_gateway_scenarios(lab, pf, cid):
+    """The gateway's own branch of a control (the hub serves time, receives the logs, listens
+    for them): its fail scenario fails there, its pass scenario passes."""
+    for kind, want in (("fail", Status.failed), ("pass", Status.passed)):
+        S.apply(lab["name"], "gateway", cid, kind)
+        r = _check(lab, pf, names={"gateway"}, only={cid})[0]
+        assert (r.control, r.target) == (cid, "gateway")
+        assert r.status == want, f"{cid} {kind} scenario on the gateway ({S.description(cid, kind)}): got {r.status.value}: {r.reason} {r.evidence}"
 
 
 @pytest.mark.lab
@@ -172,7 +202,7 @@ def test_lab_fault_sshd_change_fails_only_that_control_on_that_site(lab, pf):
 def test_lab_unreadable_evidence_is_an_error(lab, pf, cid):
     """The control's evidence made unreadable on a real host (``<ID>.unreadable.sh``): an error
     with the reason, never a pass; the pass scenario then restores the rolled-out state."""
-    site = lab["site"]
+    site = _scenario_host(lab, cid)
     S.apply(lab["name"], site, cid, "unreadable")
     try:
         r = _check(lab, pf, names={site}, only={cid})[0]
@@ -315,7 +345,12 @@ def test_lab_fault_frontend_stopped_fails_only_that_platform_sla(lab, pf, monito
 
     before = _sla(lab, pf, monitored)
     assert {p: r.status for p, r in before.items()} == {p.id: Status.passed for p in pf.platforms}, {p: r.reason for p, r in before.items()}
-    victim = "motcua"
+    # the fault is DCOPS-SLA-004's fail scenario (its file names the platform and the action)
+    import yaml
+
+    sc = yaml.safe_load((SLA_SCN / "DCOPS-SLA-004.fail.yaml").read_text())
+    assert sc["action"] == "stop_frontend" and sc["target"] in pf.platform_by_id, sc
+    victim = sc["target"]
     _stop_frontend(lab, victim)
     deadline = time.monotonic() + 120
     while True:
@@ -337,10 +372,7 @@ def test_lab_fault_frontend_stopped_fails_only_that_platform_sla(lab, pf, monito
     for x in doc["results"]:
         assert "insufficient data: observed" in x["reason"] and x["evidence"]["coverage_pct"] < 1, x
         assert 0 < x["evidence"]["monitored_s"] < 3600 and x["evidence"]["window_s"] == 30 * 86400
-    # DCOPS-SLA-004's fail scenario is this one: the victim's 14.4x page fires, no other platform pages
-    import yaml
-
-    assert yaml.safe_load((SLA_SCN / "DCOPS-SLA-004.fail.yaml").read_text())["target"] == victim
+    # DCOPS-SLA-004's fail scenario: the victim's 14.4x page fires, no other platform pages
     # The lab's Prometheus holds minutes of data, so the 6h window reads what the 1h window does
     # and its lower threshold (6x) is crossed first: wait for the 14.4x page itself.
     page_1h = "DcopsPlatformAvailabilityBurn[availability,1h]"
@@ -363,6 +395,7 @@ def test_lab_sla_latency_scenarios(lab, pf, monitored):
     good = _sla(lab, pf, monitored, only=("DCOPS-SLA-002",))
     assert {p: r.status for p, r in good.items()} == {p.id: Status.passed for p in pf.platforms}, {p: r.reason for p, r in good.items()}
     sc = yaml.safe_load((SLA_SCN / "DCOPS-SLA-002.fail.yaml").read_text())
+    assert sc["action"] == "slow_frontend", sc  # the fault as its scenario file states it
     victim = pf.platform_by_id[sc["target"]]
     assert sc["delay_ms"] > victim.slo.latency_ms
     _stop_frontend(lab, victim.id)

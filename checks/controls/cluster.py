@@ -615,12 +615,16 @@ def k8s_011(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
     return _per_namespace(c.id, snap, pf, judge, "service account tokens mounted into pods")
 
 
-def registries(pf: ProvinceFile) -> set[str]:
-    return {p.image.split("/", 1)[0] for p in pf.platforms if "/" in p.image}
-
-
 def k8s_012(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
-    allowed = registries(pf)
+    """Every container image comes from the provincial registry the province file declares
+    (``datacenter.registry``), or is one of its declared exceptions; never from the file's own
+    images (which would allow any registry a platform happens to name)."""
+    reg = pf.datacenter.registry
+    if reg is None:
+        return Result.not_assessed(c.id, snap.cluster, "the province file declares no provincial registry "
+                                   "(datacenter.registry): there is nothing to compare the images with",
+                                   {"would_settle": "datacenter.registry: {host: registry.<province>.gov.vn}"})
+    allowed = {"registry": reg.host, "exceptions": [f"{x.image}: {x.reason}" for x in reg.exceptions]}
 
     def judge(ns: str):
         bad, seen = [], []
@@ -628,9 +632,9 @@ def k8s_012(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
             for ct in _containers(d):
                 img = ct.get("image", "")
                 seen.append(img)
-                if "/" not in img or img.split("/", 1)[0] not in allowed:
+                if not reg.allows(img):
                     bad.append(f"{_wname(d)}/{ct['name']}: {img}")
-        return not bad, {"images": seen, "outside_registry": bad, "allowed": sorted(allowed)}
+        return not bad, {"images": seen, "outside_registry": bad, "allowed": allowed}
 
     return _per_namespace(c.id, snap, pf, judge, "images from outside the provincial registry")
 
@@ -769,6 +773,41 @@ CONTROLS: dict[str, Callable[[Control, Snapshot, ProvinceFile], Result]] = {
     "DCOPS-K8S-013": k8s_013,
     "DCOPS-K8S-014": k8s_014,
 }
+
+
+_NO_ARGS = "the environment gives no apiserver_args_file"
+
+
+def k8s_015(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
+    """The API server is administered from the management zone only: it listens on an address
+    of the management segment, or on loopback (then only what the machine publishes reaches it;
+    the lab publishes it inside its management namespace only). Read from the API server's own
+    command line (the environment's evidence); a firewall in front of an API server that listens
+    everywhere is not shown by this evidence and is assessed by hand."""
+    mgmt = ipaddress.ip_network(pf.management_segment().cidr)
+    if snap.apiserver_flags is None:
+        if not snap.evidence_configured or snap.encryption_config_error == _NO_ARGS:
+            return Result.not_assessed(c.id, snap.cluster, "the environment gives no API server flags: where the API "
+                                       "server listens is unknown",
+                                       {"would_settle": "clusters.<id>.evidence.apiserver_args_file (kube-apiserver's command line)"})
+        return Result.err(c.id, snap.cluster, f"the API server's flags could not be read: {snap.encryption_config_error}")
+    given = _flag(snap.apiserver_flags, "--bind-address")
+    bind = given or "0.0.0.0"  # kube-apiserver's default: every interface
+    ev = {"bind_address": bind, "bind_address_flag": given, "management": str(mgmt),
+          "secure_port": _flag(snap.apiserver_flags, "--secure-port") or "6443"}
+    try:
+        addr = ipaddress.ip_address(bind)
+    except ValueError:
+        return Result.err(c.id, snap.cluster, f"--bind-address {bind!r} is not an address", ev)
+    if addr.is_unspecified:
+        return Result.fail(c.id, snap.cluster, ev, f"the API server listens on every address ({bind}): any zone that "
+                           "routes to its node reaches it")
+    ok = addr.is_loopback or (addr.version == mgmt.version and addr in mgmt)
+    return Result.verdict(c.id, snap.cluster, ok, ev,
+                          reason_fail=f"the API server listens on {bind}, outside the management segment {mgmt}")
+
+
+CONTROLS["DCOPS-K8S-015"] = k8s_015
 
 
 def level_of(pf: ProvinceFile, cluster: str) -> int:

@@ -398,10 +398,21 @@ REASONS += [(_p(a), b) for a, b in [
      "apt trên máy này chưa có danh sách gói (chưa từng chạy apt-get update với kho gói): không biết được còn bản vá bảo mật nào chưa cài"),
     (r"apt's package lists were last updated (?P<a_n>.+?) days ago \(> (?P<m_n>.+?)\): they cannot show that no security update is pending",
      "danh sách gói của apt được cập nhật lần cuối cách đây {a_n} ngày (quá {m_n} ngày): không chứng minh được là không còn bản vá bảo mật chưa cài"),
+    (r"the environment gives no API server flags: where the API server listens is unknown",
+     "môi trường không cung cấp tham số của máy chủ API: không xác định được máy chủ API lắng nghe ở đâu"),
+    (r"the API server's flags could not be read: (?P<e>.+)", "không đọc được tham số của máy chủ API: {e}"),
+    (r"--bind-address (?P<a>.+?) is not an address", "--bind-address {a} không phải là một địa chỉ"),
+    (r"the API server listens on every address \((?P<a>.+?)\): any zone that routes to its node reaches it",
+     "máy chủ API lắng nghe trên mọi địa chỉ ({a}): mọi vùng mạng có đường tới máy đều truy cập được"),
+    (r"the API server listens on (?P<a>.+?), outside the management segment (?P<m>.+)",
+     "máy chủ API lắng nghe trên {a}, ngoài dải địa chỉ vùng quản trị {m}"),
+    (r"the province file declares no provincial registry \(datacenter\.registry\): there is nothing to compare the images with",
+     "tệp mô tả tỉnh không khai báo kho ảnh của tỉnh (datacenter.registry): không có gì để đối chiếu các ảnh container"),
 ]]
 RATIONALE_VI.update({
     "DCOPS-NTP-003": "Mọi máy đầu cuối lấy thời gian từ cổng trung tâm; nếu cổng trung tâm chạy theo đồng hồ riêng, cả mạng WAN thống nhất với nhau theo một thời gian sai và nhật ký mất giá trị làm bằng chứng. Cấp độ 3 yêu cầu thời gian đồng bộ với nguồn chuẩn do tỉnh chỉ định (nguồn thời gian chuẩn quốc gia hoặc thiết bị GPS/NTP của trung tâm).",
     "DCOPS-LOG-004": "Cấp độ 3 yêu cầu nhật ký truy cập, quản trị và sự kiện an toàn được lưu tập trung ít nhất 3 tháng (cấp độ 2: 1 tháng, cấp độ 4: 6 tháng); tệp mô tả tỉnh khai báo thời gian lưu (datacenter.log_retention_days) và cấu hình xoay vòng nhật ký trên máy chủ nhật ký không được xóa sớm hơn.",
+    "DCOPS-K8S-015": "Cấp độ 3 yêu cầu chỉ quản trị hệ thống từ dải địa chỉ của vùng quản trị. Máy chủ API là giao diện quản trị của cụm; nó phải lắng nghe trên một địa chỉ của vùng quản trị (hoặc loopback, chỉ được công bố ra mạng quản trị), không lắng nghe trên mọi giao diện. Kiểm tra đọc dòng lệnh của chính máy chủ API (bằng chứng do môi trường cung cấp); tường lửa đặt trước máy chủ API và các máy chủ trung tâm dữ liệu ngoài mạng WAN được đánh giá trực tiếp.",
     "DCOPS-UPD-001": "Cấp độ 3 yêu cầu khắc phục các lỗ hổng đã biết; bản vá bảo mật đã được phát hành mà chưa cài là điểm yếu đã biết và sửa được. Kiểm tra đọc dữ liệu của chính apt trên máy (không tải gì về); danh sách gói cũ hơn một tuần không chứng minh được là không còn bản vá nào, nên không cho kết quả đạt.",
 })
 EVIDENCE_LABELS.update({
@@ -413,6 +424,8 @@ EVIDENCE_LABELS.update({
     "lists_updated": "Thời điểm cập nhật danh sách gói", "lists_age_days": "Tuổi của danh sách gói (ngày)",
     "max_list_age_days": "Tuổi tối đa của danh sách gói (ngày)", "lists": "Danh sách gói của apt",
     "pending_security": "Bản vá bảo mật chưa cài", "pending_other": "Số bản cập nhật khác chưa cài",
+    "bind_address": "Địa chỉ lắng nghe của máy chủ API", "bind_address_flag": "Tham số --bind-address",
+    "secure_port": "Cổng của máy chủ API",
 })
 
 # The subject words of the SLA coverage reasons ('availability', 'link availability', ...).
