@@ -200,6 +200,9 @@ def build(model: ProvinceFile, rendered: dict[str, ClusterObjects], settings: St
 
 
 def main() -> dict[str, Any]:
+    from infra.sdk_tuning import tune
+
+    tune(Path(__file__).resolve().parent.parent)  # trimmed stack traces, no per-resource debug RPCs
     settings = StackSettings.from_config()
     model, rendered = load(settings)
     return build(model, rendered, settings)

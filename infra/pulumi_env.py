@@ -88,6 +88,7 @@ def prepare(name: str | None = None) -> None:
     for d in (state_dir(name), home_dir(name)):
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
     link_plugins(home_dir(name))
+    quiet_automatic_log(home_dir(name))
     ensure_config_file(name)
 
 
@@ -138,6 +139,10 @@ def _base_env(base: dict[str, str] | None) -> dict[str, str]:
         {
             "PULUMI_SKIP_UPDATE_CHECK": "true",
             "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            # The state is written once, when the command ends (also when it fails or is interrupted),
+            # not after every step: see SKIP_CHECKPOINTS_WHY. PULUMI_SKIP_CHECKPOINTS=false in the
+            # caller's environment writes it after every step again.
+            "PULUMI_SKIP_CHECKPOINTS": env.get("PULUMI_SKIP_CHECKPOINTS") or "true",
             "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
             "PULUMI_SELF_MANAGED_STATE_NO_LEGACY_WARNING": "true",
             "PATH": os.pathsep.join(dict.fromkeys(path)),
@@ -147,6 +152,43 @@ def _base_env(base: dict[str, str] | None) -> dict[str, str]:
     if "VIRTUAL_ENV" not in env and (venv_bin.parent / "pyvenv.cfg").exists():
         env["VIRTUAL_ENV"] = str(venv_bin.parent)
     return env
+
+
+SKIP_CHECKPOINTS_WHY = """\
+Pulumi's engine rewrites the whole checkpoint (every resource's inputs, outputs and the stack trace
+the SDK records for it: ~5 KiB each) before and after every step, so an up of N objects writes
+about 2N whole checkpoints: for the full province (147 resources) 70% of the engine's CPU, 5.4 of
+its 6.5 s CPU (file backend; a shared S3 backend sends each one over the network). With
+PULUMI_SKIP_CHECKPOINTS=true the engine writes the state once, when the command ends, including
+when a step failed or the command was interrupted (Ctrl-C). Only a run killed outright (SIGKILL,
+power loss) loses the record of what it made; every object dcops declares has a fixed name and the
+provider applies server-side (an upsert), so `dcops provision --recover` (clear the lock, refresh)
+then `dcops provision` takes what the killed run made back into the stack in place: same objects,
+nothing replaced (tests/test_pulumi_lab.py kills an up midway and checks exactly that).
+"""
+
+
+def quiet_automatic_log(home: Path) -> None:
+    """Turn off Pulumi's automatic debug log in ``home`` (``<PULUMI_HOME>/logs``).
+
+    Since 3.2xx the CLI copies every verbose log line of the engine, at debug level, into a gzipped
+    and encrypted file under ``$PULUMI_HOME/logs`` on every command, whatever ``-v`` says: for a
+    no-change ``pulumi up`` of the full province that formatting, compression and encryption was
+    1.0 of the engine's 2.2 s CPU. Pulumi has no switch for it; it skips it when it cannot make
+    that directory, so ``logs`` is made a small file saying why. ``DCOPS_PULUMI_LOGS=1`` keeps
+    (or restores) Pulumi's automatic log; ``-v=N --logtostderr`` / ``--logflow`` still log on demand.
+    """
+    logs = Path(home) / "logs"
+    keep = os.environ.get("DCOPS_PULUMI_LOGS", "") not in ("", "0", "false")
+    if keep:
+        if logs.is_file():
+            logs.unlink()
+        return
+    if logs.is_dir() and not logs.is_symlink():
+        shutil.rmtree(logs, ignore_errors=True)
+    if not logs.exists():
+        logs.write_text("dcops: Pulumi's automatic debug log is off (infra/pulumi_env.py, quiet_automatic_log); "
+                        "DCOPS_PULUMI_LOGS=1 turns it back on.\n")
 
 
 def stack_env(stack: "Stack", base: dict[str, str] | None = None) -> dict[str, str]:
@@ -217,6 +259,7 @@ def shell_exports(name: str | None = None) -> str:
         "PULUMI_HOME",
         "PULUMI_SKIP_UPDATE_CHECK",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION",
+        "PULUMI_SKIP_CHECKPOINTS",
         "PATH",
         "DCOPS_LAB",
         "DCOPS_PULUMI_ARGS",
@@ -258,6 +301,7 @@ def pulumi(
             Path(env["PULUMI_BACKEND_URL"][len("file://"):]).mkdir(parents=True, exist_ok=True, mode=0o700)
     env.update(env_extra or {})
     link_plugins(Path(env["PULUMI_HOME"]))
+    quiet_automatic_log(Path(env["PULUMI_HOME"]))
     cmd = [exe, *args]
     if capture:
         cp = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
