@@ -257,7 +257,12 @@ def check(
     sla_ids = wanted(["DCOPS-SLA-001", "DCOPS-SLA-002", "DCOPS-SLA-003", "DCOPS-SLA-004"])
     sla_targets = (targets & (platforms_all | set(pf.site_by_id))) if targets else None
     sla_wanted = bool(sla_ids and (sla_targets is None or sla_targets))
-    if not ((host_ids and host_targets) or (k8s_ids and cluster_targets) or sla_wanted):
+    from checks.controls import backup as BAK
+
+    bak_ids = wanted(BAK.CONTROLS)
+    bak_targets = (targets & (clusters_all | platforms_all)) if targets else None
+    bak_wanted = bool(bak_ids and (bak_targets is None or bak_targets))
+    if not ((host_ids and host_targets) or (k8s_ids and cluster_targets) or sla_wanted or bak_wanted):
         err.print("nothing selected: check --only and --target", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT)
     if list_only:
@@ -302,6 +307,14 @@ def check(
             for r in K.check_cluster(kc, pf, cid_, K.resolve_evidence(st, cid_), only=k8s_ids, context=kctx):
                 results.append(r)
                 prog(r)
+
+    # -- backups: Velero's schedules and backups (read-only identity), the restore tests' records
+    if bak_wanted:
+        prog.phase(f"backups: {len(bak_ids)} control(s), Velero's objects and the restore-test records "
+                   f"({st.work_dir / 'dr'})")
+        for r in BAK.check_backups(st, pf, only=bak_ids, targets=bak_targets):
+            results.append(r)
+            prog(r)
 
     # -- SLAs
     if sla_wanted:

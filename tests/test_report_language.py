@@ -31,6 +31,7 @@ from infra.waivers import load as load_waivers
 REPO = Path(__file__).resolve().parents[1]
 LAB = REPO / "stacks" / "province-lab.yaml"
 CODE = [REPO / "checks" / "controls" / "host.py", REPO / "checks" / "controls" / "cluster.py",
+        REPO / "checks" / "controls" / "backup.py",
         REPO / "checks" / "sla.py", REPO / "infra" / "check_cli.py"]
 
 # English words that Vietnamese text never uses (unaccented Vietnamese syllables such as

@@ -602,3 +602,63 @@ EVIDENCE_LABELS.update({
     "no_authenticate": "Quy tắc bỏ xác thực (!authenticate)", "nopasswd_other": "Quy tắc NOPASSWD khác",
     "files": "Tệp", "dcops-admins": "Thành viên nhóm dcops-admins",
 })
+
+
+# Backups with Velero and restore tests (DCOPS-BAK-*, issue 19).
+REASONS[:0] = [(_p(a), b) for a, b in [
+    (r"no BackupStorageLocation (?P<l>\S+) in (?P<n>\S+)", "không có nơi lưu bản sao lưu (BackupStorageLocation) {l} trong {n}"),
+    (r"the province asks for encrypted backups but the location asks the store for no encryption",
+     "tệp mô tả tỉnh yêu cầu mã hóa bản sao lưu nhưng nơi lưu không yêu cầu kho lưu trữ mã hóa"),
+    (r"the location writes to bucket (?P<a>\S+) instead of the environment's backup target (?P<b>\S+)",
+     "nơi lưu ghi vào bucket {a} thay vì kho sao lưu của môi trường {b}"),
+    (r"the province file does not keep backups on separate infrastructure \(separate_infrastructure: false\)",
+     "tệp mô tả tỉnh không lưu bản sao lưu trên hạ tầng tách biệt (separate_infrastructure: false)"),
+    (r"the environment declares no backup target \(backup\.site\): where backups go is unknown",
+     "môi trường không khai báo kho sao lưu (backup.site): không biết bản sao lưu được lưu ở đâu"),
+    (r"backups of (?P<a>\S+)'s platforms are kept on (?P<b>\S+) itself \(backup\.site\) and not on separate infrastructure",
+     "bản sao lưu các nền tảng của {a} được lưu ngay trên {b} (backup.site), không trên hạ tầng tách biệt"),
+    (r"Schedule (?P<s>\S+) missing", "thiếu lịch sao lưu (Schedule) {s}"),
+    (r"Schedule (?P<s>\S+): (?P<d_t>.+)", "lịch sao lưu (Schedule) {s}: {d_t}"),
+    (r"schedule (?P<a>.+?) \(province (?P<b>.+)\)", "lịch chạy {a} (tệp mô tả tỉnh: {b})"),
+    (r"ttl (?P<a>.+?) \(province (?P<b>.+)\)", "thời gian giữ bản sao (ttl) {a} (tệp mô tả tỉnh: {b})"),
+    (r"namespaces (?P<a>.+?) \(want (?P<b>.+)\)", "namespace {a} (yêu cầu {b})"),
+    (r"location (?P<a>.+?) \(want (?P<b>.+)\)", "nơi lưu {a} (yêu cầu {b})"),
+    (r"(?P<n_n>\d+) schedule\(s\) match the province \(location (?P<l>\S+)\)",
+     "{n_n} lịch sao lưu khớp với tệp mô tả tỉnh (nơi lưu {l})"),
+    (r"applies at levels (?P<l>.+?); the province is level (?P<n>.+)", "áp dụng cho cấp độ {l}; tỉnh ở cấp độ {n}"),
+    (r"cannot read Velero's objects on (?P<c>\S+): (?P<e>.+)", "không đọc được các đối tượng của Velero trên {c}: {e}"),
+    (r"cannot read Velero's backups on (?P<c>\S+): (?P<e>.+)", "không đọc được các bản sao lưu của Velero trên {c}: {e}"),
+    (r"the province's backup schedule never runs", "lịch sao lưu trong tệp mô tả tỉnh không bao giờ chạy"),
+    (r"no completed backup of (?P<p>\S+) on (?P<c>\S+)", "không có bản sao lưu hoàn tất nào của {p} trên {c}"),
+    (r"last successful backup (?P<a_n>\S+) h old \(limit (?P<b_n>\S+) h\)",
+     "bản sao lưu thành công gần nhất đã {a_n} giờ (giới hạn {b_n} giờ)"),
+    (r"no records directory \(the stack's work dir\) to read", "không có thư mục hồ sơ (thư mục làm việc của stack) để đọc"),
+    (r"the restore test's record cannot be read: (?P<e>.+)", "không đọc được hồ sơ thử khôi phục: {e}"),
+    (r"no restore test recorded for (?P<p>\S+) \(run `dcops dr restore-test --platform (?P<q>\S+)`\)",
+     "chưa có hồ sơ thử khôi phục nào cho {p} (chạy `dcops dr restore-test --platform {q}`)"),
+    (r"the last restore test \((?P<d>.+?)\) did not pass: (?P<r_t>.+)", "lần thử khôi phục gần nhất ({d}) không đạt: {r_t}"),
+    (r"the last restore test \((?P<d>.+?)\) did not pass: (?P<r>.+)", "lần thử khôi phục gần nhất ({d}) không đạt: {r}"),
+    (r"last restore test (?P<a_n>\S+) days old \(interval (?P<b_n>\S+) days\)",
+     "lần thử khôi phục gần nhất cách đây {a_n} ngày (chu kỳ {b_n} ngày)"),
+    (r"(?P<k>\S+): (?P<a_n>\d+) of (?P<b_n>\d+) restored", "{k}: khôi phục được {a_n}/{b_n}"),
+    (r"the data marker ConfigMap (?P<m>\S+) did not come back", "dấu dữ liệu (ConfigMap {m}) không được khôi phục"),
+    (r"the data marker came back with another token than the backup's", "dấu dữ liệu khôi phục mang mã khác với mã của bản sao lưu"),
+    (r"the data marker is newer than the backup", "dấu dữ liệu mới hơn bản sao lưu"),
+    (r"the data marker has no time", "dấu dữ liệu không có thời điểm ghi"),
+    (r"Velero's restore ended (?P<p>\S+) \((?P<e_n>\d+) errors, (?P<w_n>\d+) warnings\)",
+     "Velero kết thúc khôi phục với trạng thái {p} ({e_n} lỗi, {w_n} cảnh báo)"),
+]]
+PHRASES.update({"paused": "đang tạm dừng", "no platform on this cluster": "cụm này không có nền tảng nào"})
+RATIONALE_VI.update({
+    "DCOPS-BAK-001": "Cấp độ 3 yêu cầu sao lưu tự động trên hạ tầng tách biệt với hệ thống đang vận hành; lịch sao lưu lệch khỏi lịch chạy hoặc thời gian giữ của tệp mô tả tỉnh, kho lưu không mã hóa, hay bản sao nằm ngay trên cụm mà nó bảo vệ đều không giúp khôi phục khi mất trung tâm dữ liệu chính.",
+    "DCOPS-BAK-002": "Có lịch sao lưu nhưng các lần sao lưu lỗi hoặc ngừng chạy thì không còn gì để khôi phục; bản sao lưu hoàn tất gần nhất phải mới hơn khoảng cách dài nhất giữa hai lần chạy của lịch cộng một giờ.",
+    "DCOPS-BAK-003": "Bản sao lưu chỉ có giá trị khi khôi phục được; cấp độ 3 yêu cầu thử khôi phục định kỳ. Lần thử gần nhất (khôi phục vào một namespace tạm trên cụm dự phòng, đếm đối tượng, tìm thấy dấu dữ liệu) phải đạt và cách đây không quá restore_test_interval_days ngày.",
+})
+EVIDENCE_LABELS.update({
+    "province": "Theo tệp mô tả tỉnh", "location": "Nơi lưu bản sao lưu", "backup_site": "Vị trí kho sao lưu",
+    "schedules": "Lịch sao lưu", "backups_seen": "Số bản sao lưu thấy được", "completed": "Số bản sao lưu hoàn tất",
+    "limit_hours": "Giới hạn tuổi (giờ)", "schedule": "Lịch chạy", "last": "Bản sao lưu gần nhất",
+    "completed_at": "Thời điểm hoàn tất", "age_hours": "Tuổi (giờ)", "interval_days": "Chu kỳ thử khôi phục (ngày)",
+    "record": "Hồ sơ", "date": "Ngày", "age_days": "Tuổi (ngày)", "outcome": "Kết quả", "backup": "Bản sao lưu",
+    "target_cluster": "Cụm khôi phục", "reasons": "Lý do", "cluster": "Cụm",
+})
