@@ -133,6 +133,7 @@ AUDITOR_GROUPS = [
     "authorization.k8s.io", "autoscaling", "batch", "certificates.k8s.io", "coordination.k8s.io",
     "discovery.k8s.io", "events.k8s.io", "flowcontrol.apiserver.k8s.io", "networking.k8s.io", "node.k8s.io",
     "policy", "rbac.authorization.k8s.io", "resource.k8s.io", "scheduling.k8s.io", "storage.k8s.io",
+    "velero.io",  # backups: schedules, locations, backups and restores (DCOPS-BAK-*); they hold no secret
 ]
 READ = ["get", "list", "watch"]
 ALL = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]
