@@ -133,8 +133,10 @@ AUDITOR_GROUPS = [
     "authorization.k8s.io", "autoscaling", "batch", "certificates.k8s.io", "coordination.k8s.io",
     "discovery.k8s.io", "events.k8s.io", "flowcontrol.apiserver.k8s.io", "networking.k8s.io", "node.k8s.io",
     "policy", "rbac.authorization.k8s.io", "resource.k8s.io", "scheduling.k8s.io", "storage.k8s.io",
-    "velero.io",  # backups: schedules, locations, backups and restores (DCOPS-BAK-*); they hold no secret
 ]
+AUDITOR_VELERO = ["schedules", "backupstoragelocations", "backups", "restores"]
+"""Velero's objects the backup controls read (DCOPS-BAK-*); never downloadrequests, whose status
+holds a signed URL to a backup's contents (Secrets included)."""
 READ = ["get", "list", "watch"]
 ALL = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]
 
@@ -436,6 +438,7 @@ def auditor_cluster_role() -> Obj:
         "rules": [
             {"apiGroups": [""], "resources": list(AUDITOR_CORE_RESOURCES), "verbs": list(READ)},
             {"apiGroups": list(AUDITOR_GROUPS), "resources": ["*"], "verbs": list(READ)},
+            {"apiGroups": ["velero.io"], "resources": list(AUDITOR_VELERO), "verbs": list(READ)},
         ],
     }
 
