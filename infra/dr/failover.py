@@ -265,9 +265,10 @@ def run(stack: Any, operation: str, platforms: list[str] | None = None, *, dry_r
                 m.outcome = "failed"
                 m.seconds = round(time.monotonic() - t0, 1)
                 raise
+            placed = PL.placement(stack.work_dir)
+            _sync_policies(model, placed, m, kube, progress)
             m.seconds = round(time.monotonic() - t0, 1)
             m.outcome = "ok"
-            placed = PL.placement(stack.work_dir)
             progress(f"{m.platform}: runs on {m.target} ({m.seconds} s)")
     except DRError as e:
         outcome = f"failed: {e}"
@@ -278,6 +279,25 @@ def run(stack: Any, operation: str, platforms: list[str] | None = None, *, dry_r
                                         "finished": PL.now(), "duration_s": round(time.monotonic() - t_all, 1),
                                         "dry_run": False, "outcome": outcome})
     return moves
+
+
+def _sync_policies(model: ProvinceFile, placed: dict[str, str], m: Move, kube: Callable[[str], Kube],
+                   progress: Progress) -> None:
+    """The other platforms' NetworkPolicies follow the move (a dependency reached by namespace on one
+    cluster is reached by its segment from the other): applied on every cluster of the move that
+    answers; one that does not gets them from the next `dcops provision`."""
+    for cid in (m.target, m.source):
+        k = kube(cid)
+        if cid != m.target and not k.answers("3s")[0]:
+            continue
+        co = render_cluster(model, cid, placed)
+        pols = [o for po in co.platforms.values() for o in po.network_policies]
+        pols += [o for c in co.dr_copies.values() for o in c.objects if o["kind"] == "NetworkPolicy"]
+        live = {n["metadata"]["name"] for n in (k.get("namespaces") or {}).get("items", [])}
+        pols = [o for o in pols if o["metadata"]["namespace"] in live]
+        if pols:
+            k.apply(pols)
+            progress(f"  {cid}: {len(pols)} NetworkPolicies of the platforms there follow the move")
 
 
 def _objects_there(model: ProvinceFile, placed: dict[str, str], m: Move, cluster: str) -> tuple[list, dict | None, dict | None]:
