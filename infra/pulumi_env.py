@@ -168,7 +168,11 @@ nothing replaced (tests/test_pulumi_lab.py kills an up midway and checks exactly
 """
 
 
-def quiet_automatic_log(home: Path) -> None:
+def _truthy(value: str | None) -> bool:
+    return (value or "") not in ("", "0", "false", "off")
+
+
+def quiet_automatic_log(home: Path, keep: bool | None = None) -> None:
     """Turn off Pulumi's automatic debug log in ``home`` (``<PULUMI_HOME>/logs``).
 
     Since 3.2xx the CLI copies every verbose log line of the engine, at debug level, into a gzipped
@@ -179,7 +183,8 @@ def quiet_automatic_log(home: Path) -> None:
     (or restores) Pulumi's automatic log; ``-v=N --logtostderr`` / ``--logflow`` still log on demand.
     """
     logs = Path(home) / "logs"
-    keep = os.environ.get("DCOPS_PULUMI_LOGS", "") not in ("", "0", "false")
+    if keep is None:
+        keep = _truthy(os.environ.get("DCOPS_PULUMI_LOGS"))
     if keep:
         if logs.is_file():
             logs.unlink()
@@ -301,7 +306,7 @@ def pulumi(
             Path(env["PULUMI_BACKEND_URL"][len("file://"):]).mkdir(parents=True, exist_ok=True, mode=0o700)
     env.update(env_extra or {})
     link_plugins(Path(env["PULUMI_HOME"]))
-    quiet_automatic_log(Path(env["PULUMI_HOME"]))
+    quiet_automatic_log(Path(env["PULUMI_HOME"]), keep=_truthy(env.get("DCOPS_PULUMI_LOGS")))
     cmd = [exe, *args]
     if capture:
         cp = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,

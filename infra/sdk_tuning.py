@@ -75,6 +75,12 @@ def quiet_debug_log() -> bool:
     return True
 
 
+ENV_OFF = "DCOPS_PULUMI_SDK_TUNING"
+
+
 def tune(root: Path) -> dict[str, bool]:
-    """Both of the above; returns which applied."""
+    """Both of the above (neither with ``DCOPS_PULUMI_SDK_TUNING=0``: the SDK as it comes, which
+    ``dcops bench --cases provision`` measures beside); returns which applied."""
+    if os.environ.get(ENV_OFF, "") in ("0", "false", "off"):
+        return {"stack_traces": False, "debug_log": False}
     return {"stack_traces": trim_stack_traces(root), "debug_log": quiet_debug_log()}
