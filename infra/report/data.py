@@ -272,9 +272,19 @@ def _inventory(m: ProvinceFile, stack_outputs: dict | None, stack_state: dict | 
             "replicas": p.replicas, "address": p.address, "ports": [f"{x.port}/{x.protocol}" for x in p.ports],
             "volumes": [f"{v.name} {v.size_gib} GiB ({v.storage_class})" for v in p.storage],
             "depends_on": list(p.depends_on), "national": list(p.national),
+            "national_via_lgsp": list(p.national_via_lgsp),
             "slo": p.slo.model_dump(), "security_level": p.security_level,
         } for p in m.platforms],
-        "national_endpoints": [{"id": n.id, "name": n.name, "name_en": n.name_en, "cidr": n.cidr} for n in m.national_endpoints],
+        "national_endpoints": [{
+            "id": n.id, "name": n.name, "name_en": n.name_en, "cidr": n.cidr,
+            # LGSP is the door: who links to it directly (LGSP, declared exceptions), who uses it through LGSP
+            "direct": [p.id for p in m.platforms if any(x.id == n.id for x, _ in m.direct_national(p))],
+            "via_lgsp": [p.id for p in m.platforms if n.id in p.national_via_lgsp],
+        } for n in m.national_endpoints],
+        "national_exceptions": [{
+            "platform": p.id, "endpoint": x.endpoint, "endpoint_cidr": m.national_by_id[x.endpoint].cidr,
+            "reason": x.reason, "reason_en": x.reason_en, "approved_by": x.approved_by,
+        } for p, x in m.national_exceptions()],
         "tiers": [{"id": t.id, "name": t.name, "name_en": t.name_en, "sites": by_tier.get(t.id, 0)} for t in m.wan.tiers],
         "sites": [{
             "id": s.id, "name": s.name, "tier": s.tier, "tier_name": tiers[s.tier].name if s.tier in tiers else s.tier,
