@@ -80,6 +80,7 @@ def test_valid_environment_loads(tmp_path):
     (lambda e: e["prometheus"]["basic_auth"].__setitem__("password", "hunter2 two"), "prometheus.basic_auth.password", "clear"),
     (lambda e: e["backend"].__setitem__("passphrase", "s3cret"), "backend.passphrase", "clear"),
     (lambda e: e["wan"].__setitem__("user", "ops\nPreUp = id"), "wan.user", "pattern"),
+    (lambda e: e["wan"].__setitem__("audit_user", "audit; id"), "wan.audit_user", "pattern"),
     (lambda e: e["wan"].__setitem__("addresses", {"gateway": "2001:db8::1"}), "wan.addresses", "IPv6"),
     (lambda e: e["wan"].pop("identity_file"), "config.dcops:environment.wan", "identity_file"),
     (lambda e: e.__setitem__("kind", "prod"), "config.dcops:environment.kind", "production"),
