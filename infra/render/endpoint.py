@@ -762,15 +762,14 @@ def evidence_commands(model: ProvinceFile) -> list[str]:
         "/usr/sbin/sshd -T",
         "nft -nn list ruleset",
         "ss -H -tulnp",
-        "wg show wg0 endpoints",
-        "wg show wg0 allowed-ips",
-        "wg show wg0 latest-handshakes",
-        "wg show wg0 public-key",
+        # wg0: the tunnel to the hub; wg1: a site's tunnel to the standby hub, where there is one
+        *(f"wg show {i} {w}" for i in ("wg0", "wg1") for w in ("endpoints", "allowed-ips", "latest-handshakes", "public-key")),
         f"stat -c '%U %a %n' {WG_DIR} {WG_DIR}/* 2>/dev/null || true",
         "awk -F: '($2 == \"\") {print $1}' /etc/shadow",
         "rsyslogd -N1",
         "chronyc -n tracking",
         "chronyc -n sources",
+        "chronyc -N sources",
         "date +%s",
         SUDOERS_EVIDENCE,
     ]
