@@ -27,8 +27,10 @@ the wall time goes before the first Kubernetes step (engine, language host, the 
 provider plugin starting), to the steps (the pulumi-kubernetes provider's API calls and its await
 logic), and after the last; the CPU time of each
 step's processes (pulumi with its plugins and program, or kubectl) is in the table's details,
-since it moves much less than wall time with the machine's load; one extra ``up``/``destroy``
-with ``PULUMI_SKIP_CHECKPOINTS=true`` shows what the file backend's per-step checkpoints cost.
+since it moves much less than wall time with the machine's load; one extra up, no-change up,
+preview and destroy **as Pulumi runs untuned** (:data:`UNTUNED`: the state written after every
+step, Pulumi's automatic debug log, the SDK's whole stack traces and debug messages) shows what
+dcops's settings (infra/pulumi_env.py, infra/sdk_tuning.py) save, in the same run.
 
 ``run(opts)`` is the full province; ``run(opts, stack_config=REPO/"stacks/Pulumi.lab.yaml")``
 the small lab province (the test does that).
@@ -61,6 +63,12 @@ MANAGED = "app.kubernetes.io/managed-by=dcops"
 FIELD_MANAGER = "dcops"  # infra.k8s.FIELD_MANAGER (the provider applies as it)
 STEP_TIMEOUT = 1800.0    # one pulumi/kubectl step on a loaded machine
 GONE_TIMEOUT = 300.0     # namespaces finalized after a delete/destroy
+
+
+# What dcops turns off, turned back on: Pulumi as it comes (the "untuned" rows).
+UNTUNED = {"PULUMI_SKIP_CHECKPOINTS": "false", "DCOPS_PULUMI_LOGS": "1", "DCOPS_PULUMI_SDK_TUNING": "0"}
+UNTUNED_STEPS = (("up", "up", "pulumi up, from empty"), ("again", "up", "pulumi up, no change"),
+                 ("preview", "preview", "pulumi preview, no change"), ("destroy", "destroy", "pulumi destroy"))
 
 
 class BenchFailed(RuntimeError):
@@ -391,17 +399,19 @@ class _Case:
         self.say(f"pulumi [{i}/{n}]: destroyed in {t['destroy']:.1f} s (+{extra:.1f} s until every namespace was gone)")
         return t
 
-    def checkpoint_probe(self) -> dict[str, float]:
-        """One up and destroy with ``PULUMI_SKIP_CHECKPOINTS=true`` (state written once at the end, not per step):
-        what the file backend's per-step checkpoints cost. Not how dcops runs (see the notes)."""
-        skip = {"PULUMI_SKIP_CHECKPOINTS": "true"}
-        self.say("pulumi (profile): up from empty with PULUMI_SKIP_CHECKPOINTS=true")
-        t = {"up": self.pulumi("pulumi.up.nockpt", "up", env=skip)[0]}
-        self.check_objects("pulumi up (PULUMI_SKIP_CHECKPOINTS)")
-        self.say(f"pulumi (profile): up {t['up']:.1f} s; destroy with PULUMI_SKIP_CHECKPOINTS=true")
-        t["destroy"] = self.pulumi("pulumi.destroy.nockpt", "destroy", env=skip)[0]
-        self.wait_gone("pulumi destroy (PULUMI_SKIP_CHECKPOINTS)")
-        self.say(f"pulumi (profile): destroyed in {t['destroy']:.1f} s")
+    def untuned_probe(self) -> dict[str, float]:
+        """One up, no-change up, preview and destroy as Pulumi runs untuned (:data:`UNTUNED`): what dcops's
+        settings save, measured in the same run. Not how dcops runs."""
+        t: dict[str, float] = {}
+        for key, action, what in UNTUNED_STEPS:
+            self.say(f"pulumi (untuned): {what}")
+            extra = ("--expect-no-changes",) if key in ("again", "preview") else ()
+            t[key] = self.pulumi(f"pulumi.{key}.untuned", action, *extra, env=UNTUNED)[0]
+            if key == "up":
+                self.check_objects("pulumi up (untuned)")
+                self.checkpoint_untuned = checkpoint_stats(self.lab)
+            self.say(f"pulumi (untuned): {what} {t[key]:.1f} s")
+        self.wait_gone("pulumi destroy (untuned)")
         return t
 
     # ------------------------------------------------------------------ all of it
@@ -413,6 +423,7 @@ class _Case:
         self.cpu: dict[str, list[float]] = {}
         self.probe: dict[str, float] = {}
         self.checkpoint: dict[str, float] = {}
+        self.checkpoint_untuned: dict[str, float] = {}
         ks: list[dict[str, float]] = []
         ps: list[dict[str, float]] = []
         try:
@@ -435,13 +446,13 @@ class _Case:
         return r
 
     def cycles(self, ks: list[dict[str, float]], ps: list[dict[str, float]]) -> None:
-        """kubectl then pulumi, ``repeat`` times (interleaved: both see the same load), then the checkpoint probe."""
+        """kubectl then pulumi, ``repeat`` times (interleaved: both see the same load), then pulumi untuned once."""
         for i in range(1, self.opts.repeat + 1):
             self.loads.append(os.getloadavg()[0])
             ks.append(self.kubectl_cycle(i))
             self.loads.append(os.getloadavg()[0])
             ps.append(self.pulumi_cycle(i))
-        self.probe = self.checkpoint_probe()
+        self.probe = self.untuned_probe()
 
     def fill(self, r: CaseResult, ks: list[dict], ps: list[dict], lab_up: float) -> None:
         N = self.n_objects
@@ -488,17 +499,17 @@ class _Case:
                 r.add(Measure(f"provision.cpu.{key}", label, [round(x, 3) for x in self.cpu[key]], unit="s CPU", n=N,
                               baseline=f"provision.cpu.{base}" if base else None))
         if self.probe:
-            r.add(Measure("provision.pulumi.up.nockpt", "profile: pulumi up, from empty, PULUMI_SKIP_CHECKPOINTS=true",
-                          [round(self.probe["up"], 3)], n=N, baseline="provision.kubectl.apply"))
-            r.add(Measure("provision.pulumi.destroy.nockpt", "profile: pulumi destroy, PULUMI_SKIP_CHECKPOINTS=true",
-                          [round(self.probe["destroy"], 3)], n=N, baseline="provision.kubectl.delete"))
-            for key, label, base in (("pulumi.up.nockpt", "CPU: profile: pulumi up, from empty, no checkpoints",
-                                      "pulumi.up"),
-                                     ("pulumi.destroy.nockpt", "CPU: profile: pulumi destroy, no checkpoints",
-                                      "pulumi.destroy")):
-                if self.cpu.get(key):
-                    r.add(Measure(f"provision.cpu.{key}", label, [round(x, 3) for x in self.cpu[key]], unit="s CPU",
-                                  n=N, baseline=f"provision.cpu.{base}"))
+            bases = {"up": "provision.pulumi.up", "again": "provision.pulumi.again",
+                     "preview": "provision.pulumi.preview", "destroy": "provision.pulumi.destroy"}
+            for key, _action, what in UNTUNED_STEPS:
+                if key in self.probe:
+                    r.add(Measure(f"provision.pulumi.{key}.untuned", f"untuned: {what} (as Pulumi comes)",
+                                  [round(self.probe[key], 3)], n=N, baseline=bases[key]))
+            for key, _action, what in UNTUNED_STEPS:
+                if self.cpu.get(f"pulumi.{key}.untuned"):
+                    r.add(Measure(f"provision.cpu.pulumi.{key}.untuned", f"CPU: untuned: {what}",
+                                  [round(x, 3) for x in self.cpu[f"pulumi.{key}.untuned"]], unit="s CPU", n=N,
+                                  baseline=f"provision.cpu.pulumi.{key}"))
         ok = not self.problems and len(ks) == len(ps) == self.opts.repeat
         self.targets(r, ks, ps)
         self.checks = {
@@ -543,6 +554,32 @@ class _Case:
 
     # ------------------------------------------------------------------ profile
 
+    def untuned_notes(self) -> list[str]:
+        """What dcops's settings save: CPU of each pulumi step, tuned (median) against untuned (one run), same run."""
+        rows = []
+        for key, _action, what in UNTUNED_STEPS:
+            tuned, untuned = self.cpu.get(f"pulumi.{key}"), self.cpu.get(f"pulumi.{key}.untuned")
+            if tuned and untuned:
+                t = statistics.median(tuned)
+                rows.append(f"{what} {t:.1f} s CPU against {untuned[0]:.1f} s ({_pct_less(t, untuned[0])})")
+        if not rows:
+            return []
+        ck, old = self.checkpoint, self.checkpoint_untuned
+        size = ""
+        if ck.get("resources") and old.get("resources"):
+            size = (f" The state of {ck['resources']:.0f} resources is {ck['bytes'] / 1024:.0f} KiB "
+                    f"({ck['stackTrace'] / 1024:.0f} KiB of it stack traces; untuned {old['bytes'] / 1024:.0f} KiB, "
+                    f"{old['stackTrace'] / 1024:.0f} KiB), {ck['outputs'] / 1024:.0f} KiB of it the objects as read back "
+                    f"(with their managedFields) and {ck['inputs'] / 1024:.0f} KiB their inputs.")
+        return [
+            "CPU (the `CPU:` rows: pulumi with its language host, program and provider, or kubectl; the API servers' "
+            "work is not in them) moves much less than wall time with the machine's load. dcops runs Pulumi with the "
+            "state written once per command instead of before and after every step (PULUMI_SKIP_CHECKPOINTS; "
+            "a killed up is recovered by refresh then up: fixed names, server-side apply), without Pulumi's "
+            "automatic encrypted debug log, and with the SDK sending only the project's stack frames and no debug "
+            "messages (infra/pulumi_env.py, infra/sdk_tuning.py). The `untuned:` rows (one run each, same lab, "
+            "same run) are Pulumi as it comes: " + "; ".join(rows) + "." + size]
+
     def profile_notes(self, ks: list[dict], ps: list[dict]) -> list[str]:
         """Where the time of each pulumi step goes, from the provider's trace (medians over the runs)."""
         notes: list[str] = []
@@ -582,29 +619,17 @@ class _Case:
                 f"{med('destroy', 'ns_max'):.0f} s) and {med('destroy', 'after'):.0f} s after the last. The engine "
                 "deletes dependents first and a namespace last; `kubectl delete -f` deletes in file order (namespaces "
                 "early, their contents go with them) and waits for all at the end.")
-        up_cpu, skip_cpu = self.cpu.get("pulumi.up"), self.cpu.get("pulumi.up.nockpt")
-        down_cpu, skip_down = self.cpu.get("pulumi.destroy"), self.cpu.get("pulumi.destroy.nockpt")
-        ck = self.checkpoint
-        if up_cpu and skip_cpu and down_cpu and skip_down and ck.get("resources"):
-            up, down = statistics.median(up_cpu), statistics.median(down_cpu)
-            notes.append(
-                f"CPU (the `CPU:` rows: pulumi with its language host, program and provider, or kubectl; the API servers' "
-                f"work is not in them) moves much less than wall time with the machine's load. Part of pulumi's is the "
-                f"engine writing the whole checkpoint of the file backend at every step: "
-                f"{ck['bytes'] / 1024:.0f} KiB for {ck['resources']:.0f} resources ({ck['inputs'] / 1024:.0f} KiB inputs, "
-                f"{ck['outputs'] / 1024:.0f} KiB outputs, {ck['stackTrace'] / 1024:.0f} KiB the Python stack trace the "
-                f"SDK records for every resource). With PULUMI_SKIP_CHECKPOINTS=true (state written once, at the end; "
-                f"the profile rows, one run each) the up used {skip_cpu[0]:.1f} s CPU instead of {up:.1f} s "
-                f"({100 * (1 - skip_cpu[0] / up):.0f}% less) and the destroy {skip_down[0]:.1f} s instead of {down:.1f} s "
-                f"({100 * (1 - skip_down[0] / down):.0f}% less). Not adopted: it is experimental, and an up killed midway "
-                "would then forget every object it had made, which the recovery path (`dcops provision --refresh`, "
-                "tests/test_pulumi_lab.py) relies on.")
+        notes += self.untuned_notes()
         notes.append(
             "Since issue 14 Kubernetes objects go through the real pulumi-kubernetes provider (a Go plugin built by "
             "scripts/install-tools, typed resources, server-side apply as field manager dcops, its own await logic) "
             "instead of dcops's Python dynamic provider, whose host served at most 4 calls at once; the figures before "
             "the change are kept in docs/benchmarks.md under this table.")
         return notes
+
+
+def _pct_less(new: float, old: float) -> str:
+    return f"{100 * (1 - new / old):.0f}% less" if old > 0 else "-"
 
 
 def checkpoint_stats(lab: str) -> dict[str, float]:
