@@ -54,12 +54,12 @@ def test_scrape_config_covers_every_platform_and_site(pf):
     assert set(scheme.values()) == {"http", "https"}
     assert plat == {p.id: f"{scheme[p.id]}://{p.address}:{p.ports[0].port}/healthz" for p in pf.platforms}
     module = {sc["labels"]["platform"]: sc["labels"].get("__param_module") for sc in jobs[P.JOB_PLATFORM]["static_configs"]}
-    assert module == {p: ("https_2xx" if s == "https" else None) for p, s in scheme.items()}
+    assert module == {p: ("https_2xx" if s == "https" else "http_2xx") for p, s in scheme.items()}
     sites = {sc["labels"]["site"]: sc["targets"][0] for sc in jobs[P.JOB_SITE]["static_configs"]}
     assert sites == {s.id: s.tunnel_address for s in pf.wan.sites}
     nodes = {sc["labels"]["site"]: sc["targets"][0] for sc in jobs[P.JOB_NODE]["static_configs"]}
     assert nodes == {s.id: f"{s.tunnel_address}:9100" for s in pf.wan.sites}
-    assert jobs[P.JOB_PLATFORM]["params"] == {"module": ["http_2xx"]}
+    assert "params" not in jobs[P.JOB_PLATFORM]  # Prometheus would put a job's params over the targets' modules
     assert jobs[P.JOB_SITE]["params"] == {"module": ["icmp"]}
 
 
@@ -382,5 +382,56 @@ def test_real_blackbox_probe_fails_on_a_certificate_of_another_ca(pf, tmp_path):
         assert success(plain) == 0, plain[-2000:]
     finally:
         for p in procs:
+            p.terminate()
+            p.wait(10)
+
+
+RECORDER = r"""
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        print(self.path, flush=True)
+        b = b"probe_success 1\n"
+        self.send_response(200); self.send_header("Content-Length", str(len(b))); self.end_headers(); self.wfile.write(b)
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"""
+
+
+def test_real_prometheus_asks_each_platform_with_its_module(pf, tmp_path):
+    """Prometheus itself (Debian's), with the rendered scrape configuration, asks blackbox (here a
+    recorder on loopback) for each platform with its own module: https_2xx for a TLS platform."""
+    import sys
+    import time
+    import urllib.parse
+
+    from checks.promrun import prometheus_bin
+
+    bb, web = _free_port(), _free_port()
+    cfg = P.scrape_config(pf, blackbox=f"127.0.0.1:{bb}", scrape_interval="1s", evaluation_interval="1s", rule_files=())
+    cfg["scrape_configs"] = [j for j in cfg["scrape_configs"] if j["job_name"] == P.JOB_PLATFORM]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(cfg))
+    log = tmp_path / "asked.log"
+    with open(log, "w") as out:
+        rec = subprocess.Popen([sys.executable, "-c", RECORDER, str(bb)], stdout=out)
+    prom = subprocess.Popen([prometheus_bin(), f"--config.file={tmp_path / 'prometheus.yml'}",
+                             f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{web}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    want = {P.probe_url(p): P.probe_module(p) for p in pf.platforms}
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            asked = {}
+            for ln in log.read_text().splitlines():
+                q = urllib.parse.parse_qs(urllib.parse.urlparse(ln).query)
+                asked[q["target"][0]] = q["module"]
+            if set(asked) >= set(want) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert asked == {t: [m] for t, m in want.items()}, asked
+        assert "https_2xx" in want.values() and "http_2xx" in want.values()
+    finally:
+        for p in (prom, rec):
             p.terminate()
             p.wait(10)

@@ -143,10 +143,10 @@ def scrape_config(
             {"target_label": "__address__", "replacement": blackbox},
         ]
 
-    # the job's module is http_2xx; a TLS platform's target names https_2xx (its __param_module)
+    # each target names its module (__param_module: http_2xx, or https_2xx on a TLS port); the job
+    # has no `params`, which Prometheus would put over the targets' own
     platforms = [
-        {"targets": [probe_url(p)],
-         "labels": {"platform": p.id, "cluster": p.cluster, **({"__param_module": MODULE_HTTPS} if probe_tls(p) else {})}}
+        {"targets": [probe_url(p)], "labels": {"platform": p.id, "cluster": p.cluster, "__param_module": probe_module(p)}}
         for p in pf.platforms
     ]
     sites = [{"targets": [s.tunnel_address], "labels": {"site": s.id, "tier": s.tier}} for s in pf.wan.sites]
@@ -165,7 +165,6 @@ def scrape_config(
             {
                 "job_name": JOB_PLATFORM,
                 "metrics_path": "/probe",
-                "params": {"module": [MODULE_HTTP]},
                 "static_configs": platforms,
                 "relabel_configs": via_blackbox(MODULE_HTTP),
             },
