@@ -378,7 +378,7 @@ DEBIAN_LOGROTATE = "weekly\nrotate 4\ncreate\ninclude /etc/logrotate.d\n"
 
 def _log004(pf, tmp_path, files, installed=True):
     _etc(tmp_path, files)
-    return _run("DCOPS-LOG-004", _ctx(pf, tmp_path, {"command -v logrotate": Out(0 if installed else 1, "/usr/sbin/logrotate\n" if installed else "")},
+    return _run("DCOPS-LOG-004", _ctx(pf, tmp_path, {"for p in /usr/sbin/logrotate": Out(0 if installed else 1, "/usr/sbin/logrotate\n" if installed else "")},
                                       kind="gateway"))
 
 

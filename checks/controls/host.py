@@ -950,7 +950,8 @@ def log_004(c, x):
                                    {"log_server": hub.log_server, "required_days": need,
                                     "would_settle": "its logrotate configuration and its oldest kept log"})
     files = x.files(["/etc/logrotate.conf"], ["/etc/logrotate.d/*"])
-    installed = x.run("command -v logrotate")
+    # by path: the audit account's PATH has no sbin
+    installed = x.run("for p in /usr/sbin/logrotate /usr/bin/logrotate /sbin/logrotate; do if [ -x \"$p\" ]; then echo \"$p\"; exit 0; fi; done; exit 1")
     sample = f"{E.REMOTE_LOG_DIR}/{x.pf.wan.sites[0].id}.log"
     import fnmatch
 
