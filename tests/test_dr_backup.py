@@ -301,3 +301,19 @@ def test_velero_client_runs_from_the_cache():
     except ToolMissing as e:
         pytest.fail(f"{e} (scripts/install-tools velero)")
     assert B.velero_version() == "v1.18.3"
+
+
+def test_what_the_backup_holds_is_read_from_velero_s_resource_list():
+    """`velero backup describe --details` (tabwriter spacing): counts by kind in one namespace."""
+    out = ("Name:         dcops-dvc-1\nPhase:  Completed\n\nResource List:\n  apps/v1/Deployment:\n    - dvc/dvc\n"
+           "  v1/ConfigMap:\n    - dvc/dcops-backup-marker\n    - dvc/kube-root-ca.crt\n    - lgsp/x\n"
+           "  v1/Namespace:\n    - dvc\n  v1/PersistentVolume:\n    - pvc-1\n\nBackup Volumes:\n  <none included>\n")
+
+    class K:
+        def velero(self, *a, **kw):
+            return SimpleNamespace(stdout=out)
+
+    assert B.backup_contents(K(), "dcops-dvc-1", "dvc") == {"apps/Deployment": 1, "ConfigMap": 2}
+    out = "Name: x\nResource List:\t<backup resource list not found>\n"
+    with pytest.raises(B.BackupError):
+        B.backup_contents(K(), "x", "dvc")

@@ -450,18 +450,21 @@ def backup_contents(k: Cluster, name: str, ns: str) -> dict[str, int]:
     in_list, kind = False, None
     for line in out.splitlines():
         if line.startswith("Resource List:"):
+            if "<" in line:  # Resource List: <backup resource list not found> / <error ...>
+                raise BackupError(f"velero backup describe {name}: {line.strip()}", 3)
             in_list = True
             continue
         if in_list:
-            if line and not line.startswith(" "):
+            if line.strip() and not line[:1].isspace():
                 break
-            m = re.match(r"^  (\S+):\s*$", line)
+            m = re.match(r"^\s+- (\S+?)/(\S+)\s*$", line)
+            if m:
+                if kind and m.group(1) == ns:
+                    by[kind] = by.get(kind, 0) + 1
+                continue
+            m = re.match(r"^\s+(\S+):\s*$", line)
             if m:
                 kind = _gk(m.group(1))
-                continue
-            m = re.match(r"^    - (\S+)/(\S+)", line)
-            if m and kind and m.group(1) == ns:
-                by[kind] = by.get(kind, 0) + 1
     if not in_list:
         raise BackupError(f"velero backup describe {name} --details gave no resource list "
                           f"(Velero could not read the backup's contents from the storage location)", 3)

@@ -127,13 +127,9 @@ def start(lab: str, progress: Callable[[str], None] = print, timeout: float = RE
     if not OS.running(n):
         OS.start(n, progress=progress)
     _ensure_bucket(n)
-    st0 = E.load("lab", _config_path(n))
-    from ..validate import load_province
-
-    pf = load_province(st0.province)
-    site = f"lab object store ({n}-mgmt), separate from the clusters"
-    if pf.datacenter.backup.target_cluster:
-        site = pf.datacenter.backup.target_cluster
+    # Where the store really is: a process of the lab's management namespace, on none of the
+    # clusters (a data center names its DR site, e.g. the cluster id of the DR cluster).
+    site = f"lab object store in {n}-mgmt"
     _write_env(n, backup_section(n, site))
     stack = E.load("lab", _config_path(n))
     t = stack.env.backup
