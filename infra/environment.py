@@ -297,6 +297,7 @@ class BackupTarget(Strict):
     namespace: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")] = "velero"
     location: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")] = "dcops"  # the BackupStorageLocation's name
     site: Annotated[str, Field(min_length=1, max_length=120)]  # where the object store runs (a cluster id of the province, or a site name)
+    fs_backup: bool = False  # volume data too, with Velero's file-system backup (needs its node agents on every node)
 
     _v_paths = field_validator("credentials_file", "ca_file")(lambda v: v if v is None else _path(v))
 
@@ -571,6 +572,8 @@ def _semantic(env: Environment, prefix: str, lines: dict[str, int], base: Path, 
             add(f"clusters.{c}", f"cluster '{c}' is not in the province file",
                 f"use the cluster ids of the province file: {', '.join(sorted(clusters))}")
         hosts = {"gateway", *province.site_by_id}
+        if province.wan.standby is not None:
+            hosts.add("gateway-standby")  # the standby hub (wan.hubs[1])
         from .environment_ssh import groups_of  # the rollout inventory's group names
 
         groups = set(groups_of(province))

@@ -92,7 +92,7 @@ def bak_001(c: Control, v: View, pf: ProvinceFile, cluster: str) -> Result:
         problems.append(f"backups of {cluster}'s platforms are kept on {cluster} itself (backup.site) and not on separate infrastructure")
     scheds = v.schedules.get(cluster) or {}
     seen: dict[str, Any] = {}
-    for want in R.schedules(pf, cluster, v.namespace, v.location_name):
+    for want in R.schedules(pf, cluster, v.namespace, v.location_name, bool(v.target and v.target.fs_backup)):
         name = want["metadata"]["name"]
         got = scheds.get(name)
         if got is None:

@@ -395,6 +395,7 @@ def backup(stack: Any, platform: str | None = None, *, progress: Progress = prin
     t0 = time.monotonic()
     k.velero("backup", "create", name, "--include-namespaces", p.namespace, "--storage-location", t.location,
              "--ttl", R.ttl(b.retention_days), "--snapshot-volumes=false",
+             f"--default-volumes-to-fs-backup={'true' if t.fs_backup else 'false'}",
              "--labels", f"dcops.gov.vn/platform={p.id},app.kubernetes.io/managed-by=dcops",
              "--wait", timeout=timeout)
     obj = k.get_json("backups.velero.io", name, "-n", k.ns)
@@ -410,7 +411,8 @@ def backup(stack: Any, platform: str | None = None, *, progress: Progress = prin
         "location": t.location, "bucket": t.bucket, "s3_url": t.s3_url, "site": t.site,
         "marker": {"configmap": f"{p.namespace}/{MARKER}", "token": token, "written_at": iso(start)},
         "source_counts": counts, "seconds": took,
-        "volume_data": "objects only: no file-system backup (no node agents on this cluster)",
+        "volume_data": ("file-system backup of the pods' volumes (Velero's node agents)" if t.fs_backup else
+                        "objects only: no file-system backup of volume data (environment backup.fs_backup is false)"),
     }
     write_record(stack, "backup", p.id, rec)
     progress(f"{p.id}: backup {name} {st.get('phase')} ({rec['items_backed_up']} items, {took} s)")

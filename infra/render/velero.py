@@ -57,7 +57,8 @@ def storage_location(target: Any, encrypted: bool, ca_pem: bytes | None = None) 
     }
 
 
-def schedules(pf: ProvinceFile, cluster: str, namespace: str = "velero", location: str = "dcops") -> list[dict[str, Any]]:
+def schedules(pf: ProvinceFile, cluster: str, namespace: str = "velero", location: str = "dcops",
+              fs_backup: bool = False) -> list[dict[str, Any]]:
     """One Schedule per platform on ``cluster``: the province's cron, TTL and the platform's namespace."""
     b = pf.datacenter.backup
     out = []
@@ -74,8 +75,8 @@ def schedules(pf: ProvinceFile, cluster: str, namespace: str = "velero", locatio
                     "ttl": ttl(b.retention_days),
                     "storageLocation": location,
                     "snapshotVolumes": False,
-                    # volume data: Velero's file-system backup (node agents) where the cluster runs them
-                    "defaultVolumesToFsBackup": False,
+                    # volume data: Velero's file-system backup, where node agents run (environment backup.fs_backup)
+                    "defaultVolumesToFsBackup": fs_backup,
                     "metadata": {"labels": {**MANAGED, "dcops.gov.vn/platform": p.id}},
                 },
             },
@@ -89,4 +90,4 @@ def objects(pf: ProvinceFile, cluster: str, target: Any, ca_pem: bytes | None = 
           "metadata": {"name": target.namespace, "labels": {**MANAGED,
                                                              "pod-security.kubernetes.io/enforce": "privileged"}}}
     return [ns, storage_location(target, pf.datacenter.backup.encrypted, ca_pem),
-            *schedules(pf, cluster, target.namespace, target.location)]
+            *schedules(pf, cluster, target.namespace, target.location, target.fs_backup)]
