@@ -579,6 +579,12 @@ class Recovery(Strict):
     cluster: Id | None = Field(None, description="the DR cluster (default: the province's one cluster with role dr)")
     rpo_minutes: int | None = Field(None, ge=1, le=525600, description="data that may be lost, in minutes")
     rto_minutes: int | None = Field(None, ge=1, le=525600, description="time until service is back, in minutes")
+    segment: Id | None = Field(None, description="the DR site's segment it runs in (default: its own segment, "
+                                                 "stretched to the DR site)")
+    address: str | None = Field(None, description="its address at the DR site (default: its own address, announced "
+                                                  "from the DR site); the WAN sites may reach both, the DNS name moves")
+
+    _v_address = field_validator("address")(lambda v: v if v is None else _address(v))
 
 
 class Platform(Strict):
@@ -931,7 +937,13 @@ class ProvinceFile(Strict):
                  and self.platform_by_id[pid].cluster != c}
         if not moved:
             return self
-        platforms = [p.model_copy(update={"cluster": moved[p.id]}) if p.id in moved else p for p in self.platforms]
+        def move(p: Platform) -> Platform:
+            update: dict = {"cluster": moved[p.id]}
+            if moved[p.id] == self.dr_cluster_of(p.id):  # at the DR site: its segment and address there
+                update |= {k: v for k, v in (("segment", p.dr.segment), ("address", p.dr.address)) if v}
+            return p.model_copy(update=update)
+
+        platforms = [move(p) if p.id in moved else p for p in self.platforms]
         out = self.model_copy(update={"platforms": platforms})
         for name in [k for k, v in type(self).__dict__.items() if isinstance(v, cached_property)]:
             out.__dict__.pop(name, None)  # lookups cached on the original describe the original

@@ -527,7 +527,22 @@ def _dr(d: dict) -> list[Problem]:
                                  "set 'mode: none' (its objectives are then met by backups) or move the platform to the "
                                  "primary cluster"))
                 continue
-            segment = p.get("segment")
+            segment = dr.get("segment") or p.get("segment")
+            segs = {s.get("id"): s for _, s in _items(d, "datacenter", "segments")}
+            if dr.get("segment") and segment not in segs:
+                P.append(Problem(f"{base}.segment", f"segment '{segment}' does not exist",
+                                 f"use one of the ids in datacenter.segments: {', '.join(sorted(map(str, segs)))}"))
+            addr, net = _addr(dr.get("address")), _net((segs.get(segment) or {}).get("cidr"))
+            if addr and net and addr not in net:
+                P.append(Problem(f"{base}.address", f"{addr} is not an address of segment '{segment}' ({net}), where "
+                                 f"'{pid}' runs on the DR site", f"pick an address inside {net}"))
+            taken = {q.get("address"): f"platforms[{qi}].address" for qi, q in _items(d, "platforms")}
+            taken |= {(q.get("dr") or {}).get("address"): f"platforms[{qi}].dr.address" for qi, q in _items(d, "platforms")
+                      if qi < pi and isinstance(q.get("dr"), dict)}
+            if addr and str(addr) in taken:
+                P.append(Problem(f"{base}.address", f"{addr} is already used by {taken[str(addr)]}",
+                                 "give the platform an address of its own at the DR site (or leave 'address' out to "
+                                 "keep its own, announced from the DR site)"))
             if isinstance(segment, str) and not any(n.get("segment") == segment for _, n in _items(tc, "node_pools")):
                 P.append(Problem(where, f"DR cluster '{target}' has no node pool in segment '{segment}', so '{pid}' "
                                  "could not be scheduled there after a failover",

@@ -240,3 +240,44 @@ def test_check_follows_the_record():
     assert [p.id for p in m.platforms_on("dr")] == ["motcua", "lris"]
     assert "motcua" not in [p.id for p in m.platforms_on("primary")]
     assert K.level_of(m, "dr") == 3
+
+
+# --------------------------------------------------------------------------- an address of its own at the DR site
+
+
+def test_an_address_at_the_dr_site_moves_with_the_platform_and_the_sites_may_reach_it():
+    from infra.render.endpoint import site_reach
+
+    text = _lab_with(lambda d: _platform(d, "motcua")["dr"].update(address="10.10.3.30"))
+    m, problems = check_text(text)
+    assert problems == []
+    there = m.placed({"motcua": "dr"}).platform_by_id["motcua"]
+    assert (there.cluster, there.address, there.segment) == ("dr", "10.10.3.30", "app")
+    svc = next(o for o in render_province(m)["dr"].dr_copies["motcua"].objects if o["kind"] == "Service")
+    assert svc["metadata"]["annotations"]["metallb.io/loadBalancerIPs"] == "10.10.3.30"
+    site = m.site_by_id["so-tc"]
+    assert ("motcua", "10.10.3.30", "tcp", 8080) in site_reach(m, site)
+    assert ("motcua", "10.10.3.10", "tcp", 8080) in site_reach(m, site)
+
+
+@pytest.mark.parametrize("dr, path, words", [
+    ({"address": "10.10.9.30"}, "platforms[1].dr.address", "is not an address of segment 'app'"),
+    ({"address": "10.10.3.12"}, "platforms[1].dr.address", "already used by platforms[3].address"),
+    ({"segment": "nowhere"}, "platforms[1].dr.segment", "does not exist"),
+    ({"segment": "data"}, "platforms[1].dr.mode", "no node pool in segment 'data'"),
+])
+def test_a_dr_address_and_segment_are_checked(dr, path, words):
+    problems = _problems(_lab_with(lambda d: _platform(d, "motcua")["dr"].update(dr)))
+    assert any(p.path == path and words in p.message for p in problems), [p.render("lab") for p in problems]
+
+
+def test_failover_dry_run_names_the_dns_change_for_an_address_of_its_own(tmp_path):
+    cfg = _stack(tmp_path)
+    province = tmp_path / "province.yaml"
+    province.write_text(_lab_with(lambda d: _platform(d, "motcua")["dr"].update(address="10.10.3.30")))
+    data = yaml.safe_load(cfg.read_text())
+    data["config"]["dcops:province"] = str(province)
+    cfg.write_text(yaml.safe_dump(data))
+    r = _dcops(cfg, "failover", "--dry-run", "--platform", "motcua")
+    assert r.returncode == 0, r.stderr
+    assert "10.10.3.30 is served from dr" in r.stdout and "DNS: point the name of motcua to 10.10.3.30" in r.stdout

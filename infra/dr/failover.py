@@ -324,7 +324,10 @@ def _dry(model: ProvinceFile, placed: dict[str, str], operation: str, m: Move, p
     steps.append(f"apply {len(objs)} object(s) on {m.target} (server-side, field manager dcops): "
                  + ", ".join(sorted({o['kind'] for o in objs})))
     steps.append(f"wait until {w['kind']}/{m.platform} has {w['spec']['replicas']} ready replica(s) on {m.target}")
-    steps.append(f"wait until {p.address} is served from {m.target} (Service with its address and ready endpoints)")
+    there = model.placed({m.platform: m.target}).platform_by_id[m.platform]
+    steps.append(f"wait until {there.address} is served from {m.target} (Service with its address and ready endpoints)")
+    if p.dr.address and p.dr.address != p.address:
+        steps.append(f"DNS: point {p.hostname or 'the name of ' + p.id} to {there.address}")
     if operation == "failback":
         _, dw, _ = _objects_there(model, placed, m, m.dr)
         steps.append(f"put the copy on {m.dr} back to standing by ("
@@ -335,6 +338,14 @@ def _dry(model: ProvinceFile, placed: dict[str, str], operation: str, m: Move, p
     progress(f"{m.platform} ({m.mode}): would {operation} {m.source} -> {m.target}:")
     for i, s in enumerate(steps, 1):
         progress(f"  {i}. {s}")
+
+
+def _dns(p: Any, address: str, m: Move, progress: Progress) -> None:
+    """A platform with an address of its own at the DR site is reached there by its DNS name."""
+    if p.dr.address and p.dr.address != p.address:
+        what = f"DNS: point {p.hostname or 'the name of ' + p.id} to {address} (the address it answers at on {m.target})"
+        m.steps.append(what)
+        progress(f"  {what}")
 
 
 def _failover(stack: Any, model: ProvinceFile, placed: dict[str, str], m: Move, kube: Callable[[str], Kube],
@@ -373,8 +384,10 @@ def _failover(stack: Any, model: ProvinceFile, placed: dict[str, str], m: Move, 
     m.steps.append(f"applied {len(objs)} objects on {m.target}")
     progress(f"  {m.target}: {len(objs)} object(s) applied ({w['kind']} {w['metadata']['name']} at {w['spec']['replicas']})")
     wait_ready(dst, w, deadline, progress)
-    exposure(dst, svc, p.address, deadline, progress)
-    m.steps.append(f"{p.address} served from {m.target}")
+    there = model.placed({p.id: m.target}).platform_by_id[p.id]
+    exposure(dst, svc, there.address, deadline, progress)
+    m.steps.append(f"{there.address} served from {m.target}")
+    _dns(p, there.address, m, progress)
     PL.set_running(stack.work_dir, p.id, m.target, m.home, m.mode, "failover")
 
 
@@ -388,6 +401,7 @@ def _failback(stack: Any, model: ProvinceFile, placed: dict[str, str], m: Move, 
     wait_ready(home, w, deadline, progress)
     exposure(home, svc, p.address, deadline, progress)
     m.steps.append(f"{p.address} served from {m.home}")
+    _dns(p, p.address, m, progress)
     dr = kube(m.dr)
     standby, sw, _ = _objects_there(model, placed, m, m.dr)
     if sw is not None:  # warm: the same objects at 0 replicas

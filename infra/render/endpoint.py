@@ -330,8 +330,11 @@ def site_reach(model: ProvinceFile, site: Site) -> list[tuple[str, str, str, int
     out = []
     for pid in site.reach:
         p = model.platform_by_id[pid]
-        for port in p.ports:
-            out.append((p.id, p.address, port.protocol.lower(), port.port))
+        # a warm or cold platform with an address of its own at the DR site answers there after a failover
+        dr_address = [p.dr.address] if p.dr.mode != "none" and p.dr.address else []
+        for address in [p.address, *dr_address]:
+            for port in p.ports:
+                out.append((p.id, address, port.protocol.lower(), port.port))
     return sorted(set(out), key=lambda t: (ipaddress.ip_address(t[1]), t[2], t[3], t[0]))
 
 
@@ -345,6 +348,8 @@ def site_allowed_ips(model: ProvinceFile, site: Site, standby: bool = False) -> 
     for pid in site.reach:
         p = model.platform_by_id[pid]
         nets.append(model.segment_by_id[p.segment].cidr)
+        if p.dr.mode != "none" and p.dr.segment:  # where it runs after a failover
+            nets.append(model.segment_by_id[p.dr.segment].cidr)
     return _sorted_nets(nets)
 
 
