@@ -233,7 +233,7 @@ def test_rendered_cluster_passes_and_names_the_exception(pf):
     assert r.evidence["allowed"]["lgsp"] == sorted(pf.platform_by_id["lgsp"].national)
     assert r.evidence["allowed"]["dvc"] == ["thanh-toan"]
     assert set(r.evidence["live"]) == {"lgsp", "dvc"} and set(r.evidence["live"]["dvc"]) == {"thanh-toan"}
-    assert r.evidence["exceptions"] == [f"dvc -> thanh-toan: {pf.platform_by_id['dvc'].national_exceptions[0].reason_en}"]
+    assert r.evidence["exceptions"] == [f"dvc -> thanh-toan: {pf.platform_by_id['dvc'].national_exceptions[0].reason}"]
 
 
 def _np(ns: str, name: str, egress: list, types=("Egress",)) -> dict:

@@ -742,7 +742,7 @@ def k8s_014(c: Control, snap: Snapshot, pf: ProvinceFile) -> Result:
         live.setdefault((n.get("metadata") or {}).get("namespace") or "", []).append(n)
     ev: dict[str, Any] = {
         "allowed": {ns: sorted(v) for ns, v in sorted(allowed.items()) if v},
-        "exceptions": [f"{p.namespace} -> {x.endpoint}: {x.reason_en or x.reason}" for p, x in pf.national_exceptions()],
+        "exceptions": [f"{p.namespace} -> {x.endpoint}: {x.reason}" for p, x in pf.national_exceptions()],
     }
     beyond: list[str] = []
     for where, pols, isolate in (("rendered", rendered, set(rendered)), ("live", live, present)):
