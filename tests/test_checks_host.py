@@ -440,7 +440,8 @@ def test_lab_sla_tls_front_end_with_a_certificate_of_another_ca_fails(lab, pf, m
     _stop_frontend(lab, victim.id)
     rogue = netexec.ns_popen(lab["name"], "dc", _frontend_argv(lab, victim, tls=rogue_cert))
     try:
-        got = _poll(probes, lambda v: "probe_success 0" in v[0], timeout=30, every=1)
+        # until the rogue listens (before, the probe fails with a refused connection)
+        got = _poll(probes, lambda v: "certificate signed by unknown authority" in v[0], timeout=60, every=1)
         assert "probe_success 0" in got[0] and "certificate signed by unknown authority" in got[0], got[0][-3000:]
         assert "probe_success 1" in got[1], got[1][-2000:]
         after = _poll(lambda: _sla(lab, pf, monitored), lambda v: v[victim.id].status == Status.failed)
