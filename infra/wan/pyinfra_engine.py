@@ -121,6 +121,9 @@ def main() -> int:
     check = bool(spec["check"])
     pw_file = (spec.get("conn") or {}).get("become_password_file")
     sudo_pw = Path(pw_file).read_text().strip() if pw_file else None  # never written anywhere
+    # the password for our own commands too: run_shell_command does not take it from the config, and
+    # without it pyinfra would prompt on a terminal there is not (the run would hang)
+    sudo_kw = {"_sudo_password": sudo_pw} if sudo_pw else {}
     config = Config(SUDO=True, CONNECT_TIMEOUT=spec.get("connect_timeout", 10), PARALLEL=spec.get("parallel") or 0,
                     **({"SUDO_PASSWORD": sudo_pw} if sudo_pw else {}))
     inventory = _inventory(spec)
@@ -165,7 +168,7 @@ def main() -> int:
     def key(h):
         with ctx_host.use(h):
             try:
-                ok, out = h.run_shell_command(StringCommand("bash", "-c", QuoteString(script)), _sudo=True)
+                ok, out = h.run_shell_command(StringCommand("bash", "-c", QuoteString(script)), _sudo=True, **sudo_kw)
             except Exception as e:  # noqa: BLE001
                 return False, _msg(e)
             return ok, "\n".join(out.stdout_lines) if ok else "\n".join(out.stderr_lines or out.stdout_lines)
@@ -203,7 +206,7 @@ def main() -> int:
         if not script:
             return False
         try:
-            ok, out = h.run_shell_command(StringCommand("bash", "-c", QuoteString(script)), _sudo=True)
+            ok, out = h.run_shell_command(StringCommand("bash", "-c", QuoteString(script)), _sudo=True, **sudo_kw)
         except Exception:  # noqa: BLE001 - the full path will say what is wrong
             return False
         return bool(ok) and not any(line.strip() for line in out.stdout_lines)
