@@ -1264,11 +1264,13 @@ def targets(pf: ProvinceFile, names: set[str] | None = None) -> list[Target]:
     return [t for t in out if names is None or t.host in names]
 
 
-def connect(t: Target, ssh_config: Path, control_dir: Path, timeout: int = 15) -> Any:
+def connect(t: Target, ssh_config: Path, control_dir: Path, timeout: int = 15, user: str | None = None) -> Any:
+    """testinfra over the stack's ssh_config: as its user with sudo, or as ``user`` (the audit
+    account) without sudo."""
     return testinfra.get_host(
-        f"ssh://{t.address}",
+        f"ssh://{user + '@' if user else ''}{t.address}",
         ssh_config=str(ssh_config),
-        sudo=True,
+        sudo=user is None,
         controlpersist=120,
         controlpath=str(control_dir / f"{t.host}.sock"),
         timeout=timeout,
