@@ -73,8 +73,9 @@ _PREFETCH_PY = (
 # The audit account's round trip: the evidence collector through sudo (no arguments), then the
 # commands that need no root, as the audit account itself, in one JSON document.
 _AUDIT_PREFETCH_PY = (
-    "import base64,json,subprocess,sys\n"
+    "import base64,json,os,subprocess,sys\n"
     "b=lambda x:base64.b64encode(x).decode()\n"
+    "os.environ['PATH']=sys.argv[3]\n"
     "p=subprocess.run(['sudo','-n',sys.argv[1]],capture_output=True,stdin=subprocess.DEVNULL)\n"
     "o={'collector':[p.returncode,b(p.stdout),b(p.stderr)],'rows':[]}\n"
     "for c in json.loads(base64.b64decode(sys.argv[2])):\n"
@@ -82,6 +83,10 @@ _AUDIT_PREFETCH_PY = (
     " o['rows'].append([q.returncode,b(q.stdout),b(q.stderr)])\n"
     "print(json.dumps(o))\n"
 )
+
+
+# The audit account's own commands run with the PATH root's would have (a user's PATH has no sbin).
+_AUDIT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class CommandPlan:
@@ -153,7 +158,7 @@ class HostCtx:
         root = self.root_commands()
         todo = [c for c in dict.fromkeys(cmds) if c not in self.cache and c not in root]
         arg = base64.b64encode(json.dumps(todo).encode()).decode()
-        r = self.host.run(f"python3 -c {shlex.quote(_AUDIT_PREFETCH_PY)} {shlex.quote(E.COLLECTOR)} {arg}")
+        r = self.host.run(f"python3 -c {shlex.quote(_AUDIT_PREFETCH_PY)} {shlex.quote(E.COLLECTOR)} {arg} {_AUDIT_PATH}")
         try:
             doc = json.loads(r.stdout)
         except ValueError:
@@ -207,7 +212,11 @@ class HostCtx:
             if self.audit_user and cmd in self.root_commands():
                 raise EvidenceUnreadable(f"`{cmd}` needs root, and the evidence collector did not answer it on "
                                          f"{self.target.host}: {self.collector_error or 'not run'}")
-            self.cache[cmd] = self.host.run(cmd)
+            if self.audit_user:
+                r = self.host.run(f"PATH={_AUDIT_PATH}; export PATH; {cmd}")
+                self.cache[cmd] = r
+            else:
+                self.cache[cmd] = self.host.run(cmd)
         return self.cache[cmd]
 
     def out(self, cmd: str) -> str:
