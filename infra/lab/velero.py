@@ -6,6 +6,10 @@ process instead, exactly the same binary and controllers, against the cluster's 
 kubeconfig, inside the lab's management namespace ``<lab>-mgmt`` (where the object store and
 the API servers' forwarded ports answer):
 
+- each server has a network namespace of its own (``unshare --net`` inside ``<lab>-mgmt``; the
+  Kubernetes controller runtime in it binds ``:8080`` for its metrics, with no flag to move it),
+  where a forwarder (:mod:`infra.lab.portfwd`) publishes the object store's and its API server's
+  ports from ``<lab>-mgmt``;
 - the object store is the lab's SeaweedFS S3 gateway (:mod:`infra.lab.objectstore`, HTTPS with
   the lab's CA and random keys; started here when ``dcops lab up --state s3`` did not), bucket
   ``dcops-backups`` beside the Pulumi state's;
@@ -123,7 +127,7 @@ def start(lab: str, progress: Callable[[str], None] = print, timeout: float = RE
     n = lab_name(lab)
     if running(n):
         progress(f"lab '{n}': Velero already runs ({len(running(n))} server(s))")
-        return {p["cluster"]: p["pid"] for p in running(n)}
+        return {p["cluster"]: p["pid"] for p in running(n) if not p["name"].endswith("-forward")}
     if not OS.running(n):
         OS.start(n, progress=progress)
     _ensure_bucket(n)
@@ -149,12 +153,21 @@ def start(lab: str, progress: Callable[[str], None] = print, timeout: float = RE
         kc, _ctx = stack.kubeconfig(c, "admin")
         argv = server_argv(kc, plugins, i, t.location)
         log = d / "logs" / f"{c}.log"
+        ready = d / f"{c}.ready"
+        ready.unlink(missing_ok=True)
+        # Its own network namespace (unshare --net, inside <lab>-mgmt): controller-runtime's metrics
+        # server binds :8080 with no flag to move it, which the object store's volume server holds in
+        # <lab>-mgmt, and two Velero servers would hold each. It starts once the forwarder listens.
+        wait = 'ip link set lo up && i=0; while [ ! -e "$0" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; exec "$@"'
         with open(log, "ab") as f:
-            p = subprocess.Popen(["ip", "netns", "exec", ns, *argv], stdout=f, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, cwd=d, env=env, start_new_session=True)
+            p = subprocess.Popen(["ip", "netns", "exec", ns, "unshare", "--net", "--", "/bin/sh", "-c", wait, str(ready),
+                                  *argv], stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=d, env=env,
+                                 start_new_session=True)
         st.add_process(COMPONENT, f"{n}-velero-{c}", p.pid, cluster=c, log=str(log), dir=str(d), cmd=argv, netns=ns,
                        ports={"metrics": METRICS_PORT + i})
         pids[c] = p.pid
+        _forward(n, ns, c, p, [OS.S3_PORT, _api_port(kc)], d / "logs" / f"{c}-forward.log")
+        ready.touch()
     try:
         for c in sorted(pids):
             _wait_available(stack, c, pids[c], time.monotonic() + timeout, d / "logs" / f"{c}.log")
@@ -163,6 +176,49 @@ def start(lab: str, progress: Callable[[str], None] = print, timeout: float = RE
         stop(n)
         raise
     return pids
+
+
+def _api_port(kubeconfig: Path) -> int:
+    from urllib.parse import urlparse
+
+    doc = yaml.safe_load(Path(kubeconfig).read_text())
+    return urlparse(doc["clusters"][0]["cluster"]["server"]).port or 443
+
+
+def _forward(lab: str, mgmt: str, cluster: str, server: subprocess.Popen, ports: list[int], log: Path) -> int:
+    """The object store's and the API server's ports, published inside the Velero server's own
+    namespace: infra.lab.portfwd run inside <lab>-mgmt, listening in the server's namespace
+    (/proc/PID/ns/net) and connecting to <lab>-mgmt's loopback. Recorded; returns its PID."""
+    import sys
+
+    from ..paths import REPO
+    from .state import LabState
+
+    mine = os.stat(f"/run/netns/{mgmt}").st_ino
+    deadline = time.monotonic() + 20
+    while True:  # until unshare has made the server's namespace
+        if server.poll() is not None:
+            raise VeleroLabError(f"velero server for {cluster} exited before it started: {_tail(log.with_name(cluster + '.log'))}")
+        try:
+            if os.stat(f"/proc/{server.pid}/ns/net").st_ino != mine:
+                break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise VeleroLabError(f"velero server for {cluster}: no network namespace of its own after 20 s")
+        time.sleep(0.05)
+    with open(log, "ab") as f:
+        fw = subprocess.Popen(["ip", "netns", "exec", mgmt, sys.executable, "-m", "infra.lab.portfwd",
+                               f"../../proc/{server.pid}/ns/net", *map(str, ports)], cwd=str(REPO), stdout=f,
+                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    LabState.load(lab).add_process(COMPONENT, f"{lab}-velero-{cluster}-forward", fw.pid, cluster=cluster, log=str(log),
+                                   cmd=list(map(str, fw.args)), netns=mgmt)
+    deadline = time.monotonic() + 20
+    while "forwarding" not in log.read_text(errors="replace"):
+        if fw.poll() is not None or time.monotonic() > deadline:
+            raise VeleroLabError(f"the port forwarder of Velero's {cluster} server did not start: {_tail(log)}")
+        time.sleep(0.1)
+    return fw.pid
 
 
 def _wait_available(stack: Any, cluster: str, pid: int, deadline: float, log: Path) -> None:
