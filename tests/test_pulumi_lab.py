@@ -539,6 +539,11 @@ def test_up_killed_midway_then_refresh_and_up_converges(lab, stack_up) -> None:
         assert len(killed) > 1 and not [pid for pid in _session_members(p.pid) if pid_alive(pid)]
     made = _managed_count(lab)
     assert 0 < made < total, f"kill came too late to test anything ({made}/{total})"
+    # dcops writes the state once, at the end of a command (PULUMI_SKIP_CHECKPOINTS): what the killed up
+    # made is in no state; the recovery below must take those very objects back (same uid), not remake them.
+    kinds = kinds_of(lab["want"])
+    uids = {(cid, key): o["metadata"]["uid"] for cid, live in lab["live"].items()
+            for key, o in live.managed(kinds).items()}
     # Recover: clear the lock of the killed update, read the real state back, up again.
     pulumi_env.cancel(name)
     r = pulumi_env.pulumi(["refresh", "--yes", "--non-interactive", "--skip-preview", "--clear-pending-creates",
@@ -552,6 +557,10 @@ def test_up_killed_midway_then_refresh_and_up_converges(lab, stack_up) -> None:
     assert_matches_render(lab, lab["want"])
     for cid, live in lab["live"].items():
         assert set(live.managed(kinds_of(lab["want"]))) == set(lab["want"][cid])
+    after = {(cid, key): o["metadata"]["uid"] for cid, live in lab["live"].items()
+             for key, o in live.managed(kinds).items()}
+    remade = sorted(f"{c}/{k}" for (c, k), uid in uids.items() if after.get((c, k)) != uid)
+    assert not remade, f"objects of the killed up were deleted and made again instead of taken back: {remade}"
     r = pulumi_env.provision(name, "preview", extra=["--expect-no-changes"], on_line=lambda s: None, check=False)
     assert r.returncode == 0, r.stdout[-3000:]
 
