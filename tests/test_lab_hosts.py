@@ -326,7 +326,7 @@ def test_platform_front_ends_answer_from_mgmt(lab) -> None:
     # but not from a site LAN: the gateway has no route back to the LANs until the
     # rollout's tunnels carry them (the LANs reach the data center only through a tunnel)
     code_short = code.replace("timeout=10", "timeout=3")
-    r = netexec.ns_run(name, f"lan:{s0.site_id}", [sys.executable, "-c", code_short, targets[0]],
+    r = netexec.ns_run(name, f"lan:{s0.site_id}", [sys.executable, "-c", code_short, str(ca), targets[0]],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "timed out" in r.stderr, r.stdout + r.stderr
 
