@@ -128,7 +128,7 @@ def test_sshd_dropin_is_valid_and_times_idle_sessions_out(pf, tmp_path):
     r = subprocess.run([sshd, "-t", "-f", str(main)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     conf = H._sshd_conf(subprocess.run([sshd, "-T", "-f", str(main)], capture_output=True, text=True, check=True).stdout, "sshd -T")
-    assert conf["channeltimeout"] == ["session=600s"] and conf["unusedconnectiontimeout"] == ["600"]
+    assert conf["channeltimeout"] == ["session:*=600s session=600s"] and conf["unusedconnectiontimeout"] == ["600"]
     assert conf["authenticationmethods"] == ["publickey"]  # everyone else: key only
     assert sorted(conf["allowusers"]) == sorted(["dcops", "dcops-audit", "nguyenvana", "tranthib"])
     text = (drop / "50.conf").read_text()
@@ -210,9 +210,13 @@ def test_usr005_nopasswd_all_fails_and_the_collector_rule_passes(pf):
 
 def test_ssh006_reads_channel_and_unused_connection_timeouts(pf):
     users = " ".join(E.ssh_allow_users(pf))
-    cases = [("session=900s", "900", Status.passed), ("session=15m", "600", Status.passed), ("*=10m", "600", Status.passed),
-             ("session=0", "900", Status.failed), ("agent-connection=60s", "900", Status.failed),
-             ("session=1h", "900", Status.failed), ("session=900s", "none", Status.failed)]
+    # OpenSSH 9.2 (Debian 12) names session channels session:shell / session:command: "session" alone
+    # (the name from 9.5 on) ends nothing there
+    cases = [("session:*=900s session=900s", "900", Status.passed), ("session:*=15m", "600", Status.passed),
+             ("*=10m", "600", Status.passed), ("session=900s", "900", Status.failed),
+             ("session:shell=900s", "900", Status.failed), ("session:*=0", "900", Status.failed),
+             ("agent-connection=60s", "900", Status.failed), ("session:*=1h", "900", Status.failed),
+             ("session:*=900s", "none", Status.failed)]
     for ct, uc, want in cases:
         sshd = SSHD_T.format(users=users, ct=ct, uc=uc).replace("channelTimeout", "channeltimeout")
         r = _verdict("DCOPS-SSH-006", pf, {"/usr/sbin/sshd -T": Out(0, sshd)})
@@ -221,7 +225,7 @@ def test_ssh006_reads_channel_and_unused_connection_timeouts(pf):
 
 def test_ssh005_and_usr001_follow_the_province_file(pf):
     users = " ".join(E.ssh_allow_users(pf))
-    sshd = SSHD_T.format(users=users, ct="session=900s", uc="900")
+    sshd = SSHD_T.format(users=users, ct="session:*=900s", uc="900")
     assert _verdict("DCOPS-SSH-005", pf, {"/usr/sbin/sshd -T": Out(0, sshd)}).status == Status.passed
     assert _verdict("DCOPS-SSH-005", pf, {"/usr/sbin/sshd -T": Out(0, sshd.replace("allowusers ", "allowusers shared "))}).status == Status.failed
     passwd = ("root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/:/usr/sbin/nologin\ndcops:x:1000:1000::/home/dcops:/bin/bash\n"

@@ -324,6 +324,7 @@ def ssh_005(c, x):
     return Result.verdict(c.id, x.target.host, ok, {"allowusers": users, "allowgroups": groups, "expected": want}, reason_fail=why)
 
 
+SESSION_CHANNEL_TYPES = ("session:shell", "session:command")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -345,11 +346,17 @@ def ssh_006(c, x):
 
     limit = min(x.pf.wan.admin_idle_timeout_s, int(c.params.get("max_idle_seconds", 3600)))
     entries = [e for line in x.sshd().get("channeltimeout", []) for e in line.split()]
-    session = next((e.partition("=")[2] for e in entries if "=" in e and fnmatch.fnmatchcase("session", e.partition("=")[0].split(":")[0])), None)
-    sess_s = sshd_seconds(session) if session is not None else 0
+
+    def timeout_of(ctype: str) -> int:  # the first pattern matching the channel type decides (0: none)
+        v = next((e.partition("=")[2] for e in entries if "=" in e and fnmatch.fnmatchcase(ctype, e.partition("=")[0])), None)
+        return (sshd_seconds(v) or 0) if v is not None else 0
+
+    # OpenSSH 9.2 (Debian 12) names the session channels session:shell and session:command
+    per_type = {t: timeout_of(t) for t in SESSION_CHANNEL_TYPES}
+    sess_s = 0 if not all(per_type.values()) else max(per_type.values())
     unused_raw = x.sshd1("unusedconnectiontimeout")
     unused_s = sshd_seconds(unused_raw)
-    ev = {"channeltimeout": entries, "session_timeout_s": sess_s, "unusedconnectiontimeout_s": unused_s, "max_s": limit,
+    ev = {"channeltimeout": entries, "session_timeout_s": sess_s, "per_channel_type_s": per_type, "unusedconnectiontimeout_s": unused_s, "max_s": limit,
           "clientaliveinterval": x.sshd1("clientaliveinterval"), "clientalivecountmax": x.sshd1("clientalivecountmax")}
     if not sess_s:
         return Result.fail(c.id, x.target.host, ev, "idle sessions are never ended")

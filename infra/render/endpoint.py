@@ -690,6 +690,8 @@ def _sshd_admin_blocks(model: ProvinceFile) -> str:
 
 
 def _ssh_hardening(model: ProvinceFile) -> Part:
+    # idle sessions: OpenSSH 9.2 (Debian 12) names session channels session:shell, session:command,
+    # session:subsystem:NAME (session:* covers them); from 9.5 on they are all "session"
     idle = model.wan.admin_idle_timeout_s
     conf = comment_block(HEADER, "First value wins in sshd: this drop-in is read before the rest of sshd_config.") + f"""PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -702,7 +704,7 @@ MaxAuthTries {SSH_MAX_AUTH_TRIES}
 LoginGraceTime 30
 ClientAliveInterval {SSH_IDLE_INTERVAL}
 ClientAliveCountMax {SSH_IDLE_COUNT}
-ChannelTimeout session={idle}s
+ChannelTimeout session:*={idle}s session={idle}s
 UnusedConnectionTimeout {idle}s
 X11Forwarding no
 AllowTcpForwarding no

@@ -597,7 +597,7 @@ RATIONALE_VI.update({
     "DCOPS-USR-005": "Quy tắc sudo cho chạy mọi lệnh không cần xác thực (NOPASSWD cho mọi lệnh, hoặc Defaults !authenticate) biến bất kỳ ai giữ khóa của tài khoản thành root mà không cần xác thực thêm. Quản trị viên xác thực với sudo bằng mã TOTP, tài khoản triển khai bằng mật khẩu, tài khoản kiểm tra chỉ được chạy chương trình thu thập bằng chứng cố định, không tham số.",
 })
 EVIDENCE_LABELS.update({
-    "session_timeout_s": "Thời gian chờ của phiên (giây)", "unusedconnectiontimeout_s": "Thời gian giữ kết nối không có phiên (giây)",
+    "session_timeout_s": "Thời gian chờ của phiên (giây)", "per_channel_type_s": "Thời gian chờ theo loại kênh (giây)", "unusedconnectiontimeout_s": "Thời gian giữ kết nối không có phiên (giây)",
     "administrators": "Quản trị viên", "pam": "Cấu hình PAM", "nopasswd_all": "Quy tắc NOPASSWD: ALL",
     "no_authenticate": "Quy tắc bỏ xác thực (!authenticate)", "nopasswd_other": "Quy tắc NOPASSWD khác",
     "files": "Tệp", "dcops-admins": "Thành viên nhóm dcops-admins",

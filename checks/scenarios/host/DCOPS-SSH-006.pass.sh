@@ -1,2 +1,2 @@
-# sshd: the rolled-out hardening, with compliant 'ChannelTimeout session=600s' 'UnusedConnectionTimeout 600s' set explicitly
-sshd_set 'ChannelTimeout session=600s' 'UnusedConnectionTimeout 600s'
+# sshd: the rolled-out hardening, with compliant 'ChannelTimeout session:*=600s' 'UnusedConnectionTimeout 600s' set explicitly
+sshd_set 'ChannelTimeout session:*=600s' 'UnusedConnectionTimeout 600s'
