@@ -38,7 +38,8 @@ LAB_IDS = [c for c in IDS if c not in MACHINE_WIDE]
 UNREADABLE = [c for c in IDS if scenario_files(c)["unreadable"]]
 # Controls whose code has a branch of its own for the gateway (the hub serves the WAN's time,
 # receives the sites' logs and listens for both): their scenarios run on the gateway too.
-GATEWAY_BRANCHES = ["DCOPS-NTP-001", "DCOPS-NTP-002", "DCOPS-LOG-001", "DCOPS-FW-003"]
+GATEWAY_BRANCHES = ["DCOPS-NTP-001", "DCOPS-NTP-002", "DCOPS-LOG-001", "DCOPS-FW-003",
+                    "DCOPS-UPD-001"]  # and pending updates, new for both kinds of host (issue 16)
 # The lab's hosts reach no package mirror: apt has no lists, and pending updates are not
 # assessed (with that reason) until a scenario gives the host a mirror of its own.
 NO_MIRROR = ["DCOPS-UPD-001"]

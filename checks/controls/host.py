@@ -1136,6 +1136,8 @@ def upd_001(c, x):
     pending = []
     for line in sim.stdout.splitlines():
         m = _INST.match(line)
+        if m and m.group(2) == m.group(3):
+            continue  # the same version from the mirror (a record apt does not merge with the installed one): no update
         if m:
             pending.append({"package": m.group(1), "installed": m.group(2), "candidate": m.group(3), "origin": m.group(4),
                             "security": bool(re.search(r"security", m.group(4), re.I))})

@@ -2,7 +2,8 @@
 R=/srv/dcops-scenario-apt
 mkdir -p "$R"
 v=$(dpkg-query -W -f='${Version}' curl)+dcops1; a=$(dpkg-query -W -f='${Architecture}' curl)
-printf 'Package: curl\nVersion: %s\nArchitecture: %s\nMaintainer: dcops lab <lab@dcops.lab>\nFilename: pool/curl.deb\nSize: 1\nDescription: curl (dcops scenario)\n\n' "$v" "$a" > "$R/Packages"
+# curl's own record (its dependencies as installed), at version $v, as a mirror's Packages lists it
+{ dpkg-query -s curl | grep -v -e '^Status:' | sed "s/^Version: .*/Version: $v/"; printf 'Filename: pool/curl.deb\nSize: 1\n\n'; } > "$R/Packages"
 printf 'Origin: Debian\nLabel: Debian-Security\nSuite: stable-security\nCodename: bookworm-security\nVersion: 12\nDate: %s\nArchitectures: %s\nComponents: main\nSHA256:\n %s %s Packages\n' \
   "$(date -Ru)" "$a" "$(sha256sum "$R/Packages" | cut -d' ' -f1)" "$(stat -c %s "$R/Packages")" > "$R/Release"
 echo "deb [trusted=yes] file:$R ./" > /etc/apt/sources.list.d/dcops-scenario.list
