@@ -238,7 +238,7 @@ def check(
         err.print(f"error: unknown control(s): {', '.join(unknown)} (see checks/catalog.yaml)", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT)
     targets = set(_split(target))
-    hosts_all = {"gateway", *pf.site_by_id}
+    hosts_all = {"gateway", *(["gateway-standby"] if pf.wan.standby else []), *pf.site_by_id}
     clusters_all = set(pf.cluster_by_id)
     platforms_all = set(pf.platform_by_id)
     bad_t = sorted(targets - hosts_all - clusters_all - platforms_all)

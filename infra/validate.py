@@ -386,6 +386,9 @@ def _semantic(d: Any) -> list[Problem]:
     # WAN ------------------------------------------------------------------
     for si, s in _items(d, "wan", "sites"):
         base = f"wan.sites[{si}]"
+        if s.get("id") in ("gateway", "gateway-standby"):
+            P.append(Problem(f"{base}.id", f"'{s.get('id')}' is the inventory name of a hub",
+                             "give the site another id (the hubs are 'gateway' and 'gateway-standby')"))
         ref(f"{base}.tier", s.get("tier"), tiers, "tier", "wan.tiers")
         ref(f"{base}.parent", s.get("parent"), sites, "site", "wan.sites")
         if s.get("parent") is not None and s.get("parent") == s.get("id"):

@@ -208,3 +208,10 @@ def test_failover_script_moves_traffic_and_back():
     finally:
         for n in ns.values():
             _sh("ip", "netns", "del", n, check=False)
+
+
+def test_a_site_may_not_take_a_hub_name():
+    d = two_hub_dict()
+    d["wan"]["sites"][0]["id"] = "gateway-standby"
+    _, problems = _check(d)
+    assert any(p.path == "wan.sites[0].id" and "inventory name of a hub" in p.message for p in problems), problems

@@ -127,6 +127,9 @@ def build(lab: str, model: ProvinceFile, province: Path) -> dict[str, Any]:
         gw = layout_ssh.get("gw") or layout_ssh.get("hub")
         if gw and gw != model.wan.hub.wan_address:
             addr["gateway"] = gw
+        gw2 = layout_ssh.get("gw2") if model.wan.standby else None  # the standby hub (wan.hubs[1])
+        if gw2 and gw2 != model.wan.standby.wan_address:
+            addr["gateway-standby"] = gw2
         for s in model.wan.sites:
             a = layout_ssh.get(s.id)
             if a and a != s.wan_address:
@@ -134,8 +137,8 @@ def build(lab: str, model: ProvinceFile, province: Path) -> dict[str, Any]:
         if addr:
             env["wan"]["addresses"] = addr
         started = [s.id for s in model.wan.sites if s.id in layout_ssh]
-        if len(started) != len(model.wan.sites) or not gw:
-            env["wan"]["hosts"] = (["gateway"] if gw else []) + started
+        if len(started) != len(model.wan.sites) or not gw or (model.wan.standby and not gw2):
+            env["wan"]["hosts"] = (["gateway"] if gw else []) + (["gateway-standby"] if gw2 else []) + started
     else:  # --no-hosts: no WAN, no management namespace
         env["wan"]["hosts"] = []
     return env

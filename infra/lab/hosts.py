@@ -558,6 +558,10 @@ def _layout(topo: Topology, sites: Any) -> dict[str, Any]:
     ssh.update({"hub": topo.gateway.ssh_address, "gw": topo.gateway.ssh_address})
     machines = {s.site_id: s.machine for s in topo.sites}
     machines.update({"hub": topo.gateway.machine})
+    if topo.standby:  # the standby hub (wan.hubs[1])
+        keys.update({"hub2": "gw2", "gw2": "gw2"})
+        ssh.update({"hub2": topo.standby.ssh_address, "gw2": topo.standby.ssh_address})
+        machines.update({"hub2": topo.standby.machine})
     return {
         "sites": sites,
         "site_ids": [s.site_id for s in topo.sites],
@@ -691,7 +695,7 @@ def process_pss(pid: int) -> int:
 
 
 def _host_id(h: SiteHost | Gateway) -> str:
-    return h.site_id if isinstance(h, SiteHost) else "hub"
+    return h.site_id if isinstance(h, SiteHost) else "hub2" if h.key == "gw2" else "hub"
 
 
 def _make_key(name: str) -> None:
@@ -738,7 +742,7 @@ def _make_network(topo: Topology, st: LabState, progress: Progress) -> None:
     nss = topo.namespaces()
     # `ip netns exec` puts /etc/netns/<ns>/resolv.conf over /etc/resolv.conf: no name server
     # in the lab, so a client's name lookup fails at once instead of timing out.
-    clients = [topo.mgmt.netns, topo.dc.netns, topo.switch.netns, topo.gateway.netns]
+    clients = [topo.mgmt.netns, topo.dc.netns, topo.switch.netns] + [g.netns for g in topo.gateways]
     _record(st, resources=[_res("netns", n) for n in nss] + [_res("dir", f"/etc/netns/{n}") for n in clients])
     for n in clients:
         d = Path("/etc/netns") / n
@@ -782,6 +786,8 @@ def _make_network(topo: Topology, st: LabState, progress: Progress) -> None:
     if dc.gateway:
         lines += [f"route add default via {dc.gateway} dev {dc.ifname}"]
     _ip_batch(lines, dc.netns)
+    if topo.standby:
+        _standby_network(topo, st)
 
     def site(s: SiteHost) -> None:
         _ip_batch(["link set lo up",
@@ -796,9 +802,36 @@ def _make_network(topo: Topology, st: LabState, progress: Progress) -> None:
     with ThreadPoolExecutor(max_workers=4) as ex:
         list(ex.map(site, topo.sites))
     # Routers forward: the gateway between its legs, each site between its LAN and the WAN.
-    _set_forwarding([gw.netns] + [s.netns for s in topo.sites])
+    _set_forwarding([g.netns for g in topo.gateways] + [s.netns for s in topo.sites])
     progress(f"[hosts] network: {len(nss)} namespaces, switch {sw.bridge} with {len(topo.sites) + 1} ports, "
              f"{shaped} ({time.monotonic() - t0:.1f}s)")
+
+
+def _standby_network(topo: Topology, st: LabState) -> None:
+    """The standby hub's legs: a port on the switch, and its own link into the management and the
+    data-center namespaces (their eth1), where a route through it (metric 200) stands behind the
+    primary's. Those namespaces ignore routes over a link that is down, so when a hub loses power
+    (its links go down, as a switch port does when the box behind it is off) they route through
+    the other: the data center's router does the same with its directly connected next hops."""
+    sw, gw2, mg, dc = topo.switch, topo.standby, topo.mgmt, topo.dc
+    _record(st, resources=[_res("link", f"{sw.netns}/{gw2.switch_port}", netns=sw.netns, ifname=gw2.switch_port),
+                           _res("link", f"{gw2.netns}/{gw2.mgmt_if}", netns=gw2.netns, ifname=gw2.mgmt_if),
+                           _res("link", f"{gw2.netns}/{gw2.dc_if}", netns=gw2.netns, ifname=gw2.dc_if)])
+    _ip_batch([f"link add name {gw2.switch_port} type veth peer name {gw2.wan_if} netns {gw2.netns}",
+               f"link set {gw2.switch_port} master {sw.bridge} up"], sw.netns)
+    lines = ["link set lo up", f"addr add {gw2.wan_cidr} dev {gw2.wan_if}", f"link set {gw2.wan_if} up",
+             f"link add name {gw2.mgmt_if} type veth peer name {mg.ifname2} netns {mg.netns}",
+             f"addr add {gw2.mgmt_cidr} dev {gw2.mgmt_if}", f"link set {gw2.mgmt_if} up",
+             f"link add name {gw2.dc_if} type veth peer name {dc.ifname2} netns {dc.netns}"]
+    lines += [f"addr add {c} dev {gw2.dc_if}" for c in gw2.dc_cidrs]
+    lines += [f"link set {gw2.dc_if} up"]
+    _ip_batch(lines, gw2.netns)
+    for ns, ifname, via in ((mg.netns, mg.ifname2, mg.gateway2), (dc.netns, dc.ifname2, dc.gateway2)):
+        if not via:
+            continue
+        _run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.conf.all.ignore_routes_with_linkdown=1"])
+        _ip_batch([f"link set {ifname} up", f"route add {via}/32 dev {ifname}",
+                   f"route add default via {via} dev {ifname} metric 200"], ns)
 
 
 def _shape_links(topo: Topology, st: LabState, progress: Progress) -> str:
@@ -1184,16 +1217,16 @@ def status(name: str, probe: bool = True) -> list[dict[str, Any]]:
         rows.append({"host": f"frontend:{pid_}", "kind": "frontend", "netns": lay["netns"]["dc"], "address": addr,
                      "pid": p["pid"] if p else None,
                      "running": bool(p and pid_alive(p["pid"], p.get("start_time"))), "ssh": None})
-    for hid in ["hub", *lay["site_ids"]]:
+    for hid in ["hub", *(["hub2"] if "hub2" in lay["keys"] else []), *lay["site_ids"]]:
         key = lay["keys"][hid]
         p = procs.get(key)
         rows.append({
-            "host": hid, "kind": "gateway" if hid == "hub" else "site", "netns": lay["netns"][hid],
+            "host": hid, "kind": "gateway" if hid in ("hub", "hub2") else "site", "netns": lay["netns"][hid],
             "machine": lay["machines"][hid], "address": lay["ssh"][hid], "pid": p["pid"] if p else None,
             "running": bool(p and pid_alive(p["pid"], p.get("start_time"))), "ssh": None,
             "failed": lay.get("failed", {}).get(hid),
         })
-        if hid != "hub":
+        if hid not in ("hub", "hub2"):
             lns = lay["netns"][f"lan:{hid}"]
             rows.append({"host": f"lan:{hid}", "kind": "lan", "netns": lns, "address": None, "pid": None,
                          "running": lns in nss, "ssh": None})
@@ -1302,6 +1335,28 @@ def _end_lab_clients(held: dict[str, list[int]], name: str, progress: Progress) 
              f"(pid {', '.join(str(p['pid']) for p in ours[:8])})")
     stop_processes(ours, timeout=5, progress=progress)
     return _netns_in_use(list(held))
+
+
+def power_off(name: str, host: str, timeout: float = STOP_TIMEOUT) -> None:
+    """Cut one lab host's power (a test's fault): its machine halts (nspawn's SIGTERM) and its links
+    go down, as the switch ports and the neighbours' links of a box that lost power do. ``host``:
+    a site id, ``hub`` or ``hub2``. ``down`` removes it like any other host."""
+    name = lab_name(name)
+    st = LabState.load(name)
+    lay = st.get("hosts.layout") or {}
+    key, ns = (lay.get("keys") or {}).get(host), (lay.get("netns") or {}).get(host)
+    if not key or not ns:
+        raise HostsError(f"lab '{name}' has no host '{host}'")
+    p = {q["name"]: q for q in st.processes(COMPONENT)}.get(key)
+    if p and pid_alive(p["pid"], p.get("start_time")):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p["pid"], signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while pid_alive(p["pid"], p.get("start_time")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    links = _run(["ip", "-n", ns, "-o", "link", "show"]).stdout
+    names = [line.split(":")[1].strip().split("@")[0] for line in links.splitlines() if ":" in line]
+    _ip_batch([f"link set {n} down" for n in names if n != "lo"], ns)
 
 
 def down(name: str, progress: Progress = print) -> None:

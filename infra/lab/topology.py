@@ -130,6 +130,8 @@ class Mgmt:
     cidr: str
     gateway: str
     segment_cidr: str
+    gateway2: str = ""  # the standby gateway's leg (``ifname2``), when the province declares one
+    ifname2: str = "eth1"
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,8 @@ class Dc:
     ifname: str
     gateway: str
     frontends: tuple[Frontend, ...]
+    gateway2: str = ""  # the standby gateway's leg (``ifname2``), when the province declares one
+    ifname2: str = "eth1"
 
     @property
     def cidrs(self) -> tuple[str, ...]:
@@ -160,6 +164,11 @@ class Topology:
     dc: Dc
     sites: tuple[SiteHost, ...]
     _by_id: dict[str, SiteHost] = field(default_factory=dict, compare=False, repr=False)
+    standby: Gateway | None = None  # L-gw2, hostname hub2: wan.hubs[1]
+
+    @property
+    def gateways(self) -> tuple[Gateway, ...]:
+        return (self.gateway,) + ((self.standby,) if self.standby else ())
 
     def site(self, site_id: str) -> SiteHost:
         try:
@@ -170,6 +179,8 @@ class Topology:
     def namespaces(self) -> list[str]:
         """Every network namespace of the lab's WAN part, in creation order."""
         out = [self.switch.netns, self.gateway.netns, self.mgmt.netns, self.dc.netns]
+        if self.standby:
+            out.append(self.standby.netns)
         for s in self.sites:
             out += [s.netns, s.lan_netns]
         return out
@@ -186,10 +197,12 @@ class Topology:
             {"hub": self.gateway.netns, "gw": self.gateway.netns, "mgmt": self.mgmt.netns,
              "dc": self.dc.netns, "sw": self.switch.netns}
         )
+        if self.standby:
+            m.update({"hub2": self.standby.netns, "gw2": self.standby.netns})
         return m
 
     def machines(self) -> Iterator[SiteHost | Gateway]:
-        yield self.gateway
+        yield from self.gateways
         yield from self.sites
 
 
@@ -298,6 +311,22 @@ def build(model: ProvinceFile, name: str, sites: int | Sequence[str] | None = No
     )
     if ipaddress.ip_address(hub.wan_address) not in underlay:
         raise TopologyError(f"hub wan_address {hub.wan_address} is not in the underlay {underlay}")
+    standby = None
+    if model.wan.standby is not None:
+        # The standby: its own machine on the switch, and its own legs into the management and
+        # data-center namespaces (eth1 there), so that a powered-off hub takes its links down and
+        # those namespaces' routes through it with them (ignore_routes_with_linkdown).
+        sb = model.wan.standby
+        taken = platform_addrs | {gw_mgmt, mgmt_addr} | {c.split("/")[0] for c in dc_cidrs}
+        sb_mgmt = _free_host(mnet, taken)
+        standby = Gateway(
+            netns=f"{name}-gw2", machine=f"{name}-gw2", key="gw2", hostname="hub2", wan_if="wan0",
+            wan_address=sb.wan_address, wan_cidr=f"{sb.wan_address}/{underlay.prefixlen}",
+            switch_port=_check_ifname(f"{name}pgw2"), mgmt_if="mgmt0", mgmt_address=sb_mgmt,
+            mgmt_cidr=f"{sb_mgmt}/{mnet.prefixlen}", dc_if="dc0",
+            dc_cidrs=tuple(f"{_free_host(n, taken)}/{n.prefixlen}" for n in seg_nets.values()),
+            tunnel_address=sb.tunnel_address,
+        )
 
     hosts: list[SiteHost] = []
     for i, s in chosen:
@@ -343,11 +372,13 @@ def build(model: ProvinceFile, name: str, sites: int | Sequence[str] | None = No
         gateway=gateway,
         mgmt=Mgmt(
             netns=f"{name}-mgmt", ifname="eth0", address=mgmt_addr, cidr=f"{mgmt_addr}/{mnet.prefixlen}",
-            gateway=gw_mgmt, segment_cidr=str(mnet),
+            gateway=gw_mgmt, segment_cidr=str(mnet), gateway2=standby.mgmt_address if standby else "",
         ),
-        dc=Dc(netns=f"{name}-dc", ifname="eth0", gateway=dc_gateway, frontends=tuple(frontends)),
+        dc=Dc(netns=f"{name}-dc", ifname="eth0", gateway=dc_gateway, frontends=tuple(frontends),
+              gateway2=standby.dc_cidrs[0].split("/")[0] if standby and standby.dc_cidrs else ""),
         sites=tuple(hosts),
         _by_id={h.site_id: h for h in hosts},
+        standby=standby,
     )
 
 
