@@ -85,6 +85,18 @@ def replicas(name: str, cluster: str, ns: str, kind: str) -> tuple[int | None, i
     return w["spec"].get("replicas"), (w.get("status") or {}).get("readyReplicas") or 0
 
 
+def settle(name: str, cluster: str, want: dict[str, tuple[str, int]], timeout: float = 180) -> None:
+    """Wait until each namespace's workload has its replicas ready (after a frozen API server comes back,
+    kwok's nodes renew their leases and the pods turn ready again within a minute or two)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = {ns: replicas(name, cluster, ns, kind) for ns, (kind, _) in want.items()}
+        if all(got[ns] == (n, n) for ns, (_, n) in want.items()):
+            return
+        assert time.monotonic() < deadline, f"{cluster}: not settled after {timeout:.0f} s: {got}"
+        time.sleep(2)
+
+
 def check(lab: dict, targets: str, only: str, out: Path) -> tuple[int, dict[tuple[str, str], dict]]:
     """`dcops check` on the lab stack; (exit code, {(control, target-namespace or cluster): result})."""
     r = dcops("check", *lab["stack"], "--target", targets, "--only", only, "-o", str(out), "-q", timeout=300)
@@ -213,6 +225,7 @@ def test_pulumi_up_after_the_failover_keeps_the_platforms_on_dr(lab, tmp_path):
     assert replicas(n, "dr", "ioc", "StatefulSet") == (2, 2)
     assert replicas(n, "primary", "motcua", "Deployment")[0] == 0  # the home copies fenced by the record
     assert replicas(n, "primary", "ioc", "StatefulSet")[0] == 0
+    settle(n, "primary", {"lgsp": ("Deployment", 3)})
     code, res = check(lab, "primary,dr", "DCOPS-K8S-013,DCOPS-K8S-001", tmp_path / "r.json")
     assert code == 0, {k: v["status"] for k, v in res.items()}
 
