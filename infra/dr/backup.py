@@ -83,6 +83,8 @@ KUBECTL_KINDS = {
     "policy/v1/PodDisruptionBudget": "poddisruptionbudgets.policy",
     "autoscaling/v2/HorizontalPodAutoscaler": "horizontalpodautoscalers.autoscaling",
 }
+CONTROLLER_MADE = "pods,replicasets.apps,endpoints,endpointslices.discovery.k8s.io,events,events.events.k8s.io"
+"""Not restored (made again by the controllers from what is restored)."""
 TIMEOUT = float(os.environ.get("DCOPS_BACKUP_TIMEOUT", "600"))
 SYNC_TIMEOUT = float(os.environ.get("DCOPS_BACKUP_SYNC_TIMEOUT", "180"))
 
@@ -491,7 +493,10 @@ def restore(stack: Any, platform: str, target_cluster: str, namespace: str, *, b
     bname = b["metadata"]["name"]
     rname = f"{bname}-to-{namespace}"[:52] + _now().strftime("-%H%M%S")
     progress(f"{p.id}: velero restore create {rname} --from-backup {bname} into {target_cluster}/{namespace} ...")
-    args = ["restore", "create", rname, "--from-backup", bname, "--wait"]
+    # What the controllers make comes back by itself from the restored Deployments and StatefulSets:
+    # restoring Pods too fails (the API refuses their pod-template-hash as both a spread constraint's
+    # matchLabelKey and its selector) and would run stale copies.
+    args = ["restore", "create", rname, "--from-backup", bname, "--wait", "--exclude-resources", CONTROLLER_MADE]
     if namespace != p.namespace:
         args += ["--namespace-mappings", f"{p.namespace}:{namespace}"]
     k.velero(*args, timeout=timeout)

@@ -176,6 +176,14 @@ def _ensure_credentials(lab: str) -> tuple[str, str]:
     return access, secret
 
 
+def _ensure_sse_key(lab: str) -> str:
+    """The lab's secret for SSE-S3 (``sse.key``, 0600), made at random once."""
+    p = store_dir(lab) / "sse.key"
+    if not p.exists():
+        _write_private(p, secrets.token_urlsafe(32) + "\n")
+    return p.read_text().strip()
+
+
 def _ensure_tls(lab: str) -> tuple[Path, Path]:
     """A CA for this lab's object store and a server certificate for 127.0.0.1/localhost."""
     from cryptography.hazmat.primitives import serialization
@@ -339,6 +347,8 @@ def start(lab: str, progress: Callable[[str], None] = print, timeout: float = RE
     for sub in ("", "data", "logs", "tmp"):
         (d / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(d, 0o700)
+    for sock in (d / "tmp").glob("*.sock"):  # left by a server that was stopped: a restart cannot bind them
+        sock.unlink()
     _ensure_credentials(n)
     _ensure_tls(n)
     _write_private(config_path(n), f"[{PROFILE}]\nregion = {REGION}\n")
@@ -351,6 +361,9 @@ def start(lab: str, progress: Callable[[str], None] = print, timeout: float = RE
     env["GOMEMLIMIT"] = GOMEMLIMIT
     # Grow one volume at a time per collection (bucket) instead of 7: fewer files, less memory.
     env["WEED_MASTER_VOLUME_GROWTH_COPY_1"] = "1"
+    # Server-side encryption (SSE-S3: Velero's backups ask for it): the key-encryption key is
+    # derived from a random secret of this lab (0600, never printed); without it weed refuses SSE.
+    env["WEED_S3_SSE_KEY"] = _ensure_sse_key(n)
     t0 = time.monotonic()
     with open(log_path(n), "ab") as log:
         p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -110,6 +110,20 @@ def server_argv(kubeconfig: Path, plugin_dir: Path, i: int, location: str) -> li
             "--default-volumes-to-fs-backup=false"]
 
 
+def stand_in_deployment(namespace: str) -> dict[str, Any]:
+    """The ``velero`` Deployment that ``velero install`` makes, scaled to 0: the server reads its
+    image, labels and security context for the restore helpers (a restore fails without it); the
+    lab's server itself runs as a process."""
+    labels = {"component": "velero", "deploy": "velero"}
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "velero", "namespace": namespace,
+                         "labels": {"component": "velero", "app.kubernetes.io/managed-by": "dcops-lab"},
+                         "annotations": {"dcops.gov.vn/lab": "stand-in: the lab runs velero server as a process"}},
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"deploy": "velero"}},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"containers": [{"name": "velero", "image": "velero/velero:v1.18.3"}]}}}}
+
+
 def running(lab: str) -> list[dict[str, Any]]:
     from .state import LabState
 
@@ -138,6 +152,8 @@ def start(lab: str, progress: Callable[[str], None] = print, timeout: float = RE
     stack = E.load("lab", _config_path(n))
     t = stack.env.backup
     B.install(stack, progress=progress)
+    for c in sorted(stack.env.clusters):
+        B.Cluster(stack, c).apply([stand_in_deployment(t.namespace)])
     plugins = _plugin_dir(n)
     ns = OS.mgmt_netns(n)
     d = velero_dir(n)
