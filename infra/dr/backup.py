@@ -489,6 +489,18 @@ def restore(stack: Any, platform: str, target_cluster: str, namespace: str, *, b
     k = Cluster(stack, target_cluster)
     k.reachable()
     t0 = time.monotonic()
+    if backup_name is None and p.cluster != target_cluster:
+        # The newest backup is the one the platform's own cluster made last; the target's Velero
+        # learns of it at its next sync. With the primary lost (a failover), the newest the
+        # target knows of.
+        try:
+            src = Cluster(stack, p.cluster)
+            src.reachable()
+            last = latest_backup(src, p.id)
+            backup_name = last["metadata"]["name"] if last else None
+        except BackupError as e:
+            progress(f"{p.id}: cluster {p.cluster} unreachable ({str(e)[:120]}): "
+                     f"restoring the newest backup Velero on {target_cluster} knows of")
     b = _wait_backup(k, p.id, backup_name, time.monotonic() + SYNC_TIMEOUT, progress)
     bname = b["metadata"]["name"]
     rname = f"{bname}-to-{namespace}"[:52] + _now().strftime("-%H%M%S")
