@@ -115,8 +115,8 @@ def restore_test_cmd(
 ) -> None:
     """Restore the latest backup of platforms into a scratch namespace on the DR cluster and check it.
 
-    For each platform: the newest Completed backup that Velero on the DR
-    cluster knows of (synced from the storage location) is restored into
+    For each platform: its newest Completed backup (waited for until Velero
+    on the DR cluster has synced it from the storage location) is restored into
     dcops-rt-<platform>; then the objects are counted by kind against
     Velero's list of what the backup holds, and the data marker written
     before the backup is read back. The date, outcome and counts are
