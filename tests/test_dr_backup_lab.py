@@ -102,11 +102,11 @@ def test_backup_then_restore_test_finds_the_marker(lab):
 
 
 @pytest.mark.lab
-def test_controls_pass_then_a_stale_restore_test_fails(lab):
+def test_controls_pass_then_a_stale_restore_test_fails(lab, tmp_path):
     stack = lab_stack(lab)
     r = dcops("check", *stack, "--only", "DCOPS-BAK-001,DCOPS-BAK-002,DCOPS-BAK-003", "--target", f"primary,{PLATFORM}",
-              "--output", f"/tmp/{lab}-bak.json", timeout=600)
-    doc = json.loads(open(f"/tmp/{lab}-bak.json").read())
+              "--output", str(tmp_path / "bak.json"), timeout=600)
+    doc = json.loads(open(str(tmp_path / "bak.json")).read())
     res = {(x["control"], x["target"]): x for x in doc["results"]}
     assert res[("DCOPS-BAK-001", "primary")]["status"] == "pass", res[("DCOPS-BAK-001", "primary")]
     assert res[("DCOPS-BAK-002", PLATFORM)]["status"] == "pass", res[("DCOPS-BAK-002", PLATFORM)]
@@ -122,9 +122,9 @@ def test_controls_pass_then_a_stale_restore_test_fails(lab):
     rec = json.loads(p.read_text())
     rec["date"] = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=interval + 5)).isoformat(timespec="seconds")
     p.write_text(json.dumps(rec))
-    r = dcops("check", *stack, "--only", "DCOPS-BAK-003", "--target", PLATFORM, "--output", f"/tmp/{lab}-bak.json")
+    r = dcops("check", *stack, "--only", "DCOPS-BAK-003", "--target", PLATFORM, "--output", str(tmp_path / "bak.json"))
     assert r.returncode == 1, r.stdout[-2000:]
-    x = json.loads(open(f"/tmp/{lab}-bak.json").read())["results"][0]
+    x = json.loads(open(str(tmp_path / "bak.json")).read())["results"][0]
     assert x["status"] == "fail" and f"(interval {interval} days)" in x["reason"], x
     assert x["evidence"]["age_days"] > interval
 
