@@ -244,6 +244,24 @@ PLACEHOLDERS: list[str] = []
 # -------------------------------------------------------------- the rest
 
 
+
+# The named administrators (issue 16), written as the province's engineers keep them: one account per
+# person, SSH key + TOTP, sudo that asks (DCOPS-USR-001/004, DCOPS-SSH-005/012).
+ADMINISTRATORS = """\
+  # named administrators (level 3: one account per person, SSH key + TOTP, sudo that asks; DCOPS-USR-001/004,
+  # DCOPS-SSH-005/012): the keys here are examples, each administrator gives their own public key
+  administrators:
+    - name: nguyenvana
+      full_name: Nguyễn Văn A
+      ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINvSPZLfcRPel+OKpPNUT2PmUkMNK71N/+R8qSgRrB3P nguyenvana@lab"]
+      mfa: totp
+    - name: tranthib
+      full_name: Trần Thị B
+      ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOdubvesUN9+uHmXaBYHiiVr54WzwSyuG/ARySwa1gbt tranthib@lab"]
+      mfa: totp
+  admin_idle_timeout_s: 900
+"""
+
 def slug(name: str) -> str:
     """ASCII, DNS-safe form of a Vietnamese name: 'Phường Hàm Rồng' -> 'phuong-ham-rong'."""
     s = name.replace("Đ", "D").replace("đ", "d")
@@ -710,6 +728,7 @@ def render(data: dict, extra_placeholders: Iterable[str] = ()) -> str:
     wan = data["wan"]
     out.append("\nwan:\n")
     out.append(_block({k: wan[k] for k in ("underlay", "tunnel_pool", "hub")}, 2))
+    out.append(ADMINISTRATORS)
     out.append("  tiers:\n")
     out += [f"    - {_flow(t)}\n" for t in wan["tiers"]]
     out.append("  sites:\n")

@@ -34,7 +34,8 @@ def test_render_k8s_one_cluster_to_stdout():
     assert r.returncode == 0, r.stderr
     docs = list(yaml.safe_load_all(r.stdout))
     assert docs and r.stdout.startswith("# cluster: dr\n") and "# cluster: primary" not in r.stdout
-    assert {d["metadata"].get("namespace") for d in docs} - {None} == {"lris"}
+    # LRIS runs there; the warm (motcua) and cold (ioc) DR copies of the lab province wait there
+    assert {d["metadata"].get("namespace") for d in docs} - {None} == {"lris", "motcua", "ioc"}
 
 
 def test_render_k8s_refuses_bad_input(tmp_path):
