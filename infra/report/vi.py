@@ -553,57 +553,6 @@ EVIDENCE_LABELS.update({
 })
 
 
-# Named administrators, MFA, sudo rules and idle sessions (DCOPS-USR-001/004/005, DCOPS-SSH-005/006/012, issue 16).
-REASONS[:0] = [(_p(a), b) for a, b in [
-    (r"connections without a session are kept open \(UnusedConnectionTimeout (?P<v>.+?), limit (?P<l_n>.+?)s\)",
-     "kết nối không còn phiên làm việc vẫn được giữ mở (UnusedConnectionTimeout {v}, giới hạn {l_n} giây)"),
-    (r"the province file names no administrator \(wan\.administrators\): no login has a second factor",
-     "tệp mô tả tỉnh không khai báo quản trị viên nào (wan.administrators): không có lần đăng nhập nào dùng yếu tố xác thực thứ hai"),
-    (r"the province file names no administrator \(wan\.administrators\): the endpoints are administered through a shared account",
-     "tệp mô tả tỉnh không khai báo quản trị viên nào (wan.administrators): các máy đầu cuối được quản trị qua một tài khoản dùng chung"),
-    (r"(?P<f>\S+) does not require pam_google_authenticator \(without nullok\)",
-     "{f} không bắt buộc pam_google_authenticator (không có nullok)"),
-    (r"pam_google_authenticator\.so is not installed", "chưa cài đặt pam_google_authenticator.so"),
-    (r"sshd UsePAM is (?P<v>.+)", "UsePAM của sshd là {v}"),
-    (r"(?P<u>\S+): sshd accepts (?P<m>.+?) \(want publickey,keyboard-interactive\)",
-     "{u}: sshd chấp nhận {m} (yêu cầu publickey,keyboard-interactive)"),
-    (r"(?P<u>\S+): keyboard-interactive is off, so the TOTP step cannot run",
-     "{u}: keyboard-interactive bị tắt nên bước nhập mã TOTP không chạy được"),
-    (r"(?P<u>\S+): no usable TOTP secret \((?P<s>.*)\)", "{u}: không có khóa bí mật TOTP dùng được ({s})"),
-    (r"(?P<u>\S+): keys other than FIDO security keys are accepted",
-     "{u}: chấp nhận cả khóa không phải khóa bảo mật FIDO"),
-    (r"members of (?P<g>\S+) not named in the province file: (?P<l>.+)",
-     "thành viên của nhóm {g} không có tên trong tệp mô tả tỉnh: {l}"),
-    (r"(?P<u>\S+): no account", "{u}: không có tài khoản"),
-    (r"(?P<u>\S+): no login shell \((?P<s>.+)\)", "{u}: không có shell đăng nhập ({s})"),
-    (r"(?P<u>\S+): not in (?P<g>\S+)", "{u}: không thuộc nhóm {g}"),
-    (r"(?P<u>\S+): no keys file (?P<f>\S+)", "{u}: không có tệp khóa {f}"),
-    (r"(?P<u>\S+): keys differ from the province file \((?P<a_n>\d+) unknown, (?P<b_n>\d+) missing\)",
-     "{u}: khóa khác với tệp mô tả tỉnh ({a_n} khóa lạ, thiếu {b_n} khóa)"),
-    (r"sudo runs every command without authentication for: (?P<l>.+)",
-     "sudo cho chạy mọi lệnh mà không cần xác thực với: {l}"),
-    (r"`(?P<c>.+?)` needs root, and the evidence collector did not answer it on (?P<h>\S+): (?P<e>.+)",
-     "`{c}` cần quyền root và chương trình thu thập bằng chứng không trả lời lệnh này trên {h}: {e}"),
-    (r"the sudo rules could not be read on (?P<h>\S+) \(no /etc/sudoers in the answer\)",
-     "không đọc được các quy tắc sudo trên {h} (câu trả lời không có /etc/sudoers)"),
-    (r"`(?P<c>.+?)` printed no configuration", "`{c}` không in ra cấu hình nào"),
-]]
-RATIONALE_VI.update({
-    "DCOPS-SSH-005": "Chỉ các quản trị viên định danh trong tệp mô tả tỉnh và hai tài khoản dịch vụ (của việc triển khai và của việc kiểm tra) được đăng nhập; mọi tài khoản khác, kể cả tài khoản do gói phần mềm hoặc kẻ xâm nhập tạo ra, đều bị từ chối.",
-    "DCOPS-SSH-006": "Cấp độ 3 yêu cầu tự động ngắt phiên quản trị không hoạt động; một phiên bị bỏ quên trên máy của người vận hành là một cửa ngỏ. ClientAliveInterval chỉ ngắt máy khách đã chết, nên kiểm tra đọc ChannelTimeout cho phiên làm việc và UnusedConnectionTimeout của OpenSSH 9.2 theo thời gian wan.admin_idle_timeout_s của tỉnh.",
-    "DCOPS-SSH-012": "Cấp độ 3 yêu cầu xác thực đa yếu tố đối với quản trị viên. Mỗi quản trị viên định danh đăng nhập bằng khóa SSH cùng yếu tố thứ hai: mã TOTP qua PAM (libpam-google-authenticator, bắt buộc, không có nullok) hoặc khóa bảo mật FIDO; lộ khóa SSH thôi thì không mở được gì. Tài khoản triển khai và tài khoản kiểm tra chỉ dùng khóa: là tài khoản dịch vụ không tương tác, bị giới hạn bởi quy tắc sudo.",
-    "DCOPS-USR-001": "Mọi tài khoản đăng nhập được đều phải có lý do (root, tài khoản dịch vụ của việc triển khai và kiểm tra, các quản trị viên định danh trong tệp mô tả tỉnh) và nhóm quản trị chỉ gồm các quản trị viên đó; tài khoản của gói phần mềm và dịch vụ dùng nologin.",
-    "DCOPS-USR-004": "Cấp độ 3 yêu cầu mọi thao tác quản trị gắn được với một người. Mỗi quản trị viên trong tệp mô tả tỉnh có tài khoản riêng trên mọi máy đầu cuối (có shell đăng nhập, thuộc nhóm dcops-admins, đúng các khóa SSH khai báo trong tệp mô tả tỉnh); tệp mô tả tỉnh không khai báo quản trị viên nào nghĩa là các máy được quản trị qua tài khoản dùng chung, và kiểm tra không đạt.",
-    "DCOPS-USR-005": "Quy tắc sudo cho chạy mọi lệnh không cần xác thực (NOPASSWD cho mọi lệnh, hoặc Defaults !authenticate) biến bất kỳ ai giữ khóa của tài khoản thành root mà không cần xác thực thêm. Quản trị viên xác thực với sudo bằng mã TOTP, tài khoản triển khai bằng mật khẩu, tài khoản kiểm tra chỉ được chạy chương trình thu thập bằng chứng cố định, không tham số.",
-})
-EVIDENCE_LABELS.update({
-    "session_timeout_s": "Thời gian chờ của phiên (giây)", "per_channel_type_s": "Thời gian chờ theo loại kênh (giây)", "unusedconnectiontimeout_s": "Thời gian giữ kết nối không có phiên (giây)",
-    "administrators": "Quản trị viên", "pam": "Cấu hình PAM", "nopasswd_all": "Quy tắc NOPASSWD: ALL",
-    "no_authenticate": "Quy tắc bỏ xác thực (!authenticate)", "nopasswd_other": "Quy tắc NOPASSWD khác",
-    "files": "Tệp", "dcops-admins": "Thành viên nhóm dcops-admins",
-})
-
-
 # Backups with Velero and restore tests (DCOPS-BAK-*, issue 19).
 REASONS[:0] = [(_p(a), b) for a, b in [
     (r"no BackupStorageLocation (?P<l>\S+) in (?P<n>\S+)", "không có nơi lưu bản sao lưu (BackupStorageLocation) {l} trong {n}"),
@@ -662,3 +611,73 @@ EVIDENCE_LABELS.update({
     "record": "Hồ sơ", "date": "Ngày", "age_days": "Tuổi (ngày)", "outcome": "Kết quả", "backup": "Bản sao lưu",
     "target_cluster": "Cụm khôi phục", "reasons": "Lý do", "cluster": "Cụm",
 })
+
+
+# Named administrators, MFA, sudo rules and idle sessions (DCOPS-USR-001/004/005, DCOPS-SSH-005/006/012, issue 16).
+REASONS[:0] = [(_p(a), b) for a, b in [
+    (r"connections without a session are kept open \(UnusedConnectionTimeout (?P<v>.+?), limit (?P<l_n>.+?)s\)",
+     "kết nối không còn phiên làm việc vẫn được giữ mở (UnusedConnectionTimeout {v}, giới hạn {l_n} giây)"),
+    (r"the province file names no administrator \(wan\.administrators\): no login has a second factor",
+     "tệp mô tả tỉnh không khai báo quản trị viên nào (wan.administrators): không có lần đăng nhập nào dùng yếu tố xác thực thứ hai"),
+    (r"the province file names no administrator \(wan\.administrators\): the endpoints are administered through a shared account",
+     "tệp mô tả tỉnh không khai báo quản trị viên nào (wan.administrators): các máy đầu cuối được quản trị qua một tài khoản dùng chung"),
+    (r"(?P<f>\S+) does not require pam_google_authenticator \(without nullok\)",
+     "{f} không bắt buộc pam_google_authenticator (không có nullok)"),
+    (r"pam_google_authenticator\.so is not installed", "chưa cài đặt pam_google_authenticator.so"),
+    (r"sshd UsePAM is (?P<v>.+)", "UsePAM của sshd là {v}"),
+    (r"(?P<u>\S+): sshd accepts (?P<m>.+?) \(want publickey,keyboard-interactive\)",
+     "{u}: sshd chấp nhận {m} (yêu cầu publickey,keyboard-interactive)"),
+    (r"(?P<u>\S+): keyboard-interactive is off, so the TOTP step cannot run",
+     "{u}: keyboard-interactive bị tắt nên bước nhập mã TOTP không chạy được"),
+    (r"(?P<u>\S+): no usable TOTP secret \((?P<s>.*)\)", "{u}: không có khóa bí mật TOTP dùng được ({s})"),
+    (r"(?P<u>\S+): keys other than FIDO security keys are accepted",
+     "{u}: chấp nhận cả khóa không phải khóa bảo mật FIDO"),
+    (r"members of (?P<g>\S+) not named in the province file: (?P<l>.+)",
+     "thành viên của nhóm {g} không có tên trong tệp mô tả tỉnh: {l}"),
+    (r"(?P<u>\S+): no account", "{u}: không có tài khoản"),
+    (r"(?P<u>\S+): no login shell \((?P<s>.+)\)", "{u}: không có shell đăng nhập ({s})"),
+    (r"(?P<u>\S+): not in (?P<g>\S+)", "{u}: không thuộc nhóm {g}"),
+    (r"(?P<u>\S+): no keys file (?P<f>\S+)", "{u}: không có tệp khóa {f}"),
+    (r"(?P<u>\S+): keys differ from the province file \((?P<a_n>\d+) unknown, (?P<b_n>\d+) missing\)",
+     "{u}: khóa khác với tệp mô tả tỉnh ({a_n} khóa lạ, thiếu {b_n} khóa)"),
+    (r"sudo runs every command without authentication for: (?P<l>.+)",
+     "sudo cho chạy mọi lệnh mà không cần xác thực với: {l}"),
+    (r"`(?P<c>.+?)` needs root, and the evidence collector did not answer it on (?P<h>\S+): (?P<e>.+)",
+     "`{c}` cần quyền root và chương trình thu thập bằng chứng không trả lời lệnh này trên {h}: {e}"),
+    (r"the sudo rules could not be read on (?P<h>\S+) \(no /etc/sudoers in the answer\)",
+     "không đọc được các quy tắc sudo trên {h} (câu trả lời không có /etc/sudoers)"),
+    (r"`(?P<c>.+?)` printed no configuration", "`{c}` không in ra cấu hình nào"),
+]]
+RATIONALE_VI.update({
+    "DCOPS-SSH-005": "Chỉ các quản trị viên định danh trong tệp mô tả tỉnh và hai tài khoản dịch vụ (của việc triển khai và của việc kiểm tra) được đăng nhập; mọi tài khoản khác, kể cả tài khoản do gói phần mềm hoặc kẻ xâm nhập tạo ra, đều bị từ chối.",
+    "DCOPS-SSH-006": "Cấp độ 3 yêu cầu tự động ngắt phiên quản trị không hoạt động; một phiên bị bỏ quên trên máy của người vận hành là một cửa ngỏ. ClientAliveInterval chỉ ngắt máy khách đã chết, nên kiểm tra đọc ChannelTimeout cho phiên làm việc và UnusedConnectionTimeout của OpenSSH 9.2 theo thời gian wan.admin_idle_timeout_s của tỉnh.",
+    "DCOPS-SSH-012": "Cấp độ 3 yêu cầu xác thực đa yếu tố đối với quản trị viên. Mỗi quản trị viên định danh đăng nhập bằng khóa SSH cùng yếu tố thứ hai: mã TOTP qua PAM (libpam-google-authenticator, bắt buộc, không có nullok) hoặc khóa bảo mật FIDO; lộ khóa SSH thôi thì không mở được gì. Tài khoản triển khai và tài khoản kiểm tra chỉ dùng khóa: là tài khoản dịch vụ không tương tác, bị giới hạn bởi quy tắc sudo.",
+    "DCOPS-USR-001": "Mọi tài khoản đăng nhập được đều phải có lý do (root, tài khoản dịch vụ của việc triển khai và kiểm tra, các quản trị viên định danh trong tệp mô tả tỉnh) và nhóm quản trị chỉ gồm các quản trị viên đó; tài khoản của gói phần mềm và dịch vụ dùng nologin.",
+    "DCOPS-USR-004": "Cấp độ 3 yêu cầu mọi thao tác quản trị gắn được với một người. Mỗi quản trị viên trong tệp mô tả tỉnh có tài khoản riêng trên mọi máy đầu cuối (có shell đăng nhập, thuộc nhóm dcops-admins, đúng các khóa SSH khai báo trong tệp mô tả tỉnh); tệp mô tả tỉnh không khai báo quản trị viên nào nghĩa là các máy được quản trị qua tài khoản dùng chung, và kiểm tra không đạt.",
+    "DCOPS-USR-005": "Quy tắc sudo cho chạy mọi lệnh không cần xác thực (NOPASSWD cho mọi lệnh, hoặc Defaults !authenticate) biến bất kỳ ai giữ khóa của tài khoản thành root mà không cần xác thực thêm. Quản trị viên xác thực với sudo bằng mã TOTP, tài khoản triển khai bằng mật khẩu, tài khoản kiểm tra chỉ được chạy chương trình thu thập bằng chứng cố định, không tham số.",
+})
+EVIDENCE_LABELS.update({
+    "session_timeout_s": "Thời gian chờ của phiên (giây)", "per_channel_type_s": "Thời gian chờ theo loại kênh (giây)", "unusedconnectiontimeout_s": "Thời gian giữ kết nối không có phiên (giây)",
+    "administrators": "Quản trị viên", "pam": "Cấu hình PAM", "nopasswd_all": "Quy tắc NOPASSWD: ALL",
+    "no_authenticate": "Quy tắc bỏ xác thực (!authenticate)", "nopasswd_other": "Quy tắc NOPASSWD khác",
+    "files": "Tệp", "dcops-admins": "Thành viên nhóm dcops-admins",
+})
+
+
+# Two hubs (issue 18): DCOPS-WG-001 per tunnel (wg0 to the hub, wg1 to the standby hub).
+PHRASES.update({"the hub": "cổng trung tâm", "the standby hub": "cổng trung tâm dự phòng"})
+REASONS[:0] = [(_p(a), b) for a, b in [
+    (r"no WireGuard interface (?P<i>\S+) to (?P<w_t>.+?): (?P<e>.+)", "không có giao diện WireGuard {i} tới {w_t}: {e}"),
+    (r"(?P<i>\S+) address (?P<a>.+?), expected (?P<b>\S+/32)", "địa chỉ của {i} là {a}, yêu cầu là {b}"),
+    (r"(?P<i>\S+): (?P<n>\d+) peers, expected (?P<w_t>.+?) only", "{i}: có {n} máy ngang hàng, chỉ được có {w_t}"),
+    (r"(?P<i>\S+): peer endpoint (?P<a>.+?), expected (?P<b>.+)",
+     "{i}: điểm kết nối của máy ngang hàng là {a}, yêu cầu là {b}"),
+    (r"(?P<i>\S+): allowed IPs (?P<a>.+?), expected (?P<b>.+)",
+     "{i}: dải địa chỉ cho phép (allowed IPs) là {a}, yêu cầu là {b}"),
+    (r"(?P<i>\S+): peer public key is not (?P<w_t>.+?)'s", "{i}: khóa công khai của máy ngang hàng không phải của {w_t}"),
+    (r"(?P<w_t>the hub|the standby hub)'s public key could not be read from it \((?P<e>.+?)\)",
+     "không đọc được khóa công khai của {w_t} ({e})"),
+    (r"(?P<l_t>.+): the peer cannot be shown to be the hub",
+     "{l_t}: không chứng minh được máy ngang hàng là cổng trung tâm"),
+]]
+EVIDENCE_LABELS.update({"standby": "Đường hầm tới cổng trung tâm dự phòng"})
