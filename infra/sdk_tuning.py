@@ -52,6 +52,7 @@ def trim_stack_traces(root: Path) -> bool:
         return source_pb2.StackTrace(frames=frames)
 
     _get_stack_trace._dcops_trimmed = True  # type: ignore[attr-defined]
+    _get_stack_trace._dcops_orig = orig  # type: ignore[attr-defined]
     sdk_resource._get_stack_trace = _get_stack_trace
     return True
 
@@ -71,6 +72,7 @@ def quiet_debug_log() -> bool:
         return None
 
     debug._dcops_quiet = True  # type: ignore[attr-defined]
+    debug._dcops_orig = sdk_log.debug  # type: ignore[attr-defined]
     sdk_log.debug = debug
     return True
 

@@ -22,6 +22,9 @@ from infra.paths import REPO, tool
 @pytest.fixture
 def restore_sdk():
     trace, debug = sdk_resource._get_stack_trace, sdk_log.debug
+    # the SDK as it comes, even when an earlier test in this process ran the program (which tunes it)
+    sdk_resource._get_stack_trace = getattr(trace, "_dcops_orig", trace)
+    sdk_log.debug = getattr(debug, "_dcops_orig", debug)
     yield
     sdk_resource._get_stack_trace, sdk_log.debug = trace, debug
 
