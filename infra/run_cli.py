@@ -8,8 +8,11 @@ process so its progress streams through and its exit code is kept:
 3. ``dcops provision``       ``pulumi up`` of the lab stack
 4. ``dcops wan apply``       configure every WAN endpoint
 5. ``dcops lab monitor``     Prometheus (HTTPS, basic auth) and blackbox_exporter in the lab
-6. ``dcops check``           security controls and SLAs
-7. ``dcops report``          HTML, PDF, JSON and JUnit reports (vi and en)
+6. ``dcops lab backups``     the lab's backup site: Velero beside each cluster, the lab's S3
+7. ``dcops dr backup``       a backup of every platform (Velero)
+8. ``dcops dr restore-test`` each platform's latest backup restored on the DR cluster and checked
+9. ``dcops check``           security controls and SLAs
+10. ``dcops report``         HTML, PDF, JSON and JUnit reports (vi and en)
 
 From step 3 on, every command reaches the lab through the stack ``lab`` (``-s lab
 --config-file <lab dir>/Pulumi.lab.yaml``): the way an operator reaches a province.
@@ -54,6 +57,9 @@ def _steps(province: Path, name: str, engine: str | None, sites: str | None, out
         ("provision", ["provision", *s]),
         ("wan apply", wan),
         ("monitoring", ["lab", "monitor", *n]),
+        ("backup site", ["lab", "backups", *n]),
+        ("backup", ["dr", "backup", *s]),
+        ("restore test", ["dr", "restore-test", *s]),
         ("check", ["check", *s, "--output", str(results)]),
         ("report vi", ["report", *s, "--results", str(results), "--out", str(rep)]),
         ("report en", ["report", *s, "--results", str(results), "--lang", "en", "--out", str(rep)]),

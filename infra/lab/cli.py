@@ -390,6 +390,37 @@ def env_cmd(name: Optional[str] = NameOpt) -> None:
     out.print(labenv.shell_exports(n), markup=False)
 
 
+@lab_app.command("backups")
+def backups(
+    name: Optional[str] = NameOpt,
+) -> None:
+    """Start the lab's backup site: Velero beside every cluster, storing to the lab's S3.
+
+    The lab's object store (SeaweedFS, HTTPS, random keys, in the management
+    namespace) holds the bucket; the lab's environment gets its backup target;
+    Velero's objects (CRDs, the location, a Schedule per platform from the
+    province file) are applied and one `velero server` per cluster runs in a
+    namespace of its own, recorded and ended by `dcops lab down`. Then
+    `dcops dr backup -s lab` and `dcops dr restore-test -s lab` work as on a
+    province. Exit 3 when the lab is not running or a server does not start.
+    """
+    from . import velero
+    from .state import LabState
+
+    n = _name_or_exit(name)
+    if not LabState.load(n).get("province"):
+        err.print(f"error: lab '{n}' is not running: `dcops lab up --name {n}` first", markup=False)
+        raise typer.Exit(EXIT_ENV)
+    try:
+        velero.start(n, progress=lambda m: out.print(m, markup=False))
+    except ToolMissing as e:
+        err.print(f"error: {e}", markup=False)
+        raise typer.Exit(EXIT_ENV)
+    except Exception as e:
+        err.print(f"error: the backup site did not start in lab '{n}': {e}", markup=False)
+        raise typer.Exit(EXIT_ENV)
+
+
 @lab_app.command("monitor")
 def monitor(
     name: Optional[str] = NameOpt,
