@@ -192,7 +192,10 @@ def check(
     control failed or could not be decided (error); 2 bad input (unknown
     control, target, province file or environment); 3 the environment cannot
     be used (the lab is not up; Prometheus unreachable, its certificate not
-    trusted, or the credentials refused): nothing was checked.
+    trusted, or the credentials refused): nothing was checked; or a cluster's
+    API server did not answer its probe (GET /readyz within 5 s): every
+    control of that cluster is 'error' with the reason, the other targets
+    were checked and the results written.
 
     \b
     Examples:
@@ -292,6 +295,19 @@ def check(
                     results.append(r)
                     prog(r)
 
+    # -- the clusters' API servers: one bounded probe each, at once, before any control (a frozen or
+    # cut-off control plane costs K.PROBE_TIMEOUT once, not a timeout per request of every control)
+    probe_set = set(cluster_targets) if k8s_ids else set()
+    if bak_wanted:
+        probe_set |= {p.cluster for p in pf.platforms}
+    probe_set &= set(st.env.clusters)
+    down: dict[str, str] = {}
+    if probe_set:
+        prog.phase(f"API servers: {', '.join(sorted(probe_set))} (GET /readyz, {K.PROBE_TIMEOUT:g} s each, at once)")
+        down = K.probe_all({c: st.kubeconfig(c, "checks") for c in sorted(probe_set)}, K.PROBE_TIMEOUT)
+        for c in sorted(down):
+            err.print(f"error: {down[c]}: its controls are 'error'; the other targets are checked.", markup=False)
+
     # -- clusters
     if k8s_ids and cluster_targets:
         for cid_ in sorted(cluster_targets):
@@ -304,7 +320,8 @@ def check(
             kc, kctx = st.kubeconfig(cid_, "checks")
             prog.phase(f"cluster {cid_}: {len(k8s_ids)} control(s) through the Kubernetes API (read-only identity: {kc.name}"
                        + (f", context {kctx}" if kctx else "") + ")")
-            for r in K.check_cluster(kc, pf, cid_, K.resolve_evidence(st, cid_), only=k8s_ids, context=kctx):
+            for r in K.check_cluster(kc, pf, cid_, K.resolve_evidence(st, cid_), only=k8s_ids, context=kctx,
+                                     down=down.get(cid_)):
                 results.append(r)
                 prog(r)
 
@@ -312,7 +329,7 @@ def check(
     if bak_wanted:
         prog.phase(f"backups: {len(bak_ids)} control(s), Velero's objects and the restore-test records "
                    f"({st.work_dir / 'dr'})")
-        for r in BAK.check_backups(st, pf, only=bak_ids, targets=bak_targets):
+        for r in BAK.check_backups(st, pf, only=bak_ids, targets=bak_targets, down=down):
             results.append(r)
             prog(r)
 
@@ -356,4 +373,8 @@ def check(
         f"{s['not_assessed']} not assessed, {s['waived']} waived, {s['insufficient_data']} insufficient data in {meta['seconds']}s; results: {paths[0]} (copy {paths[1].name})",
         markup=False,
     )
+    if down:  # the environment could not be fully used: say so in the exit code (the results are written)
+        err.print(f"error: the API server of {', '.join(sorted(down))} did not answer: exit {EXIT_ENV} "
+                  "(its controls are 'error' in the results; the other targets were checked).", markup=False)
+        raise typer.Exit(EXIT_ENV)
     raise typer.Exit(EXIT_FAILED if any_failed(results) else EXIT_OK)

@@ -6,7 +6,8 @@ CLI has no import circle.
 Exit codes, for scripts: 0 success; 1 something checked failed (a control, a host, an SLA);
 2 bad input (a province file or environment that does not validate, an unknown option)
 and nothing was changed; 3 an environment problem (a missing tool, a server that cannot be
-reached or refuses our credentials, the lab not running).
+reached or refuses our credentials, the lab not running; for ``dcops check``, also a cluster whose
+API server did not answer: its controls are errors, the rest was checked and written).
 """
 
 from __future__ import annotations

@@ -203,8 +203,11 @@ def run(v: View, pf: ProvinceFile, only: set[str] | None = None, targets: set[st
     return out
 
 
-def fetch(stack: Any, pf: ProvinceFile, now: dt.datetime | None = None) -> View:
-    """Read Velero's objects on every cluster that hosts platforms (read-only identity)."""
+def fetch(stack: Any, pf: ProvinceFile, now: dt.datetime | None = None, down: dict[str, str] | None = None) -> View:
+    """Read Velero's objects on every cluster that hosts platforms (read-only identity).
+
+    ``down``: {cluster: reason} of the clusters whose API server did not answer the probe
+    (:func:`checks.controls.cluster.probe`): not contacted, their controls are errors."""
     from infra.dr.backup import records_dir
 
     from .cluster import Kube
@@ -216,6 +219,9 @@ def fetch(stack: Any, pf: ProvinceFile, now: dt.datetime | None = None) -> View:
     for cl in sorted({p.cluster for p in pf.platforms}):
         if cl not in stack.env.clusters:
             v.errors[cl] = f"the environment gives no access to cluster '{cl}'"
+            continue
+        if down and cl in down:
+            v.errors[cl] = down[cl]
             continue
         try:
             kc, ctx = stack.kubeconfig(cl, "checks")
@@ -236,5 +242,5 @@ def fetch(stack: Any, pf: ProvinceFile, now: dt.datetime | None = None) -> View:
 
 
 def check_backups(stack: Any, pf: ProvinceFile, only: set[str] | None = None,
-                  targets: set[str] | None = None) -> list[Result]:
-    return run(fetch(stack, pf), pf, only, targets)
+                  targets: set[str] | None = None, down: dict[str, str] | None = None) -> list[Result]:
+    return run(fetch(stack, pf, down=down), pf, only, targets)

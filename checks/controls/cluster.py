@@ -48,6 +48,19 @@ class KubeError(RuntimeError):
     pass
 
 
+PROBE_TIMEOUT = 5.0
+"""How long ``dcops check`` waits for a cluster's API server to answer ``/readyz`` before it counts
+the cluster as down (every control of it then ``error``, none of its other requests is sent)."""
+
+
+def _retry(retries: Any) -> Any:
+    from urllib3.util.retry import Retry
+
+    if retries == "default":
+        return Retry(total=2, connect=2, read=0, status=0, other=0, backoff_factor=0.2, raise_on_status=False)
+    return retries
+
+
 class Kube:
     """A thin JSON client over the pinned kubernetes package (kubeconfig: server, CA, credentials).
 
@@ -56,13 +69,20 @@ class Kube:
     server (a token would travel in the clear). The CA is the kubeconfig's own
     (``certificate-authority[-data]``), never the system's trust store in addition to it."""
 
-    def __init__(self, kubeconfig: Path | str, timeout: float = 15.0, context: str | None = None):
+    def __init__(self, kubeconfig: Path | str, timeout: float = 15.0, context: str | None = None,
+                 retries: Any = "default"):
         from kubernetes import config
+        from kubernetes.client import Configuration
 
         self.kubeconfig = str(kubeconfig)
         self.context = context
+        conf = Configuration()
+        # A connection that fails is tried again, a request that was sent and not answered is not:
+        # urllib3's default (3 retries of everything) turns one frozen API server into 4 timeouts.
+        conf.retries = _retry(retries)
         try:
-            self.client = config.new_client_from_config(config_file=self.kubeconfig, context=context)
+            self.client = config.new_client_from_config(config_file=self.kubeconfig, context=context,
+                                                        client_configuration=conf)
         except Exception as e:  # unreadable file, unknown context
             raise KubeError(f"kubeconfig {self.kubeconfig}{f' context {context}' if context else ''}: "
                             f"{e.__class__.__name__}: {e}") from None
@@ -85,7 +105,10 @@ class Kube:
         headers = {"Accept": "application/json", "Content-Type": content_type}
         try:
             r = self.client.rest_client.request(
-                method, self.host + path, headers=headers, body=body, _preload_content=False, _request_timeout=self.timeout
+                method, self.host + path, headers=headers, body=body, _preload_content=False,
+                # (connect, read): the kubernetes client ignores a float (only an int or a pair is
+                # a timeout there), so 15.0 alone meant no timeout at all: a frozen server hung forever
+                _request_timeout=(self.timeout, self.timeout),
             )
             status, raw = r.status, r.data
         except ApiException as e:
@@ -835,9 +858,62 @@ def run(snap: Snapshot, pf: ProvinceFile, only: set[str] | None = None) -> list[
     return out
 
 
+def unanswered(cluster: str, timeout: float, detail: str) -> str:
+    """The reason of every control of a cluster whose API server did not answer the probe."""
+    return f"the API server of cluster {cluster} did not answer within {timeout:g} s ({detail})"
+
+
+def probe(kubeconfig: Path | str, cluster: str, context: str | None = None, timeout: float = PROBE_TIMEOUT) -> str | None:
+    """One ``GET /readyz`` with a bounded time and no retry: None when the API server answered
+    (any HTTP answer: what it refuses, the controls report), else why the cluster counts as down.
+
+    A server whose port accepts connections but never answers (a frozen or cut-off control plane)
+    costs ``timeout`` seconds here, once, instead of a timeout per request of every control."""
+    try:
+        k = Kube(kubeconfig, timeout=timeout, context=context, retries=0)
+    except KubeError:
+        return None  # an unusable kubeconfig: the controls say so with its own reason
+    result: dict[str, Any] = {}
+
+    def ask() -> None:
+        try:
+            result["status"] = k.request("GET", "/readyz")[0]
+        except KubeError as e:
+            cause = e.__cause__
+            result["error"] = f"{cause.__class__.__name__ if cause else 'error'}: {cause or e}"
+
+    import threading
+
+    t = threading.Thread(target=ask, daemon=True, name=f"probe-{cluster}")
+    t.start()
+    t.join(timeout + 1.0)  # urllib3 bounds each socket operation; this bounds the whole of it
+    if t.is_alive():
+        return unanswered(cluster, timeout, f"GET {k.host}/readyz: no answer")
+    if "error" in result:
+        return unanswered(cluster, timeout, f"GET {k.host}/readyz: {result['error'][:300]}")
+    return None
+
+
+def probe_all(targets: dict[str, tuple[Path | str, str | None]], timeout: float = PROBE_TIMEOUT) -> dict[str, str]:
+    """Probe several clusters at once ({cluster: (kubeconfig, context)}); {cluster: reason} of those down."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not targets:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(8, len(targets))) as ex:
+        futs = {c: ex.submit(probe, kc, c, ctx, timeout) for c, (kc, ctx) in targets.items()}
+        got = {c: f.result() for c, f in futs.items()}
+    return {c: r for c, r in got.items() if r}
+
+
 def check_cluster(kubeconfig: Path, pf: ProvinceFile, cluster: str, evidence: Evidence | None = None,
-                  only: set[str] | None = None, context: str | None = None) -> list[Result]:
-    """Fetch once, run every cluster control; the API unreachable makes every control an error."""
+                  only: set[str] | None = None, context: str | None = None, down: str | None = None) -> list[Result]:
+    """Fetch once, run every cluster control; the API unreachable makes every control an error.
+
+    ``down``: the probe's reason (:func:`probe`) when the API server did not answer; then nothing
+    is sent and every control is an error with that reason."""
+    if down:
+        return [Result.err(cid, cluster, down) for cid in CONTROLS if not only or cid in only]
     try:
         snap = fetch(Kube(kubeconfig, context=context), pf, cluster, evidence)
     except Exception as e:

@@ -302,6 +302,8 @@ REASONS: list[tuple[re.Pattern, str]] = [(_p(a), b) for a, b in [
     (r"host unreachable over the tunnel", "không kết nối được tới máy qua đường hầm"),
     (r"cannot reach the hosts: (?P<e>.+)", "không kết nối được tới các máy: {e}"),
     (r"cannot read cluster (?P<c>.+?) \((?P<k>.+?)\): (?P<e>.+)", "không đọc được cụm {c} ({k}): {e}"),
+    (r"the API server of cluster (?P<c>\S+) did not answer within (?P<t_n>\S+) s \((?P<e>.+)\)",
+     "máy chủ API của cụm {c} không trả lời trong {t_n} giây ({e})"),
     (r"applies to (?P<k_k>.+?), not a (?P<x_k>.+)", "chỉ áp dụng cho {k_k}, không áp dụng cho {x_k}"),
     (r"applies at levels (?P<l>.+?)[;,] (?:host|cluster|the province) is level (?P<n>.+)",
      "chỉ áp dụng cho cấp độ {l}; hệ thống ở cấp độ {n}"),
