@@ -218,8 +218,19 @@ def test_failover_with_the_primary_api_server_stopped(lab, tmp_path):
     assert code == 0, res
     ev = res[("DCOPS-K8S-013", "dr")]["evidence"]["namespaces"]
     assert set(ev) == {"motcua", "ioc"} and ev["motcua"]["ready"] == 2 and ev["ioc"]["ready"] == 2
-    # (not `dcops check --target primary` here: against a frozen API server it takes minutes, each of
-    # its requests retried after a 15 s timeout -- a finding for checks/controls/cluster.py)
+    # both clusters at once: the frozen primary is found by one bounded probe, its controls are errors
+    # (never a pass), the platforms moved to DR pass there, and the exit code says the environment
+    t0 = time.monotonic()
+    code, res = check(lab, "primary,dr", "DCOPS-K8S-013,DCOPS-K8S-001", tmp_path / "r2.json")
+    took = time.monotonic() - t0
+    assert code == 3, {k: (v["status"], v["reason"]) for k, v in res.items()}
+    assert took < 60, f"dcops check took {took:.0f} s against a frozen API server"
+    for cid in ("DCOPS-K8S-013", "DCOPS-K8S-001"):
+        r = res[(cid, "primary")]
+        assert r["status"] == "error" and "the API server of cluster primary did not answer within" in r["reason"], r
+        assert res[(cid, "dr")]["status"] == "pass", res[(cid, "dr")]
+    assert set(res[("DCOPS-K8S-013", "dr")]["evidence"]["namespaces"]) == {"motcua", "ioc"}
+    record_timing("check_with_the_primary_stopped_seconds", took)
     status = dcops("dr", "status", *lab["stack"])
     assert "motcua" in status.stdout and "FAILED OVER" in status.stdout
 
