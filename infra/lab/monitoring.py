@@ -142,24 +142,61 @@ def running(lab: str) -> dict | None:
     return {"url": st.get("monitoring.prometheus_url"), "netns": st.get("monitoring.netns")}
 
 
+def placement(lab: str) -> dict[str, str]:
+    """The lab stack's DR placement record (``<lab dir>/work/dr/placement.json``): platform id ->
+    the cluster it runs on, for the platforms a failover moved."""
+    from infra.dr.placement import placement as read_placement
+    from infra.paths import lab_dir
+
+    return read_placement(lab_dir(lab) / "work")
+
+
+def render(lab: str, pf: ProvinceFile, scrape_interval: str = "15s", evaluation_interval: str = "15s") -> dict[str, Path]:
+    """Render the lab's monitoring configuration from the province as placed (the probes follow a
+    platform that a failover moved to its DR address)."""
+    from checks.catalog import catalog
+
+    d = mon_dir(lab)
+    d.mkdir(parents=True, exist_ok=True)
+    sp = catalog().get("DCOPS-SLA-003").params
+    site_slo = R.SiteSLO(float(sp.get("target", R.SITE_SLO.availability)), int(sp.get("window_days", R.SITE_SLO.window_days)))
+    return R.render(lab_province(lab, pf), d, site_slo, placement=placement(lab), blackbox=BLACKBOX_LISTEN,
+                    scrape_interval=scrape_interval, evaluation_interval=evaluation_interval)
+
+
+def reload(lab: str) -> list[str]:
+    """SIGHUP the lab's running Prometheus and blackbox_exporter (by recorded PID): they re-read
+    their configuration. The names of the processes signalled."""
+    import signal
+
+    from infra.lab.state import LabState, pid_alive
+
+    done = []
+    for p in LabState.load(lab).processes(COMPONENT):
+        if p["name"] in ("prometheus", "blackbox_exporter") and pid_alive(p["pid"], p.get("start_time")):
+            os.kill(p["pid"], signal.SIGHUP)
+            done.append(p["name"])
+    return done
+
+
 def start(lab: str, pf: ProvinceFile, scrape_interval: str = "15s", evaluation_interval: str = "15s",
           progress: Callable[[str], None] = print) -> dict:
+    """Start the lab's monitoring; when it already runs, re-render its configuration (from the
+    province and the DR placement record) and reload it."""
     from infra.lab import netexec
     from infra.lab.state import LabState
 
     have = running(lab)
     if have:
-        progress(f"monitoring already runs in {have['netns']} ({have['url']})")
+        render(lab, pf, scrape_interval, evaluation_interval)
+        moved = placement(lab)
+        progress(f"monitoring already runs in {have['netns']} ({have['url']}): configuration re-rendered"
+                 + (f" (placement: {', '.join(f'{k} on {v}' for k, v in sorted(moved.items()))})" if moved else "")
+                 + f" and reloaded ({', '.join(reload(lab)) or 'nothing to signal'})")
         return have
     ns = netexec.netns(lab, "mgmt")
     d = mon_dir(lab)
-    d.mkdir(parents=True, exist_ok=True)
-    from checks.catalog import catalog
-
-    sp = catalog().get("DCOPS-SLA-003").params
-    site_slo = R.SiteSLO(float(sp.get("target", R.SITE_SLO.availability)), int(sp.get("window_days", R.SITE_SLO.window_days)))
-    files = R.render(lab_province(lab, pf), d, site_slo, blackbox=BLACKBOX_LISTEN, scrape_interval=scrape_interval,
-                     evaluation_interval=evaluation_interval)
+    files = render(lab, pf, scrape_interval, evaluation_interval)
     st = LabState.load(lab)
     logs = d / "logs"
     logs.mkdir(exist_ok=True)

@@ -380,8 +380,15 @@ def _dump(data: Any) -> str:
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=200)
 
 
-def render(pf: ProvinceFile, out_dir: Path, site_slo: SiteSLO = SITE_SLO, **scrape_kw: Any) -> dict[str, Path]:
-    """Write prometheus.yml, blackbox.yml and the rule files into ``out_dir``."""
+def render(pf: ProvinceFile, out_dir: Path, site_slo: SiteSLO = SITE_SLO, placement: dict[str, str] | None = None,
+           **scrape_kw: Any) -> dict[str, Path]:
+    """Write prometheus.yml, blackbox.yml and the rule files into ``out_dir``.
+
+    ``placement``: where each platform a failover moved runs (platform id -> cluster id, the DR
+    placement record, :func:`infra.dr.placement.placement`): the probes follow it (a platform with
+    an address of its own at the DR site, ``platforms[].dr.address``, is probed there). Re-render
+    after ``dcops dr failover`` / ``failback`` (in a lab: ``dcops lab monitor`` re-renders and reloads)."""
+    pf = pf.placed(placement)
     out_dir = Path(out_dir)
     (out_dir / "rules").mkdir(parents=True, exist_ok=True)
     files = {
