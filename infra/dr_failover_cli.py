@@ -28,6 +28,28 @@ def _say(m: str) -> None:
     out.print(m, markup=False)
 
 
+def follow_monitoring(st, say=_say) -> bool:
+    """The SLA probes follow the placement record: in a lab whose monitoring runs, re-render its
+    configuration from the record and reload it (:func:`infra.lab.monitoring.start`); elsewhere say
+    that the monitoring configuration is to be re-rendered. True when the lab's was reloaded.
+    Never fails the move: a problem here is said, the platforms stay where they were moved."""
+    try:
+        if st.env.kind == "lab":
+            from .lab import monitoring
+            from .paths import lab_dir
+            from .validate import load_province
+
+            lab = Path(st.config_file).parent.name
+            if lab_dir(lab) == Path(st.config_file).parent and monitoring.running(lab):
+                monitoring.start(lab, load_province(st.province), progress=say)
+                return True
+    except Exception as e:  # noqa: BLE001 -- the move is done and recorded; say what is left to do
+        say(f"warning: the lab's monitoring was not re-rendered ({e.__class__.__name__}: {e})")
+    say("next: re-render the monitoring configuration so that the SLA probes follow the placement record "
+        "(in a lab: `dcops lab monitor`; docs/runbook-dr.en.md)")
+    return False
+
+
 def _move(operation: str, stack, config_file, platforms, dry_run, timeout, as_json) -> None:
     import time
 
@@ -50,6 +72,7 @@ def _move(operation: str, stack, config_file, platforms, dry_run, timeout, as_js
         out.print(f"next: `dcops check -s {st.name}` (the checks follow the platforms)"
                   + ("; once the primary is back, `dcops provision` keeps it at 0 there" if operation == "failover"
                      else ""), markup=False)
+        follow_monitoring(st)
     raise typer.Exit(EXIT_OK)
 
 
@@ -76,7 +99,10 @@ def failover_cmd(
        address pool announces it from the DR site (same address, same DNS name, same
        WAN firewall rules, same SLA probes);
     6. record where it runs: <work_dir>/dr/placement.json. `dcops check`, `dcops
-       provision` and `dcops dr status` follow the record.
+       provision` and `dcops dr status` follow the record;
+    7. the SLA probes follow it too: in a lab whose monitoring runs, its Prometheus
+       configuration is re-rendered from the record and reloaded; elsewhere re-render
+       the monitoring configuration (the command says so).
 
     Only the DR cluster (and, for cold platforms, the backups) must answer.
 

@@ -121,6 +121,22 @@ def check(lab: dict, targets: str, only: str, out: Path) -> tuple[int, dict[tupl
     return r.returncode, res
 
 
+def probed_on(name: str) -> dict[str, str]:
+    """platform -> the cluster label of its SLA probe in the lab's rendered Prometheus configuration."""
+    from infra.lab import monitoring
+    from infra.render import prometheus as R
+
+    doc = yaml.safe_load((monitoring.mon_dir(name) / "prometheus.yml").read_text())
+    job = next(j for j in doc["scrape_configs"] if j["job_name"] == R.JOB_PLATFORM)
+    return {sc["labels"]["platform"]: sc["labels"]["cluster"] for sc in job["static_configs"]}
+
+
+def prometheus_alive(name: str) -> bool:
+    from infra.lab import monitoring
+
+    return monitoring.running(name) is not None
+
+
 def record_timing(key: str, seconds: float) -> None:
     data = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
     data[key] = round(seconds, 1)
@@ -156,6 +172,10 @@ def lab(tmp_path_factory):
         up = pulumi_env.provision(name, "up", province=province, on_line=lines.append, check=False)
         assert up.returncode == 0, "pulumi up failed:\n" + "\n".join(lines[-60:])
         velero.start(name)
+        from infra.lab import monitoring
+        from infra.validate import load_province
+
+        monitoring.start(name, load_province(province), progress=lambda m: None)  # the SLA probes follow the moves
         yield {"name": name, "province": province, "stack": lab_stack(name), "stopped": stopped,
                "work": lab_dir(name) / "work", "up_seconds": time.monotonic() - t0}
     finally:
@@ -213,6 +233,10 @@ def test_failover_with_the_primary_api_server_stopped(lab, tmp_path):
     record = json.loads((lab["work"] / "dr" / "placement.json").read_text())
     assert {p: r["cluster"] for p, r in record["platforms"].items()} == {"motcua": "dr", "ioc": "dr"}
     assert record["history"][-1]["outcome"] == "ok" and not record["history"][-1]["dry_run"]
+    # the SLA probes follow the record: the failover re-rendered the lab's monitoring and reloaded it
+    assert "configuration re-rendered (placement: ioc on dr, motcua on dr) and reloaded (" in r.stdout, r.stdout[-2000:]
+    assert probed_on(n) == {"lgsp": "primary", "motcua": "dr", "ioc": "dr"}
+    assert prometheus_alive(n)
     # the checks follow the platforms to the DR cluster; the primary's are errors (unreachable), not passes
     code, res = check(lab, "dr", "DCOPS-K8S-013,DCOPS-K8S-001", tmp_path / "r.json")
     assert code == 0, res
@@ -271,6 +295,9 @@ def test_failback(lab, tmp_path):
     w = workload(n, "dr", "ioc", "StatefulSet")  # cold: the restored workload goes
     assert w is None or w["metadata"].get("deletionTimestamp")
     assert json.loads((lab["work"] / "dr" / "placement.json").read_text())["platforms"] == {}
+    assert probed_on(n) == {"lgsp": "primary", "motcua": "primary", "ioc": "primary"}  # the probes came home
+    assert "configuration re-rendered and reloaded (" in r.stdout, r.stdout[-2000:]
+    assert prometheus_alive(n)
     code, res = check(lab, "primary,dr", "DCOPS-K8S-013,DCOPS-K8S-001", tmp_path / "r.json")
     assert code == 0, {k: v["status"] for k, v in res.items()}
     ev = res[("DCOPS-K8S-013", "primary")]["evidence"]["namespaces"]
