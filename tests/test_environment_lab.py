@@ -224,7 +224,8 @@ def test_inventory_runs_by_hand_and_under_ansible_runner(lab, tmp_path):
     # the pyinfra CLI with the pyinfra inventory: same convergence
     netexec.host_run(lab["name"], site, ["bash", "-c", f"echo '# drift' >> {conf}"], capture_output=True)
     cfg = tmp_path / "pyinfra_config.py"  # pyinfra's config file: the sudo password read from the lab's file
-    cfg.write_text(f"SUDO_PASSWORD = open({str(pw)!r}).read().strip()\n")
+    # (pyinfra 3 reads its config through the config object: a bare SUDO_PASSWORD global is ignored)
+    cfg.write_text(f"from pyinfra import config\nconfig.SUDO_PASSWORD = open({str(pw)!r}).read().strip()\n")
     py = subprocess.run(["ip", "netns", "exec", lab["mgmt"], str(bindir / "pyinfra"), str(inv / "pyinfra_inventory.py"),
                          str(REPO / "playbooks" / "pyinfra" / "deploy.py"), "--sudo", "-y", "--limit", site,
                          "--config", str(cfg)],
