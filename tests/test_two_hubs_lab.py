@@ -69,8 +69,18 @@ def test_two_hub_hosts_and_a_tunnel_to_each(lab):
 
     lay = netexec.layout(lab["name"])
     assert {"hub", "hub2"} <= set(lay["machines"]), lay["machines"]
-    hs = _on_site(lab, "sh", "-c", "wg show wg0 latest-handshakes; wg show wg1 latest-handshakes")
-    stamps = [int(line.split()[1]) for line in hs.splitlines() if line.strip()]
+    # WireGuard shakes hands when traffic (or a keepalive) needs the tunnel: the standby tunnel may
+    # not have carried any yet, so send one ping through each tunnel and wait up to 60 s
+    standby = lab["pf"].wan.standby.tunnel_address
+    deadline = time.monotonic() + 60
+    while True:
+        netexec.host_run(lab["name"], SITE, ["ping", "-c", "1", "-W", "2", "-I", "wg1", str(standby)],
+                         capture_output=True, timeout=30)
+        hs = _on_site(lab, "sh", "-c", "wg show wg0 latest-handshakes; wg show wg1 latest-handshakes")
+        stamps = [int(line.split()[1]) for line in hs.splitlines() if line.strip()]
+        if (len(stamps) == 2 and all(stamps)) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
     assert len(stamps) == 2 and all(stamps), f"both tunnels must have a handshake: {hs!r}"
     assert "active" in _on_site(lab, "systemctl", "is-active", "dcops-wg-failover")
     r = dcops("check", *lab_stack(lab["name"]), "--only", "DCOPS-WG-001", "--target", SITE,
