@@ -128,6 +128,13 @@ def up(
         err.print(f"error: --state must be file or s3, not '{state}'; nothing started.", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT)
     model = province_or_exit(province)
+    wanted = _sites_arg(site)
+    if isinstance(wanted, list):
+        unknown = [x for x in wanted if x not in model.site_by_id]
+        if unknown:
+            err.print(f"error: --site: unknown site(s) {', '.join(unknown)} (the ids of wan.sites in {province}); "
+                      "nothing started.", markup=False)
+            raise typer.Exit(EXIT_BAD_INPUT)
     try:
         cp.check_tools()
     except ToolMissing as e:
