@@ -30,19 +30,28 @@ def _say(m: str) -> None:
 
 def follow_monitoring(st, say=_say) -> bool:
     """The SLA probes follow the placement record: in a lab whose monitoring runs, re-render its
-    configuration from the record and reload it (:func:`infra.lab.monitoring.start`); elsewhere say
+    configuration from the record and reload it (`dcops lab monitor --reload-only`); elsewhere say
     that the monitoring configuration is to be re-rendered. True when the lab's was reloaded.
     Never fails the move: a problem here is said, the platforms stay where they were moved."""
     try:
         if st.env.kind == "lab":
-            from .lab import monitoring
+            import subprocess
+            import sys
+
             from .paths import lab_dir
-            from .validate import load_province
 
             lab = Path(st.config_file).parent.name
-            if lab_dir(lab) == Path(st.config_file).parent and monitoring.running(lab):
-                monitoring.start(lab, load_province(st.province), progress=say)
-                return True
+            if lab_dir(lab) == Path(st.config_file).parent:
+                # the lab's own command (product code imports nothing of the lab): re-render from the
+                # placement record and reload, only where the lab's monitoring runs
+                r = subprocess.run([sys.executable, "-m", "infra.cli", "lab", "monitor", "--name", lab, "--reload-only"],
+                                   capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+                for line in (r.stdout + r.stderr).splitlines():
+                    say(line)
+                if r.returncode == 0 and "nothing to reload" not in r.stdout:
+                    return True
+                if r.returncode != 0:
+                    raise RuntimeError(f"`dcops lab monitor --reload-only` exit {r.returncode}")
     except Exception as e:  # noqa: BLE001 -- the move is done and recorded; say what is left to do
         say(f"warning: the lab's monitoring was not re-rendered ({e.__class__.__name__}: {e})")
     say("next: re-render the monitoring configuration so that the SLA probes follow the placement record "

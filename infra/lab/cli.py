@@ -431,6 +431,9 @@ def backups(
 @lab_app.command("monitor")
 def monitor(
     name: Optional[str] = NameOpt,
+    reload_only: bool = typer.Option(False, "--reload-only", help="only where the lab's monitoring already runs: "
+                                     "re-render its configuration (from the DR placement record) and reload it; "
+                                     "otherwise say so and start nothing (what `dcops dr failover` calls)"),
 ) -> None:
     """Start the lab's monitoring: Prometheus and blackbox_exporter in the management namespace.
 
@@ -452,6 +455,9 @@ def monitor(
         err.print(f"error: lab '{n}' is not running: `dcops lab up --name {n}` first", markup=False)
         raise typer.Exit(EXIT_ENV)
     pf = province_or_exit(Path(prov))
+    if reload_only and not monitoring.running(n):
+        out.print(f"the monitoring of lab '{n}' is not running: nothing to reload", markup=False)
+        return
     try:
         monitoring.start(n, pf, progress=lambda m: out.print(m, markup=False))
     except ToolMissing as e:
