@@ -286,7 +286,11 @@ def load(case: str, d: Path | None = None) -> CaseResult | None:
 
 def load_all(d: Path | None = None) -> list[CaseResult]:
     d = d or results_dir()
-    found = {p.stem: CaseResult.from_json(json.loads(p.read_text())) for p in d.glob("*.json")} if d.exists() else {}
+    found = {}
+    for p in sorted(d.glob("*.json")) if d.exists() else []:
+        data = json.loads(p.read_text())
+        if isinstance(data, dict) and {"case", "measures"} <= set(data):  # a case's figures, not other raw data
+            found[p.stem] = CaseResult.from_json(data)
     return [found[c] for c in ORDER if c in found] + [v for k, v in sorted(found.items()) if k not in ORDER]
 
 
