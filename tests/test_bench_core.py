@@ -106,3 +106,15 @@ def test_a_rerun_replaces_what_it_measured_again_and_keeps_the_rest_with_their_o
     m3 = merge(m, third)
     assert len([x for x in m3.measures if x.key == "floor.10"]) == 2  # run 2's, for the kept Ansible figures
     assert m3.ratio("pyinfra.again.10") == 2.0 and m3.ratio("ansible-tuned.again.10") == 5.0
+
+
+def test_load_all_reads_only_case_figures(tmp_path):
+    """Raw data kept beside the cases' figures in docs/bench (dr-lab-timings.json) is not a case."""
+    import json
+
+    from infra.bench import core
+
+    (tmp_path / "dr-lab-timings.json").write_text(json.dumps({"failover_seconds": 40.8}))
+    assert core.load_all(tmp_path) == []
+    real = core.load_all()  # the committed figures, dr-lab-timings.json among them
+    assert real and all(r.case for r in real)
