@@ -48,7 +48,7 @@ LEVEL3_ZONES = (
 
 AUDIT_STANDARDS = ("TCVN 11930:2017", "TCVN 14423:2025")
 """TCVN 14423:2025 is "An ninh mạng – Yêu cầu đối với hệ thống thông tin quan trọng" (Ministry of
-Science and Technology, 29/05/2025), the successor of TCVN 11930:2017; never "14423:2026"."""
+Science and Technology, 29/05/2025), the successor of TCVN 11930:2017, issued in 2025 (a later year in its number is a wrong name)."""
 
 
 # ------------------------------------------------------------------ problems with a fix
