@@ -1126,6 +1126,22 @@ def stop_processes(procs: list[dict[str, Any]], timeout: float = 15.0, progress:
     return live
 
 
+
+def stop_component(lab: str, component: str, timeout: float = 15.0) -> list[dict]:
+    """End a lab component's recorded processes (newest first) and drop their records.
+
+    Returns the records of processes still alive at the end (kept in the lab state)."""
+    from ..paths import lab_name
+    from .state import LabState
+
+    st = LabState.load(lab_name(lab))
+    procs = st.processes(component)
+    left = stop_processes(list(reversed(procs)), timeout=timeout, progress=lambda m: None)
+    for p in procs:
+        if p not in left:
+            st.remove_process(p["pid"])
+    return left
+
 if __name__ == "__main__":  # pragma: no cover
     import sys
 

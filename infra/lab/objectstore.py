@@ -429,16 +429,10 @@ def _ensure_bucket(lab: str, deadline: float) -> None:
 
 def stop(lab: str, timeout: float = 15.0) -> None:
     """End the lab's object store (by recorded PID); its data stays until ``dcops lab down``."""
-    from .controlplane import stop_processes
-    from .state import LabState
+    from .controlplane import stop_component
 
     n = lab_name(lab)
-    st = LabState.load(n)
-    procs = st.processes(COMPONENT)
-    left = stop_processes(list(reversed(procs)), timeout=timeout, progress=lambda m: None)
-    for p in procs:
-        if p not in left:
-            st.remove_process(p["pid"])
+    left = stop_component(n, COMPONENT, timeout)
     for c in list(_children):
         if c.poll() is not None:
             _children.remove(c)

@@ -265,16 +265,10 @@ def _tail(log: Path, n: int = 20) -> str:
 
 def stop(lab: str, timeout: float = 15.0) -> None:
     """End the lab's Velero servers by their recorded PIDs."""
-    from .controlplane import stop_processes
-    from .state import LabState
+    from .controlplane import stop_component
 
     n = lab_name(lab)
-    st = LabState.load(n)
-    procs = st.processes(COMPONENT)
-    left = stop_processes(list(reversed(procs)), timeout=timeout, progress=lambda m: None)
-    for p in procs:
-        if p not in left:
-            st.remove_process(p["pid"])
+    left = stop_component(n, COMPONENT, timeout)
     if left:
         raise VeleroLabError(f"could not stop Velero of lab '{n}': pid {[p['pid'] for p in left]}")
 
