@@ -397,6 +397,29 @@ def env_cmd(name: Optional[str] = NameOpt) -> None:
     out.print(labenv.shell_exports(n), markup=False)
 
 
+def _running_province_or_exit(n: str) -> str:
+    """The province file of lab ``n`` as `lab up` recorded it; exit 3 when the lab is not running."""
+    from .state import LabState
+
+    prov = LabState.load(n).get("province")
+    if not prov:
+        err.print(f"error: lab '{n}' is not running: `dcops lab up --name {n}` first", markup=False)
+        raise typer.Exit(EXIT_ENV)
+    return prov
+
+
+def _start_or_exit(what: str, n: str, start) -> None:
+    """Run a lab service's start; a missing tool or a start that fails is exit 3 with its reason."""
+    try:
+        start()
+    except ToolMissing as e:
+        err.print(f"error: {e}", markup=False)
+        raise typer.Exit(EXIT_ENV)
+    except Exception as e:
+        err.print(f"error: {what} did not start in lab '{n}': {e}", markup=False)
+        raise typer.Exit(EXIT_ENV)
+
+
 @lab_app.command("backups")
 def backups(
     name: Optional[str] = NameOpt,
@@ -412,20 +435,10 @@ def backups(
     province. Exit 3 when the lab is not running or a server does not start.
     """
     from . import velero
-    from .state import LabState
 
     n = _name_or_exit(name)
-    if not LabState.load(n).get("province"):
-        err.print(f"error: lab '{n}' is not running: `dcops lab up --name {n}` first", markup=False)
-        raise typer.Exit(EXIT_ENV)
-    try:
-        velero.start(n, progress=lambda m: out.print(m, markup=False))
-    except ToolMissing as e:
-        err.print(f"error: {e}", markup=False)
-        raise typer.Exit(EXIT_ENV)
-    except Exception as e:
-        err.print(f"error: the backup site did not start in lab '{n}': {e}", markup=False)
-        raise typer.Exit(EXIT_ENV)
+    _running_province_or_exit(n)
+    _start_or_exit("the backup site", n, lambda: velero.start(n, progress=lambda m: out.print(m, markup=False)))
 
 
 @lab_app.command("monitor")
@@ -447,25 +460,13 @@ def monitor(
     """
     from ..cli_common import province_or_exit
     from . import monitoring
-    from .state import LabState
 
     n = _name_or_exit(name)
-    prov = LabState.load(n).get("province")
-    if not prov:
-        err.print(f"error: lab '{n}' is not running: `dcops lab up --name {n}` first", markup=False)
-        raise typer.Exit(EXIT_ENV)
-    pf = province_or_exit(Path(prov))
+    pf = province_or_exit(Path(_running_province_or_exit(n)))
     if reload_only and not monitoring.running(n):
         out.print(f"the monitoring of lab '{n}' is not running: nothing to reload", markup=False)
         return
-    try:
-        monitoring.start(n, pf, progress=lambda m: out.print(m, markup=False))
-    except ToolMissing as e:
-        err.print(f"error: {e}", markup=False)
-        raise typer.Exit(EXIT_ENV)
-    except Exception as e:
-        err.print(f"error: monitoring did not start in lab '{n}': {e}", markup=False)
-        raise typer.Exit(EXIT_ENV)
+    _start_or_exit("monitoring", n, lambda: monitoring.start(n, pf, progress=lambda m: out.print(m, markup=False)))
     # A fresh Prometheus has no SLI yet: wait for its first rule evaluations, so that a
     # `dcops check` right after this sees every platform and site instead of "series missing".
     started = netexec.layout(n).get("ssh", {})
