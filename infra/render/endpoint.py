@@ -438,9 +438,26 @@ def failover_rule(site: Site) -> str:
     return f"not from {site.wan_address} lookup {WG_STANDBY_TABLE} priority {WG_RULE_PRIORITY - 1}"
 
 
+def log_failover_rule(model: ProvinceFile) -> str | None:
+    """While the primary hub is silent: new log connections to its log server are refused at once
+    (a rule, in front of every table), so rsyslog moves to the standby's without waiting for TCP's
+    timeouts. None when both hubs name the same log server (routing alone moves its traffic)."""
+    servers = log_servers(model)
+    if len(servers) < 2:
+        return None
+    return f"to {servers[0]}/32 ipproto tcp dport {SYSLOG_PORT} prohibit priority {WG_RULE_PRIORITY - 2}"
+
+
 def _failover_script(model: ProvinceFile, site: Site) -> str:
     hub = model.wan.hub
     rule = failover_rule(site)
+    logs = log_failover_rule(model)
+    on_fail = on_back = ""
+    if logs:
+        primary_log = log_servers(model)[0]
+        on_fail = (f"\n    ip -4 rule add {logs} 2>/dev/null; "
+                   f"ss -K dst {primary_log} dport = {SYSLOG_PORT} >/dev/null 2>&1")
+        on_back = f"\n    ip -4 rule del {logs} 2>/dev/null"
     return "#!/bin/sh\n" + comment_block(
         HEADER,
         f"{site.id}: moves the site's traffic to the standby hub while the primary hub does not answer,",
@@ -449,6 +466,9 @@ def _failover_script(model: ProvinceFile, site: Site) -> str:
         f"sends everything (except what leaves from the WAN address) through {WG_STANDBY_IF};",
         f"after {FAILBACK_AFTER} answered in a row the rule goes. Both tunnels stay up all the time",
         "(keepalives), so moving is only a routing change: no daemon besides this loop.",
+        *([f"While it is silent, new log connections to {log_servers(model)[0]} are refused and the open one",
+           f"is ended, so rsyslog forwards to the standby's log server at once ({RSYSLOG_FORWARD})."]
+          if logs else []),
     ) + f"""PRIMARY={hub.tunnel_address}
 fails=0
 oks=0
@@ -456,9 +476,9 @@ while :; do
   if ping -n -q -c 1 -W 1 -I wg0 "$PRIMARY" >/dev/null 2>&1; then oks=$((oks + 1)); fails=0; else fails=$((fails + 1)); oks=0; fi
   if ip -4 rule show priority {WG_RULE_PRIORITY - 1} | grep -q 'lookup {WG_STANDBY_TABLE}'; then active=1; else active=0; fi
   if [ "$active" = 0 ] && [ "$fails" -ge {FAILOVER_AFTER} ]; then
-    ip -4 rule add {rule} && logger -t dcops-wg-failover "primary hub $PRIMARY does not answer: traffic through the standby hub ({WG_STANDBY_IF})"
+    ip -4 rule add {rule} && logger -t dcops-wg-failover "primary hub $PRIMARY does not answer: traffic through the standby hub ({WG_STANDBY_IF})"{on_fail}
   elif [ "$active" = 1 ] && [ "$oks" -ge {FAILBACK_AFTER} ]; then
-    ip -4 rule del {rule} && logger -t dcops-wg-failover "primary hub $PRIMARY answers again: traffic back through wg0"
+    ip -4 rule del {rule} && logger -t dcops-wg-failover "primary hub $PRIMARY answers again: traffic back through wg0"{on_back}
   fi
   sleep {FAILOVER_PROBE_S}
 done
@@ -474,7 +494,7 @@ Wants=wg-quick@wg0.service wg-quick@{WG_STANDBY_IF}.service
 [Service]
 ExecStart={FAILOVER_SCRIPT}
 ExecStopPost=-/sbin/ip -4 rule del {failover_rule(site)}
-Restart=always
+""" + (f"ExecStopPost=-/sbin/ip -4 rule del {log_failover_rule(model)}\n" if log_failover_rule(model) else "") + """Restart=always
 RestartSec=2
 
 [Install]
@@ -911,7 +931,11 @@ def _time(model: ProvinceFile, *, serve: bool) -> Part:
             f"allow {wan.tunnel_pool}\n"
         )
     else:
-        src = f"server {hub.ntp_server} iburst\n"
+        servers = time_servers(model)
+        src = "".join(f"server {s} iburst\n" for s in servers)
+        if len(servers) > 1:
+            src = comment_block("The primary hub's time server, then the standby hub's: chronyd follows the best",
+                                "of those that answer, so time keeps coming while either hub is away.") + src
     conf = comment_block(HEADER, "Time comes from the data center only (no other pool or server).") + f"""{src}driftfile /var/lib/chrony/chrony.drift
 ntsdumpdir /var/lib/chrony
 logdir /var/log/chrony
@@ -922,6 +946,17 @@ cmdport 0
     # The lab's containers may not set the clock: the lab image runs chronyd with -x
     # (infra/lab/image.py); the configuration here is the same everywhere.
     return Part("time", files=(File(CHRONY_CONF, conf),), services=(Service("chrony", "restarted"),))
+
+
+def time_servers(model: ProvinceFile) -> list[str]:
+    """The time servers a site follows: each declared hub's ``ntp_server`` (the primary's first), once each."""
+    return list(dict.fromkeys(h.ntp_server for h in model.wan.hubs))
+
+
+def log_servers(model: ProvinceFile) -> list[str]:
+    """Where a site forwards its logs: the primary hub's ``log_server``, then the standby's when it
+    is another server (used only while the primary's cannot be reached)."""
+    return list(dict.fromkeys(h.log_server for h in model.wan.hubs))
 
 
 def log_senders(model: ProvinceFile) -> dict[str, str]:
@@ -979,6 +1014,8 @@ input(type="imtcp" port="{SYSLOG_PORT}" ruleset="dcops_remote")
                 "\tpostrotate\n\t\t/usr/lib/rsyslog/rsyslog-rotate\n\tendscript\n}\n",
             )
         )
+    elif len(log_servers(model)) > 1:
+        files.append(File(RSYSLOG_FORWARD, _forward_with_failover(model)))
     else:
         files.append(
             File(
@@ -1000,6 +1037,30 @@ input(type="imtcp" port="{SYSLOG_PORT}" ruleset="dcops_remote")
         files=tuple(files),
         services=(Service("rsyslog", "restarted", "/usr/sbin/rsyslogd -N1"),),
     )
+
+
+def _forward_with_failover(model: ProvinceFile) -> str:
+    """A site's forwarding with two hubs: to the primary's log server and, while that one cannot be
+    reached (its action is suspended), to the standby's. The disk-assisted queue belongs to the
+    ruleset, not to an action: an action with a queue of its own accepts every message and is never
+    suspended, so its failover action would never run (rsyslog's documented failover pattern)."""
+    primary, standby = log_servers(model)[:2]
+    return comment_block(
+        HEADER,
+        "Everything (auth and authpriv included) goes to the data center's log server over the tunnel,",
+        f"over TCP: the primary hub's ({primary}) and, while that one cannot be reached, the standby",
+        f"hub's ({standby}); queued on disk while neither answers. When the primary hub stops answering",
+        f"{FAILOVER_SCRIPT} also ends the connection to it (ss -K) and refuses new ones until it answers",
+        "again, so the switch does not wait for TCP's own timeouts.",
+    ) + f"""ruleset(name="dcops_forward" queue.type="LinkedList" queue.filename="dcops_forward" queue.maxDiskSpace="256m"
+        queue.saveOnShutdown="on") {{
+  action(type="omfwd" name="dcops_forward_primary" target="{primary}" port="{SYSLOG_PORT}" protocol="tcp"
+         action.resumeInterval="10")
+  action(type="omfwd" name="dcops_forward_standby" target="{standby}" port="{SYSLOG_PORT}" protocol="tcp"
+         action.execOnlyWhenPreviousIsSuspended="on" action.resumeRetryCount="-1" action.resumeInterval="10")
+}}
+*.* call dcops_forward
+"""
 
 
 MACHINE_WIDE_SYSCTLS = ("kernel.kptr_restrict", "kernel.dmesg_restrict", "kernel.unprivileged_bpf_disabled",
