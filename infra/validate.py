@@ -679,13 +679,15 @@ def _level_requirements(d: dict, top: Any) -> list[Problem]:
     wan = d.get("wan") if isinstance(d.get("wan"), dict) else {}
     hubs = [(f"wan.hubs[{i}]", h) for i, h in _items(wan, "hubs")] or (
         [("wan.hub", wan["hub"])] if isinstance(wan.get("hub"), dict) else [])
-    for where, hub in hubs:
+    for i, (where, hub) in enumerate(hubs):
         if hub.get("ntp_server") != hub.get("tunnel_address") or hub.get("time_upstream"):
             continue
+        who = "the standby hub" if i else "the hub"
         P.append(Problem(f"{where}.time_upstream",
-                         f"the hub serves the WAN's time (ntp_server is its tunnel address) but follows no upstream "
-                         f"source: at security level {top} time must come from an authoritative source, not a free-running clock",
-                         "add wan.hub.time_upstream: [{address: <the national time source or the data center's GPS/NTP "
+                         f"{who} serves the WAN's time (ntp_server is its tunnel address) but follows no upstream "
+                         f"source: at security level {top} time must come from an authoritative source, not a free-running clock"
+                         + (" (the sites follow it while the primary hub is away)" if i else ""),
+                         f"add {where}.time_upstream: [{{address: <the national time source or the data center's GPS/NTP "
                          "appliance>, name: <what it is>}]"))
     reg = dc.get("registry")
     if reg is None:

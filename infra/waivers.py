@@ -5,7 +5,7 @@ and validated like it: every problem at once, with file, line, field and fix
 (:class:`WaiverError`, exit code 2 in the CLI).  Each waiver names::
 
     - control: DCOPS-SLA-003            # a control of checks/catalog.yaml (an unknown one is refused)
-      targets: [x-hoa-binh]             # sites, gateway, clusters or platforms the control applies to; or ["*"]
+      targets: [x-hoa-binh]             # sites, gateway (gateway-standby), clusters or platforms it applies to; or ["*"]
       justification: ...                # why, and what is done meanwhile
       approver: ...                     # who approved it (name and position)
       approved_on: 2026-03-01           # optional
@@ -32,6 +32,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from .model import Name, ProvinceFile, Strict, Text, bad, show
+from .render.endpoint import GATEWAY, STANDBY_GATEWAY
 from .validate import _FIXES, MAX_BYTES, Problem, YamlRefused, _compose, _fmt_path, _line_for
 
 VN = _dt.timezone(_dt.timedelta(hours=7), "Asia/Ho_Chi_Minh")
@@ -141,10 +142,16 @@ def _structural(data: Any) -> list[Problem]:
     return []
 
 
+def _gateways(province: ProvinceFile) -> set[str]:
+    """The hubs' target names: the gateway ('hub' is an alias of it) and, when the province declares
+    a standby hub (wan.hubs[1]), the standby gateway."""
+    return {GATEWAY, "hub"} | ({STANDBY_GATEWAY} if province.wan.standby is not None else set())
+
+
 def _applies(kinds: list[str], province: ProvinceFile) -> set[str]:
     out: set[str] = set()
     for k in kinds:
-        out |= {"endpoint": set(province.site_by_id), "wan_link": set(province.site_by_id), "gateway": {"gateway", "hub"},
+        out |= {"endpoint": set(province.site_by_id), "wan_link": set(province.site_by_id), "gateway": _gateways(province),
                 "cluster": set(province.cluster_by_id), "platform": set(province.platform_by_id)}.get(k, set())
     return out
 
@@ -168,7 +175,8 @@ def _semantic(wf: WaiversFile, catalog, province: ProvinceFile | None) -> list[P
                     P.append(Problem(f"waivers[{i}].targets[{j}]",
                                      f"{show(t)} is not a target of {w.control} in this province "
                                      f"(it applies to {', '.join(known[w.control].applies_to)})",
-                                     "name a site, 'gateway', a cluster or a platform the control checks, or '*' for all"))
+                                     "name a site, 'gateway'" + (f", '{STANDBY_GATEWAY}'" if province.wan.standby else "")
+                                     + ", a cluster or a platform the control checks, or '*' for all"))
         for t in w.targets:
             k = (w.control, t)
             if k in seen:

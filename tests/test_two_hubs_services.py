@@ -276,3 +276,236 @@ def test_rsyslog_moves_to_the_standby_when_the_primary_goes_silent(two, tmp_path
                 p.kill()
         for n in (ns, hub_ns):
             _sh("ip", "netns", "del", n, check=False)
+
+
+# ------------------------------------------------------------------ the controls, on stand-in hosts
+
+
+@dataclass
+class Out:
+    rc: int
+    stdout: str
+    stderr: str = ""
+
+
+class FakeHost:
+    """testinfra's Host for the controls: ``answers`` maps a command's first words to its output;
+    commands that read files (``cat --``) run for real over ``root``, which plays the host's /."""
+
+    def __init__(self, root: Path, answers: dict[str, Out]):
+        self.root, self.answers, self.backend = root, answers, None
+
+    def run(self, cmd: str) -> Out:
+        if "cat --" in cmd:
+            local = cmd.replace(" /etc/", f" {self.root}/etc/").replace("'/etc/", f"'{self.root}/etc/")
+            p = subprocess.run(["/bin/sh", "-c", local], capture_output=True, text=True)
+            return Out(p.returncode, p.stdout.replace(str(self.root), ""), p.stderr)
+        for prefix, out in self.answers.items():
+            if cmd.startswith(prefix):
+                return out
+        return Out(127, "", f"fake host: no answer for {cmd!r}")
+
+
+def _host(pf, host: str, root: Path, answers: dict[str, Out] | None = None, files: dict[str, str] | None = None):
+    for path, text in (files or {}).items():
+        p = root / path.lstrip("/")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    base = {"rsyslogd -N1": Out(0, ""), "date +%s": Out(0, "1000000\n")}
+    base.update(answers or {})
+    return H.HostCtx(H.targets(pf, {host})[0], pf, FakeHost(root, base))
+
+
+def _run(cid: str, x) -> H.Result:
+    """The control as check_host runs it: an exception is an error with its reason."""
+    try:
+        return H.CONTROLS[cid](catalog().get(cid), x)
+    except Exception as e:
+        return H.Result.err(cid, x.target.host, f"{e.__class__.__name__}: {e}")
+
+
+def _files(tmp_path: Path, name: str) -> Path:
+    d = tmp_path / name
+    d.mkdir()
+    return d
+
+
+TRACKING = "Reference ID    : {rid} ({ref})\nStratum         : {stratum}\nLeap status     : Normal\n"
+SOURCES_N = "MS Name/IP address         Stratum Poll Reach LastRx Last sample\n" + "=" * 79 + "\n{rows}"
+
+
+def _sources(*rows: tuple[str, str]) -> Out:
+    return Out(0, SOURCES_N.format(rows="".join(f"^{st} {src:<27} 2   6   377    12   -234ns[-1234ns] +/-   45us\n" for st, src in rows)))
+
+
+def test_ntp_controls_expect_every_declared_hub(two, one, tmp_path):
+    site = two.wan.sites[1].id
+    both = "server 10.200.0.1 iburst\nserver 10.200.0.2 iburst\n"
+    # NTP-002: a site lists exactly both hubs' time servers; one of them alone fails
+    assert _run("DCOPS-NTP-002", _host(two, site, _files(tmp_path, "a"), files={E.CHRONY_CONF: both})).status == Status.passed
+    r = _run("DCOPS-NTP-002", _host(two, site, _files(tmp_path, "b"), files={E.CHRONY_CONF: "server 10.200.0.1 iburst\n"}))
+    assert r.status == Status.failed and "10.200.0.2" in r.reason, r
+    # ... what the renderer gives passes (one place decides both)
+    rendered = _render(two)[site].file(E.CHRONY_CONF).content
+    assert _run("DCOPS-NTP-002", _host(two, site, _files(tmp_path, "c"), files={E.CHRONY_CONF: rendered})).status == Status.passed
+    # a single-hub province: its one server passes, a second one fails
+    s1 = one.wan.sites[1].id
+    assert _run("DCOPS-NTP-002", _host(one, s1, _files(tmp_path, "d"), files={E.CHRONY_CONF: "server 10.200.0.1 iburst\n"})).status == Status.passed
+    assert _run("DCOPS-NTP-002", _host(one, s1, _files(tmp_path, "e"), files={E.CHRONY_CONF: both})).status == Status.failed
+    # NTP-001: a site synchronised to the standby (the primary away) passes; to anything else fails
+    trk = Out(0, TRACKING.format(rid="0AC80002", ref="10.200.0.2", stratum=4))
+    on_standby = {"chronyc -n tracking": trk, "chronyc -n sources": _sources(("?", "10.200.0.1"), ("*", "10.200.0.2"))}
+    assert _run("DCOPS-NTP-001", _host(two, site, tmp_path, on_standby)).status == Status.passed
+    assert _run("DCOPS-NTP-001", _host(one, s1, tmp_path, on_standby)).status == Status.failed
+    elsewhere = {"chronyc -n tracking": trk, "chronyc -n sources": _sources(("*", "10.99.0.1"))}
+    r = _run("DCOPS-NTP-001", _host(two, site, tmp_path, elsewhere))
+    assert r.status == Status.failed and "10.200.0.1 or 10.200.0.2" in r.reason, r
+    # NTP-002 on the standby hub: its own upstream, not the primary's
+    gw = E.STANDBY_GATEWAY
+    own = f"server {STANDBY_UPSTREAM['address']} iburst\nlocal stratum 10 orphan\n"
+    assert _run("DCOPS-NTP-002", _host(two, gw, _files(tmp_path, "f"), files={E.CHRONY_CONF: own})).status == Status.passed
+    r = _run("DCOPS-NTP-002", _host(two, gw, _files(tmp_path, "g"), files={E.CHRONY_CONF: "server 10.10.5.123 iburst\n"}))
+    assert r.status == Status.failed and "10.10.5.124" in r.reason, r
+
+
+def test_ntp003_applies_to_each_hub_against_its_own_upstream(two, tmp_path):
+    up = STANDBY_UPSTREAM["address"]
+    gw = E.STANDBY_GATEWAY
+    follows = {"chronyc -n tracking": Out(0, TRACKING.format(rid="0A0A057C", ref=up, stratum=3)),
+               "chronyc -N sources": _sources(("*", up))}
+    r = _run("DCOPS-NTP-003", _host(two, gw, tmp_path, follows))
+    assert r.status == Status.passed and r.evidence["upstream"][0].startswith(up), r
+    # the standby following the primary's upstream is not following its own
+    primary_up = two.wan.hub.time_upstream[0].address
+    other = {"chronyc -n tracking": Out(0, TRACKING.format(rid="0A0A057B", ref=primary_up, stratum=3)),
+             "chronyc -N sources": _sources(("*", primary_up))}
+    assert _run("DCOPS-NTP-003", _host(two, gw, tmp_path, other)).status == Status.failed
+    # ... which passes on the primary (each hub against its own)
+    assert _run("DCOPS-NTP-003", _host(two, E.GATEWAY, tmp_path, other)).status == Status.passed
+    # a standby free-running: no upstream of its own in the file (a province below level 3)
+    bare_sb = two.wan.standby.model_copy(update={"time_upstream": []})
+    bare = two.model_copy(update={"wan": two.wan.model_copy(update={"hubs": [two.wan.hub, bare_sb]})})
+    r = _run("DCOPS-NTP-003", _host(bare, gw, tmp_path, follows))
+    assert r.status == Status.failed and "wan.hubs[1].time_upstream" in r.reason, r
+    assert _run("DCOPS-NTP-003", _host(bare, E.GATEWAY, tmp_path, other)).status == Status.passed
+
+
+def test_log001_expects_forwarding_to_each_hubs_log_server(two, one, tmp_path):
+    site = two.wan.sites[1].id
+    rendered = _render(two)[site].file(E.RSYSLOG_FORWARD).content
+    x = _host(two, site, _files(tmp_path, "a"), files={"/etc/rsyslog.conf": "", E.RSYSLOG_FORWARD: rendered})
+    r = _run("DCOPS-LOG-001", x)
+    assert r.status == Status.passed and r.evidence["expected"] == ["tcp 10.200.0.1:514", "tcp 10.200.0.2:514"], r
+    # the single-hub forwarding on a two-hub site: the standby's log server is missing
+    single = _render(one)[one.wan.sites[1].id].file(E.RSYSLOG_FORWARD).content
+    r = _run("DCOPS-LOG-001", _host(two, site, _files(tmp_path, "b"), files={"/etc/rsyslog.conf": "", E.RSYSLOG_FORWARD: single}))
+    assert r.status == Status.failed and r.reason == "no forwarding to 10.200.0.2:514/tcp", r
+    # ... which is right on a single-hub province
+    r = _run("DCOPS-LOG-001", _host(one, one.wan.sites[1].id, _files(tmp_path, "c"), files={"/etc/rsyslog.conf": "", E.RSYSLOG_FORWARD: single}))
+    assert r.status == Status.passed and r.evidence["expected"] == "tcp 10.200.0.1:514", r
+    # the standby hub receives (its own log_server is its tunnel address)
+    recv = _render(two)[E.STANDBY_GATEWAY].file(E.RSYSLOG_RECEIVE).content
+    r = _run("DCOPS-LOG-001", _host(two, E.STANDBY_GATEWAY, _files(tmp_path, "d"), files={"/etc/rsyslog.conf": "", E.RSYSLOG_RECEIVE: recv}))
+    assert r.status == Status.passed and r.evidence["receivers"], r
+    # a standby whose log server is elsewhere forwards (to both), and LOG-004 is assessed on that server
+    away = _model(two_hub_dict(log_server="10.10.5.20"))
+    r = _run("DCOPS-LOG-001", _host(away, E.STANDBY_GATEWAY, _files(tmp_path, "e"), files={"/etc/rsyslog.conf": "", E.RSYSLOG_RECEIVE: recv}))
+    assert r.status == Status.failed and "10.10.5.20" in r.reason, r
+    r = _run("DCOPS-LOG-004", _host(away, E.STANDBY_GATEWAY, tmp_path))
+    assert r.status == Status.not_assessed and "10.10.5.20" in r.reason, r
+
+
+def _handshakes(age_wg0: int | None, age_wg1: int | None, now: int = 1000000) -> dict[str, Out]:
+    def out(age):
+        return Out(0, f"{_key('B')}\t{0 if age is None else now - age}\n")
+
+    a = {"wg show wg0 latest-handshakes": out(age_wg0)}
+    if age_wg1 is not None or age_wg0 is not None:
+        a["wg show wg1 latest-handshakes"] = out(age_wg1) if age_wg1 != -1 else Out(1, "", "Unable to access interface: No such device")
+    return a
+
+
+def test_wg002_checks_the_tunnel_to_each_hub(two, one, tmp_path):
+    site = two.wan.sites[1].id
+    r = _run("DCOPS-WG-002", _host(two, site, tmp_path, _handshakes(30, 40)))
+    assert r.status == Status.passed and r.evidence["standby"]["interface"] == "wg1", r
+    r = _run("DCOPS-WG-002", _host(two, site, tmp_path, _handshakes(30, 4000)))
+    assert r.status == Status.failed and r.reason.startswith("wg1 to the standby hub: no handshake within 300s"), r
+    r = _run("DCOPS-WG-002", _host(two, site, tmp_path, _handshakes(30, None)))  # never shook hands
+    assert r.status == Status.failed and "wg1" in r.reason, r
+    r = _run("DCOPS-WG-002", _host(two, site, tmp_path, _handshakes(30, -1)))  # no wg1 at all
+    assert r.status == Status.failed and "no WireGuard interface wg1 to the standby hub" in r.reason, r
+    r = _run("DCOPS-WG-002", _host(two, site, tmp_path, _handshakes(4000, 30)))  # the primary is away
+    assert r.status == Status.failed and r.reason.startswith("no handshake within 300s"), r
+    # a single-hub province asks for wg0 only
+    r = _run("DCOPS-WG-002", _host(one, one.wan.sites[1].id, tmp_path, _handshakes(30, -1)))
+    assert r.status == Status.passed and "standby" not in r.evidence, r
+
+
+# ------------------------------------------------------------------ validation: every hub's upstream
+
+
+def test_level3_time_upstream_is_asked_of_each_serving_hub():
+    d = two_hub_dict(time_upstream=[])
+    m, problems = check_text(yaml.safe_dump(d, allow_unicode=True, sort_keys=False))
+    hits = [p for p in problems if p.path == "wan.hubs[1].time_upstream"]
+    assert m is None and len(hits) == 1, [(p.path, p.message) for p in problems]
+    assert "standby hub" in hits[0].message and hits[0].fix.startswith("add wan.hubs[1].time_upstream:") and hits[0].line
+    assert not [p for p in problems if p.path == "wan.hubs[0].time_upstream"]
+    # the primary's own problem names the primary's field
+    d = two_hub_dict({"time_upstream": []})
+    _, problems = check_text(yaml.safe_dump(d, allow_unicode=True, sort_keys=False))
+    assert [p.fix.split(":")[0] for p in problems if p.path.endswith("time_upstream")] == ["add wan.hubs[0].time_upstream"]
+    # a standby that does not serve the WAN's time (ntp_server elsewhere) needs none
+    assert _model(two_hub_dict(time_upstream=[], ntp_server="10.200.0.1"))
+
+
+# ------------------------------------------------------------------ waivers and the report
+
+
+WAIVER = """\
+province: LAB
+waivers:
+  - control: DCOPS-NTP-003
+    targets: [gateway-standby]
+    justification: Thiết bị thời gian chuẩn thứ hai đang được lắp đặt; cổng dự phòng theo cổng chính đến khi xong.
+    approver: Giám đốc Trung tâm Chuyển đổi số
+    expires: 2026-06-30
+"""
+
+
+def test_a_waiver_may_name_the_standby_gateway(two, one, tmp_path):
+    p = tmp_path / "waivers.yaml"
+    p.write_text(WAIVER, encoding="utf-8")
+    w = W.load(p, catalog(), two)
+    results = [H.Result.fail("DCOPS-NTP-003", E.STANDBY_GATEWAY, {}, "the hub is free-running").to_dict(),
+               H.Result.fail("DCOPS-NTP-003", E.GATEWAY, {}, "the hub is free-running").to_dict()]
+    out, summary = W.apply(results, w, checked_on=dt.date(2026, 3, 31))
+    assert [r["status"] for r in out] == ["waived", "fail"] and summary[0]["applied"] == 1
+    # a province with one hub has no such target
+    with pytest.raises(W.WaiverError) as e:
+        W.load(p, catalog(), one)
+    assert any(x.path == "waivers[0].targets[0]" and "gateway-standby" in x.message for x in e.value.problems), e.value.problems
+
+
+def test_the_report_lists_both_hubs(two, one):
+    from checks.result import document
+    from infra.report import Inputs, assemble
+    from infra.report.render import render_html
+    from infra.report.sample import sample_results
+
+    doc = sample_results(two, catalog(), seed=3)
+    assert {r["target"] for r in doc["results"] if r["control"] == "DCOPS-NTP-003"} >= {E.STANDBY_GATEWAY}
+    d = assemble(Inputs(province=two, province_path=LAB, results=doc), version="test")
+    hubs = d["inventory"]["hubs"]
+    assert [(h["target"], h["role"], h["wan_address"]) for h in hubs] == [
+        (E.GATEWAY, "primary", "172.30.0.1"), (E.STANDBY_GATEWAY, "standby", "172.30.0.2")]
+    assert hubs[1]["time_upstream"] == [f"{STANDBY_UPSTREAM['address']} ({STANDBY_UPSTREAM['name']})"]
+    for lang, title in (("en", "WAN gateways (hubs) (2)"), ("vi", "Cổng trung tâm của mạng WAN (2)")):
+        html = render_html(d, lang)
+        table = html[html.index(title):html.index("</table>", html.index(title))]
+        assert E.STANDBY_GATEWAY in table and "172.30.0.2" in table and STANDBY_UPSTREAM["address"] in table, lang
+    # one hub: one row, no standby anywhere
+    d1 = assemble(Inputs(province=one, province_path=LAB, results=document([], {"province_code": "LAB"})), version="test")
+    assert [h["target"] for h in d1["inventory"]["hubs"]] == [E.GATEWAY]
+    assert E.STANDBY_GATEWAY not in render_html(d1, "en")

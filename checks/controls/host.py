@@ -681,17 +681,35 @@ def wg_001(c, x):
 
 
 def wg_002(c, x):
-    try:
-        hs = _wg(x, "latest-handshakes")
-    except _NoWg as e:
-        return Result.fail(c.id, x.target.host, {"wg0": "missing"}, f"no WireGuard interface wg0: {e}")
-    now = int(x.out("date +%s").strip())
+    """A recent handshake on the tunnel to each declared hub: wg0 (the primary) and, with a standby
+    (wan.hubs[1]), wg1: the standby carries the site only if its tunnel is alive before it is needed."""
+    tunnels = [("wg0", "the hub")]
+    if x.pf.wan.standby is not None and x.target.kind == "endpoint":
+        tunnels.append((E.WG_STANDBY_IF, "the standby hub"))
     mx = int(c.params.get("max_age_seconds", 300))
-    ages = {p[0][:8] + "…": (now - int(p[1]) if len(p) > 1 and p[1] != "0" else None) for p in hs}
-    stale = [k for k, a in ages.items() if a is None or a > mx]
-    ok = bool(ages) and not stale
-    return Result.verdict(c.id, x.target.host, ok, {"handshake_age_s": ages, "max_age_s": mx},
-                          reason_fail="no peer" if not ages else f"no handshake within {mx}s with: {', '.join(stale)}")
+    now = None
+    ev: dict[str, Any] = {}
+    problems = []
+    for iface, who in tunnels:
+        try:
+            hs = _wg(x, "latest-handshakes", iface)
+        except _NoWg as e:
+            return Result.fail(c.id, x.target.host, {**ev, iface: "missing"}, f"no WireGuard interface {iface} to {who}: {e}")
+        if now is None:
+            now = int(x.out("date +%s").strip())
+        ages = {p[0][:8] + "…": (now - int(p[1]) if len(p) > 1 and p[1] != "0" else None) for p in hs}
+        stale = [k for k, a in ages.items() if a is None or a > mx]
+        if iface == "wg0":
+            ev.update({"handshake_age_s": ages, "max_age_s": mx})
+        else:
+            ev["standby"] = {"interface": iface, "handshake_age_s": ages}
+        if not ages:
+            problems.append("no peer" if iface == "wg0" else f"{iface} to {who}: no peer")
+        elif stale:
+            peers = ", ".join(stale)
+            problems.append(f"no handshake within {mx}s with: {peers}" if iface == "wg0" else
+                            f"{iface} to {who}: no handshake within {mx}s with: {peers}")
+    return Result.verdict(c.id, x.target.host, not problems, ev, reason_fail="; ".join(problems))
 
 
 def wg_003(c, x):
@@ -724,25 +742,47 @@ def _chrony_sources_conf(x: HostCtx) -> list[str]:
     return [l.strip() for l in txt.splitlines() if re.match(r"\s*(server|pool|peer)\s", l)]
 
 
+def _own_hub(x: HostCtx):
+    """The hub a gateway target is: the primary (wan.hub) for the gateway, wan.hubs[1] for the
+    standby gateway (its own addresses, time and log service, as the renderer gives it)."""
+    return E.as_hub(x.pf, x.target.host).wan.hub
+
+
+def _hub_field(x: HostCtx, field: str) -> str:
+    """The province file's path of a field of the target's own hub."""
+    return f"wan.hubs[1].{field}" if x.target.host == E.STANDBY_GATEWAY and x.pf.wan.standby else f"wan.hub.{field}"
+
+
+def _or(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
 def ntp_001(c, x):
-    hub = x.pf.wan.hub
+    """Synchronised: a site (or a hub that does not serve time) to one of the declared hubs' time
+    servers (the primary's, or the standby's while the primary is away); a hub that serves the WAN's
+    time has a normal leap status."""
+    hub = _own_hub(x) if x.target.kind == "gateway" else x.pf.wan.hub
+    want = E.time_servers(x.pf)
     tracking = x.out("chronyc -n tracking")
     leap = (re.search(r"Leap status\s*:\s*(.+)", tracking) or [None, ""])[1].strip()
     ref = (re.search(r"Reference ID\s*:\s*\S+ \(([^)]*)\)", tracking) or [None, ""])[1].strip()
     sources = x.out("chronyc -n sources").splitlines()
     selected = [l.split()[1] for l in sources if l.startswith("^*")]
-    ev = {"leap_status": leap, "reference": ref, "selected_source": selected, "expected": hub.ntp_server}
+    ev = {"leap_status": leap, "reference": ref, "selected_source": selected,
+          "expected": want[0] if len(want) == 1 else want}
     if x.target.kind == "gateway" and hub.ntp_server == hub.tunnel_address:
         # the hub is the WAN's time source (orphan mode, local reference)
         ok = leap == "Normal"
         return Result.verdict(c.id, x.target.host, ok, ev, reason_fail=f"hub's clock not serving (leap status {leap!r})")
-    ok = leap == "Normal" and selected == [hub.ntp_server]
+    ok = leap == "Normal" and len(selected) == 1 and selected[0] in want
     return Result.verdict(c.id, x.target.host, ok, ev,
-                          reason_fail=f"not synchronised to {hub.ntp_server} (leap status {leap!r}, selected {selected or 'none'})")
+                          reason_fail=f"not synchronised to {_or(want)} (leap status {leap!r}, selected {selected or 'none'})")
 
 
 def ntp_002(c, x):
-    hub = x.pf.wan.hub
+    """The configured time sources: a site's (and a non-serving hub's) are exactly the declared
+    hubs' time servers; a serving hub's are exactly its own upstream (its time_upstream)."""
+    hub = _own_hub(x) if x.target.kind == "gateway" else x.pf.wan.hub
     lines = _chrony_sources_conf(x)
     servers = sorted({l.split()[1] for l in lines})
     if x.target.kind == "gateway" and hub.ntp_server == hub.tunnel_address:
@@ -751,8 +791,10 @@ def ntp_002(c, x):
         why = (f"the hub follows {servers}, expected only its upstream {want}" if want else
                f"the hub follows other sources: {servers}")
     else:
-        ok = servers == [hub.ntp_server]
-        why = f"time sources {servers}, expected only {hub.ntp_server}"
+        want = E.time_servers(x.pf)
+        ok = servers == sorted(want)
+        why = (f"time sources {servers}, expected only {want[0]}" if len(want) == 1 else
+               f"time sources {servers}, expected exactly the hubs' {sorted(want)}")
     return Result.verdict(c.id, x.target.host, ok, {"sources": lines}, reason_fail=why)
 
 
@@ -762,11 +804,12 @@ _CHRONY_SOURCE = re.compile(r"^\^([*+\-?x~ ])\s+(\S+)\s+(\d+)\s+\S+\s+([0-7]+)\s
 def ntp_003(c, x):
     """The hub, which serves the WAN's time, follows an authoritative upstream source of the
     province file (wan.hub.time_upstream): chronyd has selected one of them (``^*`` in ``chronyc
-    -N sources``, names as configured) and its reference is that source, not its own clock."""
-    hub = x.pf.wan.hub
+    -N sources``, names as configured) and its reference is that source, not its own clock. Each
+    declared hub against its own upstream (the standby's: wan.hubs[1].time_upstream)."""
+    hub = _own_hub(x)
     want = [t.address for t in hub.time_upstream]
     if not hub.serves_time:
-        return Result.not_assessed(c.id, x.target.host, f"the hub does not serve the WAN's time (wan.hub.ntp_server is "
+        return Result.not_assessed(c.id, x.target.host, f"the hub does not serve the WAN's time ({_hub_field(x, 'ntp_server')} is "
                                    f"{hub.ntp_server}): that server's own upstream is assessed on it",
                                    {"ntp_server": hub.ntp_server, "would_settle": "the time server's chronyc sources, read on it"})
     tracking = x.out("chronyc -n tracking")
@@ -788,7 +831,7 @@ def ntp_003(c, x):
           "reference_id": ref_id, "reference": ref, "stratum": stratum}
     if not want:
         return Result.fail(c.id, x.target.host, ev, "the province file names no upstream time source "
-                           "(wan.hub.time_upstream): the hub serves its own free-running clock")
+                           f"({_hub_field(x, 'time_upstream')}): the hub serves its own free-running clock")
     if selected and selected[0] in want and ref_id != "7F7F0101":
         return Result.ok(c.id, x.target.host, ev)
     ups = ", ".join(f"{r['source']} reach {r['reach']}" for r in rows if r["source"] in want) or "not configured"
@@ -825,7 +868,9 @@ def _statements(conf: str) -> list[str]:
 
 
 def log_001(c, x):
-    hub = x.pf.wan.hub
+    """A hub that is the log server receives the sites' logs; every other host forwards over TCP to
+    each declared hub's log server (with a standby: the primary's, and the standby's for failover)."""
+    hub = _own_hub(x) if x.target.kind == "gateway" else x.pf.wan.hub
     stm = _statements(_rsyslog_conf(x))
     valid = x.run("rsyslogd -N1")
     if x.target.kind == "gateway" and hub.log_server == hub.tunnel_address:
@@ -834,11 +879,19 @@ def log_001(c, x):
         return Result.verdict(c.id, x.target.host, ok, {"receivers": recv, "config_valid": valid.rc == 0},
                               reason_fail="the hub does not receive the sites' logs" if not recv else "rsyslog configuration does not validate")
     fwd = [s for s in stm if "omfwd" in s]
-    good = [s for s in fwd if f'target="{hub.log_server}"' in s and f'port="{E.SYSLOG_PORT}"' in s and 'protocol="tcp"' in s]
-    legacy = [s for s in stm if re.search(rf"@@{re.escape(hub.log_server)}(:{E.SYSLOG_PORT})?\b", s)]
-    ok = bool(good or legacy) and valid.rc == 0
-    return Result.verdict(c.id, x.target.host, ok, {"forwarding": fwd + legacy, "expected": f"tcp {hub.log_server}:{E.SYSLOG_PORT}", "config_valid": valid.rc == 0},
-                          reason_fail="rsyslog configuration does not validate" if (good or legacy) else f"no forwarding to {hub.log_server}:{E.SYSLOG_PORT}/tcp")
+    legacy_all = [s for s in stm if "@@" in s]
+    missing = []
+    for server in E.log_servers(x.pf):
+        good = [s for s in fwd if f'target="{server}"' in s and f'port="{E.SYSLOG_PORT}"' in s and 'protocol="tcp"' in s]
+        legacy = [s for s in legacy_all if re.search(rf"@@{re.escape(server)}(:{E.SYSLOG_PORT})?\b", s)]
+        if not (good or legacy):
+            missing.append(server)
+    want = [f"tcp {a}:{E.SYSLOG_PORT}" for a in E.log_servers(x.pf)]
+    ok = not missing and valid.rc == 0
+    return Result.verdict(c.id, x.target.host, ok, {"forwarding": fwd + legacy_all, "expected": want[0] if len(want) == 1 else want,
+                                                    "config_valid": valid.rc == 0},
+                          reason_fail="rsyslog configuration does not validate" if not missing else
+                          "; ".join(f"no forwarding to {a}:{E.SYSLOG_PORT}/tcp" for a in missing))
 
 
 def log_002(c, x):
@@ -957,7 +1010,7 @@ def log_004(c, x):
     security level's minimum): read from the log server's own logrotate configuration."""
     from infra.model import LOG_RETENTION_MIN_DAYS
 
-    hub = x.pf.wan.hub
+    hub = _own_hub(x)
     level_min = LOG_RETENTION_MIN_DAYS.get(x.target.level, 0)
     need = max(x.pf.datacenter.log_retention_days, level_min)
     if hub.log_server != hub.tunnel_address:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model import ProvinceFile
+from ..render.endpoint import GATEWAY, STANDBY_GATEWAY
 from ..waivers import VN, Waivers, describe as describe_waivers, vn_date
 from ..waivers import apply as apply_waivers
 from . import requirements as _req
@@ -292,6 +293,12 @@ def _inventory(m: ProvinceFile, stack_outputs: dict | None, stack_state: dict | 
             "parent": s.parent, "lan": s.lan, "tunnel_address": s.tunnel_address, "reach": list(s.reach),
         } for s in m.wan.sites],
         "hub": {"name": m.wan.hub.name, "tunnel_address": m.wan.hub.tunnel_address},
+        # every declared hub: the primary (target 'gateway'), then the standby ('gateway-standby')
+        "hubs": [{
+            "target": target, "role": role, "name": h.name, "wan_address": h.wan_address,
+            "tunnel_address": h.tunnel_address, "ntp_server": h.ntp_server, "log_server": h.log_server,
+            "time_upstream": [f"{t.address} ({t.name})" for t in h.time_upstream],
+        } for (target, role), h in zip(((GATEWAY, "primary"), (STANDBY_GATEWAY, "standby")), m.wan.hubs)],
     }
     if stack_outputs is not None:
         flat = []

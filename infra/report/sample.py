@@ -78,7 +78,7 @@ def sample_results(m: ProvinceFile, catalog=None, *, seed: int = 6, fail_rate: f
         cid = c["id"]
         targets: list[str] = []
         for kind in c["applies_to"]:
-            targets += {"endpoint": sites, "gateway": ["hub"], "cluster": [x.id for x in m.datacenter.clusters],
+            targets += {"endpoint": sites, "gateway": ["hub"] + (["gateway-standby"] if m.wan.standby else []), "cluster": [x.id for x in m.datacenter.clusters],
                         "platform": [p.id for p in m.platforms], "wan_link": sites}.get(kind, [])
         for target in targets:
             if level not in c["levels"]:

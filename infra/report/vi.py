@@ -683,3 +683,17 @@ REASONS[:0] = [(_p(a), b) for a, b in [
      "{l_t}: không chứng minh được máy ngang hàng là cổng trung tâm"),
 ]]
 EVIDENCE_LABELS.update({"standby": "Đường hầm tới cổng trung tâm dự phòng"})
+
+
+# Two hubs (issue 18): time, logs and handshakes of both hubs (DCOPS-NTP-001/002/003, DCOPS-WG-002).
+REASONS[:0] = [(_p(a), b) for a, b in [
+    (r"(?P<i>\S+) to (?P<w_t>.+?): (?P<r_t>no peer|no handshake within .+)", "{i} tới {w_t}: {r_t}"),
+    (r"not synchronised to (?P<a>\S+) or (?P<b>\S+) \(leap status (?P<l>.+?), selected (?P<x>.+?)\)",
+     "không đồng bộ thời gian với {a} hoặc {b} (trạng thái leap {l}, nguồn đang chọn {x})"),
+    (r"time sources (?P<a>.+?), expected exactly the hubs' (?P<b>.+)",
+     "nguồn thời gian là {a}, yêu cầu đúng các máy chủ thời gian của các cổng trung tâm {b}"),
+    (r"the hub does not serve the WAN's time \((?P<f>\S+) is (?P<s>.+?)\): that server's own upstream is assessed on it",
+     "cổng trung tâm không cung cấp thời gian cho mạng WAN ({f} là {s}): nguồn chuẩn của máy chủ đó được đánh giá trên chính nó"),
+    (r"the province file names no upstream time source \((?P<f>\S+)\): the hub serves its own free-running clock",
+     "tệp mô tả tỉnh không khai báo nguồn thời gian chuẩn ({f}): cổng trung tâm cung cấp thời gian theo đồng hồ tự chạy của chính nó"),
+]]
