@@ -69,14 +69,26 @@ def lab(tmp_path_factory):
     province.write_text(text, encoding="utf-8")
     pf = load_province(province)
     name = "adm" + "".join(random.choices(string.ascii_lowercase + string.digits, k=4))
+    lab = None
     try:
         hosts.up(pf, name, sites=1, progress=lambda m: None)
         write_lab_environment(name, pf, province)
         r = dcops("wan", "apply", *lab_stack(name), "--engine", "pyinfra")
         assert r.returncode == 0, f"wan apply failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-2000:]}"
         site = next(h for h in netexec.layout(name)["ssh"] if h in pf.site_by_id)
-        yield {"name": name, "pf": pf, "site": site, "key": key, "dir": d}
+        lab = {"name": name, "pf": pf, "site": site, "key": key, "dir": d, "used": set()}
+        # the idle session of test_idle_administrator_session_is_closed starts now and stays silent
+        # while the other tests run (its minute of idleness overlaps them; the test, last, collects it)
+        secret = _secret(lab)
+        code = _next_code(secret, lab["used"])
+        lab["idle"] = (time.monotonic(), subprocess.Popen(
+            _admin_ssh(lab, ["sleep", str(IDLE_S * 10)], code, askpass_name="askpass-idle"), stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        yield lab
     finally:
+        if lab is not None and lab["idle"][1].poll() is None:
+            lab["idle"][1].kill()
+            lab["idle"][1].communicate()
         r = dcops("lab", "down", "--name", name)
         assert r.returncode == 0, r.stdout + r.stderr
 
@@ -89,12 +101,12 @@ def _secret(lab) -> str:
     return r.stdout.splitlines()[0].strip()
 
 
-def _admin_ssh(lab, argv: list[str], code: str | None, **kw) -> list[str]:
+def _admin_ssh(lab, argv: list[str], code: str | None, askpass_name: str = "askpass") -> list[str]:
     """The OpenSSH client as the administrator, its key only; ``code`` answers the verification
     code prompt through SSH_ASKPASS (forced: no terminal here), None offers no second factor."""
     from infra.lab import netexec
 
-    askpass = lab["dir"] / "askpass"
+    askpass = lab["dir"] / askpass_name
     askpass.write_text(f"#!/bin/sh\necho {code or ''}\n")
     askpass.chmod(0o700)
     opts = ["-l", ADMIN, "-i", str(lab["key"]), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=no",
@@ -117,7 +129,7 @@ def _next_code(secret: str, used: set[str]) -> str:
 
 @pytest.mark.lab
 def test_administrator_needs_key_and_totp(lab):
-    secret, used = _secret(lab), set()
+    secret, used = _secret(lab), lab["used"]  # not the idle session's code (refused twice)
     r = subprocess.run(_admin_ssh(lab, ["id", "-un"], None), capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert r.returncode != 0 and "Permission denied" in r.stderr, r.stderr
     r = subprocess.run(_admin_ssh(lab, ["id", "-un"], "000000" if totp(secret, time.time()) != "000000" else "111111"),
@@ -128,26 +140,6 @@ def test_administrator_needs_key_and_totp(lab):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.split()
     assert lines[0] == ADMIN and E.ADMINS_GROUP in lines and "sudo=1" in lines, r.stdout + r.stderr
-
-
-@pytest.mark.lab
-def test_idle_administrator_session_is_closed(lab):
-    """A live client's session with no traffic ends after wan.admin_idle_timeout_s (ChannelTimeout).
-    The session runs a silent ``sleep`` (no shell: TMOUT plays no part), the client stays connected."""
-    secret = _secret(lab)
-    code = _next_code(secret, {totp(secret, time.time() - 30), totp(secret, time.time())})
-    t0 = time.monotonic()
-    p = subprocess.Popen(_admin_ssh(lab, ["sleep", str(IDLE_S * 10)], code), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = p.communicate(timeout=IDLE_S * 3)  # the client stays alive and connected, the channel silent
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, err = p.communicate()
-        pytest.fail(f"the idle session was still open after {IDLE_S * 3}s: {err[-500:]}")
-    took = time.monotonic() - t0
-    assert IDLE_S - 5 <= took <= IDLE_S * 3, (took, err[-500:])
-    assert p.returncode != 0, (p.returncode, err[-500:])  # the server ended it: sleep would have exited 0
 
 
 @pytest.mark.lab
@@ -188,3 +180,22 @@ def test_audit_account_runs_only_the_collector_and_the_controls_pass(lab):
     r = netexec.host_run(name, site, ["sh", "-c", "cat /etc/sudoers /etc/sudoers.d/*"], capture_output=True, text=True)
     rules = H._sudo_lines(r.stdout)
     assert rules and not [l for l in rules if "NOPASSWD" in l and "ALL" in l.split("NOPASSWD", 1)[1]], rules
+
+
+@pytest.mark.lab
+def test_idle_administrator_session_is_closed(lab):
+    """A live client's session with no traffic ends after wan.admin_idle_timeout_s (ChannelTimeout).
+    The session runs a silent ``sleep`` (no shell: TMOUT plays no part), the client stays connected.
+    It was started by the lab fixture (key and TOTP code) and stayed silent while the module's other
+    tests ran; this test, the module's last, waits for its end."""
+    t0, p = lab["idle"]
+    try:
+        # the client stays alive and connected, the channel silent
+        out, err = p.communicate(timeout=max(0.0, t0 + IDLE_S * 3 - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        pytest.fail(f"the idle session was still open after {IDLE_S * 3}s: {err[-500:]}")
+    took = time.monotonic() - t0
+    assert IDLE_S - 5 <= took <= IDLE_S * 3, (took, err[-500:])
+    assert p.returncode != 0, (p.returncode, err[-500:])  # the server ended it: sleep would have exited 0
