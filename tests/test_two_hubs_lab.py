@@ -83,6 +83,16 @@ def test_two_hub_hosts_and_a_tunnel_to_each(lab):
         time.sleep(2)
     assert len(stamps) == 2 and all(stamps), f"both tunnels must have a handshake: {hs!r}"
     assert "active" in _on_site(lab, "systemctl", "is-active", "dcops-wg-failover")
+    # the site takes its time from both hubs: each answers it (a non-zero reach register)
+    deadline = time.monotonic() + 60
+    while True:
+        rows = {f[1]: f[5] for f in (line.split() for line in _on_site(lab, "chronyc", "-n", "sources").splitlines())
+                if len(f) > 5 and f[0].startswith("^")}
+        hubs = [h.ntp_server for h in lab["pf"].wan.hubs]
+        if all(rows.get(a, "0") != "0" for a in hubs) or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert set(rows) == set(hubs) and all(rows[a] != "0" for a in hubs), f"chrony sources on {SITE}: {rows}"
     r = dcops("check", *lab_stack(lab["name"]), "--only", "DCOPS-WG-001", "--target", SITE,
               "--output", str(REPO / "out" / f"results-{lab['name']}.json"))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
@@ -139,3 +149,15 @@ def test_traffic_moves_to_the_standby_when_the_primary_loses_power(lab):
     rules = _on_site(lab, "ip", "-4", "rule", "show")
     assert "lookup 51821" in rules.split("1000:")[0], f"the failover rule is not in front of wg0's:\n{rules}"
     print(f"primary hub powered off: connections failed for {gap:.1f} s, then went through the standby hub")
+    # the site's logs follow: the standby hub's log server files them under the site
+    tag = "".join(random.choices(string.ascii_lowercase, k=10))
+    t0 = time.monotonic()
+    while True:
+        _on_site(lab, "logger", "-p", "authpriv.info", "-t", "dcops-test", f"after the primary hub's loss {tag}")
+        got = netexec.host_run(lab["name"], "hub2", ["grep", "-c", tag, f"/var/log/remote/{SITE}.log"],
+                               capture_output=True, text=True, timeout=30)
+        if got.returncode == 0 or time.monotonic() - t0 > 30:
+            break
+        time.sleep(2)
+    assert got.returncode == 0, f"{SITE}'s logs did not reach the standby hub within 30 s of asking: {got.stdout}{got.stderr}"
+    print(f"the site's logs reached the standby hub's log server {time.monotonic() - t0:.1f} s after the first message")

@@ -445,7 +445,8 @@ def log_failover_rule(model: ProvinceFile) -> str | None:
     servers = log_servers(model)
     if len(servers) < 2:
         return None
-    return f"to {servers[0]}/32 ipproto tcp dport {SYSLOG_PORT} prohibit priority {WG_RULE_PRIORITY - 2}"
+    # ipproto by number: ip reads protocol names from /etc/protocols, which a minimal Debian lacks
+    return f"to {servers[0]}/32 ipproto 6 dport {SYSLOG_PORT} prohibit priority {WG_RULE_PRIORITY - 2}"
 
 
 def _failover_script(model: ProvinceFile, site: Site) -> str:
