@@ -201,10 +201,22 @@ def test_rsyslog_conf_unreadable_is_an_error(pf, tmp_path):
 
 
 def test_sysctl_unreadable_is_an_error(pf, tmp_path):
-    r = _run("DCOPS-SYS-005", _ctx(pf, tmp_path, {"sysctl -n": Out(0, "1\n")}))
+    r = _run("DCOPS-SYS-005", _ctx(pf, tmp_path, {"sysctl -e": Out(0, "net.ipv4.tcp_syncookies = 1\n")}))
     assert r.status == Status.passed
-    for out in (Out(255, "", "sysctl: cannot stat /proc/sys/net/ipv4/tcp_syncookies"), Out(0, "")):
-        assert _run("DCOPS-SYS-005", _ctx(pf, tmp_path, {"sysctl -n": out})).status == Status.error
+    r = _run("DCOPS-SYS-005", _ctx(pf, tmp_path, {"sysctl -e": Out(0, "net.ipv4.tcp_syncookies = 0\n")}))
+    assert r.status == Status.failed and "tcp_syncookies=0 (want 1)" in r.reason
+    for out in (Out(255, "", "sysctl: cannot stat /proc/sys/net/ipv4/tcp_syncookies"), Out(0, ""),
+                # the one sysctl process answers the other keys, not this one: an error naming it
+                Out(255, "net.ipv4.ip_forward = 0\n", "sysctl: permission denied on key 'net.ipv4.tcp_syncookies'")):
+        r = _run("DCOPS-SYS-005", _ctx(pf, tmp_path, {"sysctl -e": out}))
+        assert r.status == Status.error and "tcp_syncookies" in r.reason, (out, r)
+
+
+def test_one_sysctl_process_reads_every_key_the_controls_check():
+    for cid, want in H.SYS_WANT.items():
+        assert set(want) <= set(H.SYSCTL_KEYS), cid
+    assert set(E.MACHINE_WIDE_SYSCTLS) <= set(H.SYSCTL_KEYS)
+    assert H.SYSCTL_COMMAND.split()[:2] == ["sysctl", "-e"] and len(H.SYSCTL_COMMAND.split()) == 2 + len(H.SYSCTL_KEYS)
 
 
 # ------------------------------------------------------------------ K8S-007: zero Secrets sampled
@@ -265,9 +277,11 @@ def test_sla004_alert_rules_not_loaded_is_an_error(pf):
 
 
 def _sys008(pf, tmp_path, container: str, values: dict[str, str]):
+    """``values``: keys whose value differs from the rendered one ("" : the key is not printed)."""
     want = {k: v for k, v in E.sysctls_for(True) if k in E.MACHINE_WIDE_SYSCTLS}
-    out = f"container={container}\n" + "".join(f"{k}={values.get(k, want[k])}\n" for k in want)
-    return _run("DCOPS-SYS-008", _ctx(pf, tmp_path, {"ctr=": Out(0, out)}))
+    out = "".join(f"{k} = {values.get(k, want[k])}\n" for k in want if values.get(k, want[k]))
+    virt = Out(0, f"{container}\n") if container else Out(1, "none\n")
+    return _run("DCOPS-SYS-008", _ctx(pf, tmp_path, {"systemd-detect-virt -c": virt, "sysctl -e": Out(0, out)}))
 
 
 def test_sys008_verdicts_and_the_container_exception(pf, tmp_path):
@@ -281,7 +295,11 @@ def test_sys008_verdicts_and_the_container_exception(pf, tmp_path):
     # unreadable on a real host: an error
     r = _sys008(pf, tmp_path, "", {"net.core.bpf_jit_harden": ""})
     assert r.status == Status.error and "net.core.bpf_jit_harden" in r.reason
-    assert _run("DCOPS-SYS-008", _ctx(pf, tmp_path, {"ctr=": Out(0, "")})).status == Status.error
+    assert _run("DCOPS-SYS-008", _ctx(pf, tmp_path, {"systemd-detect-virt -c": Out(1, "none\n"),
+                                                     "sysctl -e": Out(0, "")})).status == Status.error
+    # systemd-detect-virt itself failing (not "none"): the container question is unanswered: an error
+    assert _run("DCOPS-SYS-008", _ctx(pf, tmp_path, {"systemd-detect-virt -c": Out(127, "", "not found"),
+                                                     "sysctl -e": Out(0, "")})).status == Status.error
 
 
 def test_rollout_sysctl_step_fails_on_a_key_it_cannot_set():

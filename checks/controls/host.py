@@ -186,13 +186,19 @@ class HostCtx:
     standby_pubkey_error: str = ""
 
     # -- memoised command outputs
-    def prefetch(self, cmds: list[str]) -> None:
+    def prefetch(self, cmds: list[str], must_run: bool = False) -> None:
         """Run ``cmds`` on the host in ONE round trip and keep each one's result as if it had
-        been run alone (same sudo, same shell: exit status, stdout and stderr each)."""
+        been run alone (same sudo, same shell: exit status, stdout and stderr each).
+        ``must_run``: make the round trip even with nothing to fetch (it is the reachability
+        probe: SSH's own failure raises)."""
         if self.audit_user:
             return self._audit_prefetch(cmds)
         todo = [c for c in cmds if c not in self.cache]
         if not todo:
+            if must_run:
+                r = self.host.run("true")
+                if r.rc != 0:
+                    raise HostUnreachable((r.stderr or r.stdout).strip()[:300] or f"`true` exited {r.rc}")
             return
         arg = base64.b64encode(json.dumps(todo).encode()).decode()
         r = self.host.run(f"python3 -c {shlex.quote(_PREFETCH_PY)} {arg}")
@@ -261,10 +267,28 @@ class HostCtx:
             self.cache["__ss"] = rows
         return self.cache["__ss"]
 
+    def sysctls(self) -> dict[str, str]:
+        """Every kernel key the controls read (:data:`SYSCTL_KEYS`), from one ``sysctl`` process
+        (``key = value`` lines; a key the kernel does not have is left out, ``-e``)."""
+        if "__sysctl" not in self.cache:
+            r = self.run(SYSCTL_COMMAND)  # a key it cannot read is reported on stderr; the others still print
+            vals: dict[str, str] = {}
+            for line in r.stdout.splitlines():
+                k, sep, v = line.partition(" = ")
+                if sep:
+                    vals[k.strip()] = " ".join(v.split())
+            if not vals:
+                raise EvidenceUnreadable(f"`{SYSCTL_COMMAND}` printed no value on {self.target.host} (rc {r.rc}): "
+                                         f"{(r.stderr or r.stdout).strip()[:300]}")
+            self.cache["__sysctl"] = vals
+            self.cache["__sysctl_err"] = (r.stderr or "").strip()[:300]
+        return self.cache["__sysctl"]
+
     def sysctl(self, key: str) -> str:
-        v = self.out(f"sysctl -n {key}").strip()
+        v = self.sysctls().get(key, "")
         if not v:
-            raise EvidenceUnreadable(f"`sysctl -n {key}` printed nothing on {self.target.host}")
+            why = self.cache.get("__sysctl_err") or "not in its output"
+            raise EvidenceUnreadable(f"`sysctl -e ...` printed no value of {key} on {self.target.host}: {why}")
         return v
 
     def files(self, paths: list[str], globs: list[str] = ()) -> dict[str, str]:
@@ -1080,32 +1104,47 @@ def _both(key: str, v: str) -> dict[str, str]:
     return {f"net.ipv4.conf.all.{key}": v, f"net.ipv4.conf.default.{key}": v}
 
 
+# What each network-namespace key control expects (DCOPS-SYS-001..007).
+SYS_WANT: dict[str, dict[str, str]] = {
+    "DCOPS-SYS-001": {**_both("accept_redirects", "0"), **_both("secure_redirects", "0")},
+    "DCOPS-SYS-002": _both("send_redirects", "0"),
+    "DCOPS-SYS-003": _both("accept_source_route", "0"),
+    "DCOPS-SYS-004": _both("rp_filter", "1"),
+    "DCOPS-SYS-005": {"net.ipv4.tcp_syncookies": "1"},
+    "DCOPS-SYS-006": _both("log_martians", "1"),
+    "DCOPS-SYS-007": {"net.ipv4.icmp_echo_ignore_broadcasts": "1"},
+}
+SYSCTL_KEYS: tuple[str, ...] = tuple(dict.fromkeys([k for w in SYS_WANT.values() for k in w] + list(E.MACHINE_WIDE_SYSCTLS)))
+"""Every kernel key a host control reads: one ``sysctl`` process per host reads them all."""
+SYSCTL_COMMAND = "sysctl -e " + " ".join(SYSCTL_KEYS)
+
+
 def sys_001(c, x):
-    return _sysctls(c, x, {**_both("accept_redirects", "0"), **_both("secure_redirects", "0")})
+    return _sysctls(c, x, SYS_WANT["DCOPS-SYS-001"])
 
 
 def sys_002(c, x):
-    return _sysctls(c, x, _both("send_redirects", "0"))
+    return _sysctls(c, x, SYS_WANT["DCOPS-SYS-002"])
 
 
 def sys_003(c, x):
-    return _sysctls(c, x, _both("accept_source_route", "0"))
+    return _sysctls(c, x, SYS_WANT["DCOPS-SYS-003"])
 
 
 def sys_004(c, x):
-    return _sysctls(c, x, _both("rp_filter", "1"))
+    return _sysctls(c, x, SYS_WANT["DCOPS-SYS-004"])
 
 
 def sys_005(c, x):
-    return _sysctls(c, x, {"net.ipv4.tcp_syncookies": "1"})
+    return _sysctls(c, x, SYS_WANT["DCOPS-SYS-005"])
 
 
 def sys_006(c, x):
-    return _sysctls(c, x, _both("log_martians", "1"))
+    return _sysctls(c, x, SYS_WANT["DCOPS-SYS-006"])
 
 
 def sys_007(c, x):
-    return _sysctls(c, x, {"net.ipv4.icmp_echo_ignore_broadcasts": "1"})
+    return _sysctls(c, x, SYS_WANT["DCOPS-SYS-007"])
 
 
 def sys_008(c, x):
@@ -1113,14 +1152,12 @@ def sys_008(c, x):
     these keys are the container host's: reported as an exception (not assessed), with the
     values seen, never a pass."""
     want = {k: v for k, v in E.sysctls_for(True) if k in E.MACHINE_WIDE_SYSCTLS}
-    cmd = ("ctr=$(systemd-detect-virt -c 2>/dev/null) || ctr=; echo \"container=$ctr\"; for k in " + " ".join(want)
-           + "; do p=/proc/sys/$(echo \"$k\" | tr . /); if [ -r \"$p\" ]; then echo \"$k=$(cat \"$p\")\"; "
-           "else echo \"$k=\"; fi; done")
-    lines = dict(l.split("=", 1) for l in x.out(cmd).splitlines() if "=" in l)
-    if "container" not in lines:
-        raise EvidenceUnreadable("no answer from systemd-detect-virt and /proc/sys")
-    ctr = lines.pop("container").strip()
-    got = {k: " ".join(lines.get(k, "").split()) or None for k in want}
+    virt = x.run("systemd-detect-virt -c")  # exit 0 and its name in a container; "none" and exit 1 outside
+    if virt.rc not in (0, 1):
+        raise EvidenceUnreadable(f"`systemd-detect-virt -c` failed (rc {virt.rc}): {(virt.stderr or virt.stdout).strip()[:200]}")
+    ctr = virt.stdout.strip() if virt.rc == 0 else ""
+    vals = x.sysctls()
+    got = {k: vals.get(k) or None for k in want}
     bad = {k: v for k, v in got.items() if v != want[k]}
     ev = {"values": got, "expected": want, "container": ctr or None}
     if ctr:
@@ -1335,17 +1372,28 @@ def targets(pf: ProvinceFile, names: set[str] | None = None) -> list[Target]:
     return [t for t in out if names is None or t.host in names]
 
 
-def connect(t: Target, ssh_config: Path, control_dir: Path, timeout: int = 15, user: str | None = None) -> Any:
+def connect(t: Target, ssh_config: Path, control_dir: Path, timeout: int = 15, user: str | None = None,
+            master: bool = True) -> Any:
     """testinfra over the stack's ssh_config: as its user with sudo, or as ``user`` (the audit
-    account) without sudo."""
-    return testinfra.get_host(
+    account) without sudo.
+
+    ``master``: keep one SSH connection open for the host's commands (a ControlMaster, closed by
+    :func:`close_master`). A host whose evidence comes in one round trip (the plan knows its
+    commands) needs none: one plain connection, no master to start and stop.
+
+    Evidence is decoded as UTF-8 (Debian's locale; a non-ASCII output, e.g. a Vietnamese name in
+    ``getent passwd``, would otherwise make testinfra ask the host for its encoding over one more
+    SSH exec and a Python start, on every host)."""
+    host = testinfra.get_host(
         f"ssh://{user + '@' if user else ''}{t.address}",
         ssh_config=str(ssh_config),
         sudo=user is None,
-        controlpersist=120,
-        controlpath=str(control_dir / f"{t.host}.sock"),
+        controlpersist=120 if master else 0,
+        controlpath=str(control_dir / f"{t.host}.sock") if master else None,
         timeout=timeout,
     )
+    host.backend._encoding = "UTF-8"  # testinfra's cache of BaseBackend.get_encoding (pinned testinfra)
+    return host
 
 
 def close_master(t: Target, ssh_config: Path, control_dir: Path) -> None:
@@ -1364,23 +1412,30 @@ def check_host(t: Target, pf: ProvinceFile, ssh_config: Path, control_dir: Path,
     """Every host control on one host (run inside the management namespace)."""
     ids = [cid for cid in CONTROLS if (not only or cid in only)]
     results: list[Result] = []
-    host = connect(t, ssh_config, control_dir, user=audit_user)
+    planned = plan.commands(t) if plan is not None else []
+    # a host whose commands the plan knows needs one round trip: no ControlMaster to start and stop
+    master = not (planned and (audit_user or plan is not None))
+    host = connect(t, ssh_config, control_dir, user=audit_user, master=master)
     x = HostCtx(t, pf, host, hub_pubkey, hub_pubkey_error=hub_key_error, standby_pubkey=standby_pubkey,
                 standby_pubkey_error=standby_key_error)
     x.audit_user = audit_user
     reachable, why = False, ""
     for attempt in range(3):  # a host whose sshd is being reloaded refuses for an instant
         try:
-            probe = host.run("true")
-            reachable = probe.rc == 0
-            why = (probe.stderr or probe.stdout).strip()[:300]
+            # the first round trip is the probe: the evidence itself where there is a plan or an
+            # audit account (ssh's own failure is exit 255: testinfra raises), else `true`
+            if plan is not None or audit_user:
+                x.prefetch(planned, must_run=True)
+                reachable = True
+            else:
+                probe = host.run("true")
+                reachable = probe.rc == 0
+                why = (probe.stderr or probe.stdout).strip()[:300]
         except Exception as e:
             reachable, why = False, f"{e.__class__.__name__}: {e}"
         if reachable:
             break
         time.sleep(1 + attempt)
-    if reachable and (plan is not None or audit_user):
-        x.prefetch(plan.commands(t) if plan is not None else [])
     for cid in ids:
         c = catalog().get(cid)
         t0 = time.monotonic()
@@ -1401,10 +1456,11 @@ def check_host(t: Target, pf: ProvinceFile, ssh_config: Path, control_dir: Path,
             on_result(r)
     if reachable and plan is not None:
         plan.learn(t, [k for k in x.cache if not k.startswith("__")])
-    try:
-        close_master(t, ssh_config, control_dir)
-    except Exception:
-        pass
+    if master:
+        try:
+            close_master(t, ssh_config, control_dir)
+        except Exception:
+            pass
     return results
 
 
