@@ -182,7 +182,8 @@ def _again(r: CaseResult, opts: BenchOptions, n: int, name: str, pfile: Path, wd
 
 def targets(r: CaseResult) -> None:
     """The issue's targets over ``r``'s figures (also after a merge with earlier runs): the
-    re-apply target at the largest N pyinfra ran, the 5x target at the largest N both ran."""
+    re-apply target at the largest N pyinfra ran, the 5x target at every N both ran (its smallest
+    margin decides)."""
     ns = [m.n for m in r.measures if m.key.startswith("pyinfra.again.") and m.samples and m.n]
     r.targets = []
     if not ns:
@@ -192,14 +193,18 @@ def targets(r: CaseResult) -> None:
     if ratio is not None:
         r.targets.append(Target(f"no-change re-apply of {n} sites with the default engine (pyinfra) within 3x the floor",
                                 f"{ratio:.2f}x the floor", ratio <= 3))
-    both = [m.n for m in r.measures if m.key.startswith("ansible-default.again.") and m.samples
-            and r.get(f"pyinfra.again.{m.n}") and r.get(f"pyinfra.again.{m.n}").samples]
-    if both:
-        k = max(both)
-        ad = r.get(f"ansible-default.again.{k}")
-        cands = [m for m in (r.get(f"pyinfra.again.{k}"), r.get(f"ansible-tuned.again.{k}")) if m and m.samples]
-        best = min(cands, key=lambda m: m.median)
-        x = ad.median / best.median
+    both = sorted({m.n for m in r.measures if m.key.startswith("ansible-default.again.") and m.samples
+                   and r.get(f"pyinfra.again.{m.n}") and r.get(f"pyinfra.again.{m.n}").samples})
+    if both:  # judged at every site count both ran (issue 18), not only at the most favourable one
+        margins = {}
+        for k in both:
+            ad = r.get(f"ansible-default.again.{k}")
+            cands = [m for m in (r.get(f"pyinfra.again.{k}"), r.get(f"ansible-tuned.again.{k}")) if m and m.samples]
+            best = min(cands, key=lambda m: m.median)
+            margins[k] = (ad.median / best.median, best.label.split(":")[0])
+        k_min = min(margins, key=lambda k: margins[k][0])
+        x, who = margins[k_min]
         r.targets.append(Target(f"faster engine at least 5x faster than Ansible with default settings on the no-change "
-                                f"re-apply ({k} sites, the largest N both ran)",
-                                f"{best.label.split(':')[0]}: {x:.1f}x faster", x >= 5))
+                                f"re-apply, at every site count both ran ({', '.join(map(str, both))})",
+                                f"smallest margin {who}: {x:.1f}x faster at {k_min} sites; "
+                                + ", ".join(f"{k}: {margins[k][0]:.1f}x" for k in both), x >= 5))
