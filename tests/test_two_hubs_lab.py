@@ -103,6 +103,32 @@ def test_two_hub_hosts_and_a_tunnel_to_each(lab):
     assert res[0]["evidence"]["standby"]["hub_key_compared"], res[0]["evidence"]
 
 
+SERVICE_CONTROLS = ["DCOPS-WG-002", "DCOPS-NTP-001", "DCOPS-NTP-002", "DCOPS-NTP-003", "DCOPS-LOG-001", "DCOPS-LOG-004"]
+
+
+def test_time_log_and_handshake_controls_pass_on_both_hubs_and_the_site(lab):
+    """The controls that read time, logs and handshakes expect every declared hub: on the rolled-out
+    lab they pass on the site (both tunnels, both time servers, forwarding to both log servers)
+    and on each hub (its own upstream and log server). Time needs a few polls to settle: retried
+    for up to 120 s."""
+    out = REPO / "out" / f"results-{lab['name']}-svc.json"
+    deadline = time.monotonic() + 120
+    while True:
+        r = dcops("check", *lab_stack(lab["name"]), "--only", ",".join(SERVICE_CONTROLS),
+                  "--target", f"gateway,gateway-standby,{SITE}", "--output", str(out))
+        doc = json.loads(out.read_text())
+        rows = {(x["control"], x["target"]): x for x in (doc.get("results") if isinstance(doc, dict) else doc)}
+        bad = {k: (v["status"], v.get("reason")) for k, v in rows.items() if v["status"] not in ("pass", "skipped")}
+        if not bad or time.monotonic() > deadline:
+            break
+        time.sleep(10)
+    assert not bad, f"dcops check exit {r.returncode}: {bad}"
+    passed = {k for k, v in rows.items() if v["status"] == "pass"}
+    assert {("DCOPS-NTP-003", "gateway-standby"), ("DCOPS-LOG-004", "gateway-standby"), ("DCOPS-LOG-001", SITE),
+            ("DCOPS-WG-002", SITE), ("DCOPS-NTP-002", SITE), ("DCOPS-NTP-001", SITE)} <= passed, sorted(passed)
+    assert "standby" in rows[("DCOPS-WG-002", SITE)]["evidence"], rows[("DCOPS-WG-002", SITE)]
+
+
 LOOP = r"""
 import socket, sys, time
 addr, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
