@@ -155,7 +155,7 @@ def check(
     stack: Optional[str] = StackOpt,
     config_file: Optional[Path] = ConfigFileOpt,
     only: list[str] = typer.Option([], "--only", help="control id(s) to run, e.g. DCOPS-SSH-001 (repeat or comma-separate)"),
-    target: list[str] = typer.Option([], "--target", "-t", help="site id, 'gateway', platform id or cluster id (repeat or comma-separate)"),
+    target: list[str] = typer.Option([], "--target", "-t", help="site id, 'gateway' ('gateway-standby' with two hubs), platform id or cluster id (repeat or comma-separate)"),
     output: Path = typer.Option(DEFAULT_OUTPUT, "--output", "-o", help="JSON results (a timestamped copy is written beside it)"),
     window_days: Optional[int] = typer.Option(None, "--window-days", help="SLA window (default: each SLO's window, 30 days)"),
     parallel: int = typer.Option(8, "--parallel", help="hosts checked at once"),
@@ -246,7 +246,8 @@ def check(
     platforms_all = set(pf.platform_by_id)
     bad_t = sorted(targets - hosts_all - clusters_all - platforms_all)
     if bad_t:
-        err.print(f"error: unknown target(s): {', '.join(bad_t)} (sites, 'gateway', platforms or clusters of {st.province})", markup=False)
+        hubs_named = "'gateway', 'gateway-standby'" if pf.wan.standby else "'gateway'"
+        err.print(f"error: unknown target(s): {', '.join(bad_t)} (sites, {hubs_named}, platforms or clusters of {st.province})", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT)
 
     def wanted(ids) -> set[str] | None:
