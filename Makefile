@@ -5,10 +5,11 @@ PROVINCE ?= stacks/province-lab.yaml
 
 .PHONY: install demo test test-fast lint clean-lab
 
+# The venv (mostly downloads) is made while the Go tools build (CPU): they do not depend on each other.
 install:
 	scripts/install-system
-	scripts/install-tools
-	scripts/install-python
+	scripts/install-python & py=$$!; scripts/install-tools; t=$$?; wait $$py; p=$$?; \
+	  if [ $$p -ne 0 ]; then echo "scripts/install-python failed (exit $$p)" >&2; fi; exit $$(( t ? t : p ))
 
 demo: install
 	.venv/bin/dcops run --province $(PROVINCE)
