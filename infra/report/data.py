@@ -419,8 +419,10 @@ def _sla_verdict(e: dict, statuses: list[str] | None, has: bool) -> dict:
             "insufficient": insufficient, "waived": "waived" in st}
 
 
-def _sla_section(m: ProvinceFile, doc: dict) -> dict:
-    raw = _sla.extract(doc, set(m.platform_by_id), set(m.site_by_id))
+def _sla_section(m: ProvinceFile, doc: dict, raw: dict | None = None) -> dict:
+    """``raw``: what :func:`infra.report.sla.extract` read from ``doc``, when already done."""
+    if raw is None:
+        raw = _sla.extract(doc, set(m.platform_by_id), set(m.site_by_id))
     window = raw.get("window_days") or (m.platforms[0].slo.window_days if m.platforms else 30)
     plats = []
     for p in m.platforms:
@@ -571,8 +573,9 @@ def assemble(inp: Inputs, *, version: str, now: _dt.datetime | None = None) -> d
     audit = m.province.audit_standard
     catalog = load_catalog() if inp.catalog is None else (inp.catalog or None)
     controls = _controls(results, catalog, doc_controls, audit)
-    sla_out = _sla_section(m, doc)
-    site_status = _site_status(m, results, _sla.extract(doc, set(m.platform_by_id), set(m.site_by_id)))
+    sla_raw = _sla.extract(doc, set(m.platform_by_id), set(m.site_by_id))  # once: it reads every result
+    sla_out = _sla_section(m, doc, sla_raw)
+    site_status = _site_status(m, results, sla_raw)
     summary = _summary(m, results, controls, sla_out, site_status)
     if inp.requirements is False:
         entries, req_problem = [], "no requirements catalog given"
