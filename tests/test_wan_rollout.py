@@ -33,10 +33,13 @@ PROVINCE = REPO / "stacks" / "province-lab.yaml"
 DCOPS = [str(Path(sys.executable).parent / "dcops")]
 SITES = ["so-tc", "so-xd", "p-trung-tam"]  # different reach sets; a department and a ward
 
+# Every target is tried at once, each with its own connect timeout: a dropped port costs the
+# timeout once per probe, not once per target.
 PROBE = r"""
-import socket, sys
+import socket, sys, threading
 t = float(sys.argv[1])
-for a in sys.argv[2:]:
+res = {}
+def one(a):
     h, p = a.rsplit(":", 1)
     s = socket.socket(); s.settimeout(t)
     try:
@@ -49,7 +52,12 @@ for a in sys.argv[2:]:
         r = "error-%s" % e.errno
     finally:
         s.close()
-    print(a, r)
+    res[a] = r
+ts = [threading.Thread(target=one, args=(a,)) for a in sys.argv[2:]]
+for x in ts: x.start()
+for x in ts: x.join()
+for a in sys.argv[2:]:
+    print(a, res[a])
 """
 
 
@@ -330,14 +338,20 @@ def _connectivity(lab: Lab) -> None:
     for site in SITES:
         assert now - hs[keys[site]["key"]] < 180, (site, hs)
     # node_exporter answers through the tunnel (management segment, over wg) and only there
+    # (every site's two curls at once: the WAN-address ones wait out their -m 3)
+    from concurrent.futures import ThreadPoolExecutor
+
+    curls = []
     for site in SITES:
         s = m.site_by_id[site]
-        p = netexec.mgmt_run(
-            lab.name, ["curl", "-sS", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", f"http://{s.tunnel_address}:9100/metrics"],
-            capture_output=True, text=True,
-        )
+        curls.append(["curl", "-sS", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", f"http://{s.tunnel_address}:9100/metrics"])
+        curls.append(["curl", "-sS", "-m", "3", f"http://{s.wan_address}:9100/metrics"])
+    with ThreadPoolExecutor(len(curls)) as pool:
+        done = list(pool.map(lambda argv: netexec.mgmt_run(lab.name, argv, capture_output=True, text=True), curls))
+    for i, site in enumerate(SITES):
+        p = done[2 * i]
         assert p.stdout == "200", (site, p.stdout, p.stderr)
-        p = netexec.mgmt_run(lab.name, ["curl", "-sS", "-m", "3", f"http://{s.wan_address}:9100/metrics"], capture_output=True, text=True)
+        p = done[2 * i + 1]
         assert p.returncode != 0, f"{site}: node_exporter answers on the WAN address"
 
 
@@ -479,3 +493,87 @@ def test_site_failing_midway_then_repaired(lab, engine):
     assert lab.root(site, ["systemctl", "is-active", "chrony"]).stdout.strip() == "active"
     p, data = lab.apply("--engine", engine)
     assert p.returncode == 0 and _counts(data)["changed"] == 0, data
+
+
+# ------------------------------------------------------------------ the central log server (issue 13)
+# (were tests/test_log_spoofing.py, with a lab of its own: they run last here, on rolled-out hosts)
+
+SENDER, VICTIM = "so-tc", "so-xd"
+
+
+def _sh(lab: Lab, host: str, script: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """``bash -c script`` as root in the host's container (no SSH)."""
+    return netexec.host_run(lab.name, "hub" if host == E.GATEWAY else host, ["bash", "-c", script],
+                            capture_output=True, text=True, timeout=timeout)
+
+
+def _send(lab: Lab, claimed: str, marker: str) -> None:
+    """From SENDER, one RFC 3164 message to the hub's log server claiming HOSTNAME ``claimed``
+    (retried while the tunnel comes up)."""
+    hub = lab.model.wan.hub
+    script = (f"printf '<13>%s {claimed} spoof: {marker}\\n' \"$(LC_ALL=C date '+%b %e %H:%M:%S')\" "
+              f"> /dev/tcp/{hub.log_server}/{E.SYSLOG_PORT}")
+    deadline = time.monotonic() + 90
+    while True:
+        p = _sh(lab, SENDER, script, timeout=30)
+        if p.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert p.returncode == 0, f"could not reach the log server from {SENDER}: {p.stderr}"
+
+
+def _wait_for_log(lab: Lab, path: str, marker: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _sh(lab, E.GATEWAY, f"grep -qF {marker} {path}").returncode == 0:
+            return
+        time.sleep(1)
+    listing = _sh(lab, E.GATEWAY, f"ls -la {E.REMOTE_LOG_DIR}; tail -n 5 {E.REMOTE_LOG_DIR}/*.log").stdout
+    pytest.fail(f"{marker} never reached {path}:\n{listing}")
+
+
+@pytest.mark.lab
+@pytest.mark.timeout(2400)
+def test_a_site_cannot_write_into_another_sites_log(lab):
+    """The central log server cannot be fooled by a claimed hostname. Site A writes syslog messages
+    straight to the hub's log server (tcp/514 over the tunnel) that claim to come from site B, and
+    from a path like ``../../etc/x``. The hub files each message by the address it came from (A's
+    tunnel address, which WireGuard ties to A's key), so they land in A's own file only: B's file
+    never gets them and no file is made from a claimed name."""
+    # the victim's own forwarding works: its file exists and is named by its id
+    own = "own-" + "".join(random.choice(string.ascii_lowercase) for _ in range(10))
+    assert _sh(lab, VICTIM, f"logger -t dcops-test {own}").returncode == 0
+    _wait_for_log(lab, E.log_file(VICTIM), own, timeout=90)
+
+    spoof = "spoof-" + "".join(random.choice(string.ascii_lowercase) for _ in range(10))
+    _send(lab, VICTIM, spoof)  # claims to be the victim
+    traversal = "trav-" + "".join(random.choice(string.ascii_lowercase) for _ in range(10))
+    _send(lab, "../../../etc/dcops-evil", traversal)  # claims a path as its hostname
+    _wait_for_log(lab, E.log_file(SENDER), spoof)
+    _wait_for_log(lab, E.log_file(SENDER), traversal)
+
+    victim_log = _sh(lab, E.GATEWAY, f"cat {E.log_file(VICTIM)}").stdout
+    assert own in victim_log and spoof not in victim_log and traversal not in victim_log
+    files = _sh(lab, E.GATEWAY, f"ls -1 {E.REMOTE_LOG_DIR}").stdout.split()
+    assert set(files) <= {f"{s}.log" for s in SITES}, files  # the lab's sites' own files, none from a claimed name
+    assert _sh(lab, E.GATEWAY, "ls /etc/dcops-evil* /var/log/dcops-evil* 2>/dev/null").stdout.strip() == ""
+    # whatever the message claims, the sender's file holds it (the claimed name is only text)
+    line = next(ln for ln in _sh(lab, E.GATEWAY, f"cat {E.log_file(SENDER)}").stdout.splitlines() if spoof in ln)
+    assert VICTIM in line
+
+
+@pytest.mark.lab
+@pytest.mark.timeout(1200)
+def test_an_injected_nft_table_is_drift_and_is_removed(lab):
+    """A table added by hand (here one that would accept everything) shows in `--check` as
+    firewall drift, for the engine's one-pass sync check, and the apply removes it."""
+    assert _sh(lab, SENDER, "nft add table ip evil; nft add chain ip evil input "
+                            "'{ type filter hook input priority -10; policy accept; }'").returncode == 0
+    p, data = lab.apply("--engine", "pyinfra", "--check")
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert data["hosts"][SENDER]["status"] == "changed", data["hosts"][SENDER]
+    assert "firewall" in " ".join(data["hosts"][SENDER]["changes"]), data["hosts"][SENDER]
+    assert data["hosts"][VICTIM]["status"] == "unchanged", data["hosts"][VICTIM]
+    assert "table ip evil" in _sh(lab, SENDER, "nft list tables").stdout, "--check changed nothing"
+    assert lab.apply("--engine", "pyinfra")[0].returncode == 0
+    assert _sh(lab, SENDER, "nft list tables").stdout.split("\n")[:-1] == ["table inet dcops"]
