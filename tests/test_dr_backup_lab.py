@@ -9,7 +9,9 @@ namespace the object store and Velero run in), the S3 object store; one platform
   recorded, scratch namespace removed;
 - a backup without the marker (made by hand with velero) makes the restore test fail (exit 1);
 - the controls through the read-only identity: BAK-001/002 pass; BAK-003 fails once the
-  record is older than restore_test_interval_days.
+  record is older than restore_test_interval_days;
+- last, the same lab's object store as a team's shared Pulumi state: two `dcops provision` at once,
+  one gets Pulumi's lock error (was tests/test_shared_state.py, with a lab of its own like this one).
 """
 
 from __future__ import annotations
@@ -153,3 +155,47 @@ def test_a_backup_without_the_marker_fails_the_restore_test(lab):
     assert rec["outcome"] == "fail" and rec["restore"]["backup"] == name, rec
     assert any("did not come back" in why for why in rec["reasons"]), rec["reasons"]
     assert rec["cleaned_up"] is True
+
+
+@pytest.mark.lab
+def test_two_engineers_at_once_one_gets_the_lock_error(lab):
+    """A team's shared Pulumi state: this lab's S3-compatible object store (`dcops lab up --state s3`)
+    as the stack's backend, written into the environment with an s3:// backend (credentials file, CA).
+    Two engineers' `dcops provision` at once: one updates the stack, the other gets Pulumi's lock
+    error (exit 1, said so) and changes nothing; the state stays readable and complete. (It had a lab of
+    its own, the same as this module's, in tests/test_shared_state.py; it runs last here: it provisions
+    the whole province, which takes the dvc objects applied above as they are.)"""
+    import subprocess
+    import sys
+
+    stack = lab_stack(lab)
+    env = yaml.safe_load(open(stack[-1]).read())["config"]["dcops:environment"]
+    assert env["backend"]["url"].startswith("s3://") and env["backend"]["ca_file"]
+    argv = [sys.executable, "-m", "infra.cli", "provision", *stack]
+    r = dcops("provision", *stack, "--preview", timeout=1200)  # the stack is made in the bucket
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    procs = [subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              stdin=subprocess.DEVNULL)]
+    time.sleep(1.0)
+    procs.append(subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  stdin=subprocess.DEVNULL))
+    outs = [p.communicate(timeout=1200) for p in procs]
+    codes = [p.returncode for p in procs]
+    assert sorted(codes) == [0, 1], (codes, [o[0][-1500:] + o[1][-1500:] for o in outs])
+    loser = outs[codes.index(1)]
+    assert "locked" in (loser[0] + loser[1]), loser
+    # the state is whole: a no-change preview, and the export parses with every object
+    r = dcops("provision", *stack, "--preview", timeout=1200)
+    assert r.returncode == 0 and "to update" not in r.stdout and "to create" not in r.stdout, r.stdout[-2000:]
+    from infra import environment as EV
+    from infra.paths import tool
+    from infra.pulumi_env import stack_env
+
+    st = EV.load("lab", stack[-1])
+    # the object store answers inside the lab's management namespace only: read it from there
+    ex = subprocess.run(["ip", "netns", "exec", st.env.management_netns, str(tool("pulumi")), "stack", "export",
+                         "--stack", "lab"], env=stack_env(st), capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert ex.returncode == 0, ex.stderr[-2000:]
+    doc = json.loads(ex.stdout)
+    kinds = {r["type"] for r in doc["deployment"]["resources"]}
+    assert any(t.startswith("kubernetes:") for t in kinds), kinds
