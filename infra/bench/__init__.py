@@ -20,6 +20,7 @@ class BenchOptions:
     variants: list[str] = field(default_factory=lambda: ["pyinfra", "ansible-tuned", "ansible-default"])  # wan case
     ansible_first_max: int = 50     # wan case: Ansible's first apply is timed up to this many sites
     checkpoint: Callable[[CaseResult], None] | None = None  # save a long case's partial result
+    reuse: bool = False             # province case: go on with the lab an earlier run left (--keep)
 
     @property
     def max_sites(self) -> int:

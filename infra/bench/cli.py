@@ -43,6 +43,8 @@ def bench(
     output: Path = typer.Option(REPO / "docs" / "benchmarks.md", "--output", "-o", help="markdown file; its generated block is rewritten"),
     fresh: bool = typer.Option(False, "--fresh", help="drop the saved figures of the chosen cases first (by default a run "
                                "replaces only the figures it measures again and keeps the others, e.g. other site counts)"),
+    reuse: bool = typer.Option(False, "--reuse", help="province case: go on with the lab an earlier run left with --keep (no lab up, "
+                               "no provision; its first apply is then a converging run, recorded as such)"),
     keep: bool = typer.Option(False, "--keep", help="leave each case's lab running (for profiling); `dcops lab down --name ...` removes it"),
     list_cases: bool = typer.Option(False, "--list", help="list the cases and exit"),
     show: bool = typer.Option(False, "--show", help="print the saved results as markdown and exit (runs nothing)"),
@@ -127,7 +129,7 @@ def bench(
         return merged
 
     opts = BenchOptions(sites=ns, repeat=repeat, name=name, progress=progress, keep=keep, checkpoint=checkpoint,
-                        variants=variants, ansible_first_max=ansible_first_max)
+                        variants=variants, ansible_first_max=ansible_first_max, reuse=reuse)
     info = machine()
     worst = EXIT_OK
     embedded = None
