@@ -12,7 +12,9 @@ config file, and no lab name. Then:
   bastion, the rollout and the host checks reach every host through it (ProxyJump);
 - a second environment (another lab, other addresses) works with no code change;
 - the standard inventory converges the hosts by hand with ansible-playbook and under
-  ansible-runner.
+  ansible-runner;
+- `dcops drift` on the provisioned lab finds a host's and a cluster's out-of-band changes, and
+  nothing once they are repaired.
 """
 
 from __future__ import annotations
@@ -232,6 +234,52 @@ def test_inventory_runs_by_hand_and_under_ansible_runner(lab, tmp_path):
                         capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert py.returncode == 0, py.stdout[-3000:] + py.stderr[-2000:]
     assert netexec.host_run(lab["name"], site, ["sha256sum", conf], capture_output=True, text=True).stdout == before
+
+
+@pytest.mark.lab
+def test_drift_finds_host_and_cluster_changes_then_nothing(lab, tmp_path):
+    """`dcops drift` (the daily run of deploy/systemd) on this lab, provisioned, rolled out and monitored
+    through its environment: one host's firewall and one cluster object are changed out of band;
+    `dcops drift` finds both (exit 1); after `dcops wan apply`, `dcops provision --refresh` and
+    `dcops provision` the next run reports nothing (exit 0). (It had a lab of its own in tests/test_drift.py.)"""
+    from infra.lab import controlplane as cp
+    from infra.lab import netexec
+
+    name = lab["name"]
+    for step in (["provision"], ["wan", "apply"]):
+        r = dcops(*step, *lab_stack(name), timeout=1800)
+        assert r.returncode == 0, f"{step}: " + r.stdout[-3000:] + r.stderr[-2000:]
+    r = dcops("lab", "monitor", "--name", name)  # the SLA controls read it (idempotent)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    out = tmp_path / "drift"
+    r = dcops("drift", *lab_stack(name), "--out", str(out), timeout=3600)  # the baseline of the controls
+    first = json.loads((out / "drift.json").read_text())
+    assert first["clusters"]["status"] == "clean", first["clusters"]
+    assert first["hosts"]["status"] == "clean", first["hosts"]
+    assert first["controls"]["status"] == "baseline"
+    # out of band: one host's firewall, one cluster object
+    netexec.host_run(name, "so-tc", ["nft", "add", "table", "inet", "intruder"], capture_output=True, check=True)
+    kc = str(cp.kubeconfig_path(name, "primary"))
+    k = subprocess.run([str(Path.home() / ".cache/dcops/tools/bin/kubectl"), "--kubeconfig", kc, "-n", "motcua",
+                        "scale", "deployment", "--all", "--replicas=1"], capture_output=True, text=True)
+    assert k.returncode == 0, k.stderr
+    r = dcops("drift", *lab_stack(name), "--out", str(out), timeout=3600)
+    assert r.returncode == 1, r.stdout[-3000:] + r.stderr[-2000:]
+    doc = json.loads((out / "drift.json").read_text())
+    assert set(doc["hosts"]["hosts"]) == {"so-tc"} and any("firewall" in c for c in doc["hosts"]["hosts"]["so-tc"]["changes"])
+    assert any(x["resource"].startswith("primary/Deployment/motcua") for x in doc["clusters"]["changed"]), doc["clusters"]
+    assert "so-tc" in (out / "drift.md").read_text()
+    # repaired the ordinary way (Pulumi learns of an out-of-band edit by a refresh, then up puts
+    # the object back): the next run finds nothing
+    for step in (["wan", "apply"], ["provision", "--refresh"], ["provision"]):
+        r = dcops(*step, *lab_stack(name), timeout=1800)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    r = dcops("drift", *lab_stack(name), "--out", str(out), timeout=3600)
+    doc = json.loads((out / "drift.json").read_text())
+    assert doc["clusters"]["status"] == "clean", doc["clusters"]
+    assert doc["hosts"]["status"] == "clean", doc["hosts"]
+    assert r.returncode == 0, r.stdout[-2000:]  # controls only got better since the last run
+    assert not any(x["worse"] for x in doc["controls"]["changes"]), doc["controls"]
 
 
 def _shifted_province(tmp_path: Path) -> Path:
