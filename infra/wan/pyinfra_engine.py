@@ -143,18 +143,19 @@ def main() -> int:
     deadline = spec.get("connect_timeout", 10) * CONNECT_DEADLINE_FACTOR
 
     def connect(h):
-        # CONNECT_TIMEOUT bounds the TCP connect only: a host whose sshd accepts and then never
-        # answers (an overloaded or half-booted host; a reply lost on the path) would hold the
-        # whole run in this phase for ever. Its whole connect gets a deadline: then it is
-        # unreachable, reported, and the others go on (a first apply of 700 sites at load 30 stayed in
-        # this phase for 15 minutes, every other host idle).
+        # CONNECT_TIMEOUT bounds the TCP connect only: a host whose sshd accepts and then stalls
+        # (an overloaded or half-booted host) gets a deadline for its whole connect; then it is
+        # unreachable, reported, and the others go on. gevent's own Timeout (a BaseException):
+        # code under h.connect that catches Exception cannot swallow it.
         try:
-            with gevent.Timeout(deadline, TimeoutError(f"no SSH session within {deadline}s (TCP connected, then silence)")):
+            with gevent.Timeout(deadline):
                 h.connect(raise_exceptions=True)
             # Keepalives: when a firewall on the path (the gateway's, on its first rollout)
             # starts tracking connections, a reply seen before any packet of ours is dropped;
             # our next packet re-opens the flow. Without them a waiting session would hang.
             h.connector.client.get_transport().set_keepalive(KEEPALIVE)
+        except gevent.Timeout:
+            return f"no SSH session within {deadline}s (the host accepted, then stalled)"
         except (ConnectError, PyinfraError, OSError, Exception) as e:  # noqa: BLE001
             return _msg(e)
         return None
