@@ -803,8 +803,38 @@ def _make_network(topo: Topology, st: LabState, progress: Progress) -> None:
         list(ex.map(site, topo.sites))
     # Routers forward: the gateway between its legs, each site between its LAN and the WAN.
     _set_forwarding([g.netns for g in topo.gateways] + [s.netns for s in topo.sites])
+    neigh = _neighbour_room(len(topo.sites))
+    if neigh:
+        progress(f"[hosts] {neigh}")
     progress(f"[hosts] network: {len(nss)} namespaces, switch {sw.bridge} with {len(topo.sites) + 1} ports, "
              f"{shaped} ({time.monotonic() - t0:.1f}s)")
+
+
+NEIGH_PER_SITE = 8  # neighbour entries a site costs: the management host's, the hub's, its own LAN's (with room)
+
+
+def _neighbour_room(sites: int, root: Path = Path("/proc/sys/net/ipv4/neigh/default")) -> str:
+    """Make room in the kernel's neighbour (ARP) table for this lab: on this kernel it is one
+    table for every network namespace, sized by the initial namespace's gc_thresh1/2/3 (default
+    128/512/1024). A 700-site lab needs more than 1024 entries: past it the kernel logs "neighbor
+    table overflow", new connections time out, and a rollout of 700 sites stalled with 525
+    connected. Thresholds are only raised, never lowered (another lab may need them); returns what
+    was done, or "" when the table was large enough."""
+    want = {"gc_thresh1": 2 * 128, "gc_thresh2": 0, "gc_thresh3": 0}
+    want["gc_thresh3"] = max(1024, sites * NEIGH_PER_SITE * 2)
+    want["gc_thresh2"] = want["gc_thresh3"] // 2
+    want["gc_thresh1"] = want["gc_thresh3"] // 8
+    raised = []
+    for key, value in want.items():
+        p = root / key
+        try:
+            have = int(p.read_text().split()[0])
+            if have < value:
+                p.write_text(f"{value}\n")
+                raised.append(f"{key} {have}->{value}")
+        except (OSError, ValueError):
+            continue  # not this kernel's layout: the lab still starts; a very large one may then stall
+    return ("neighbour table (shared by every namespace) raised for " + f"{sites} sites: " + ", ".join(raised)) if raised else ""
 
 
 def _standby_network(topo: Topology, st: LabState) -> None:

@@ -177,7 +177,7 @@ def render_selected(run: Run) -> dict[str, E.Endpoint]:
 def _pump(proc: subprocess.Popen, on_event: Callable[[dict], None], stderr_tail: list[str], log: Path | None = None) -> None:
     """Feed the engine's events to ``on_event``; keep the tail of its other output (and all of
     it in ``log``, for when something goes wrong)."""
-    lf = open(log, "a") if log else None
+    lf = open(log, "a", buffering=1) if log else None  # line by line: the log shows the run's phases as they happen
 
     def keep(line: str) -> None:
         stderr_tail.append(line.rstrip("\n"))
