@@ -45,7 +45,6 @@ from dcops_endpoint import apply_endpoint  # noqa: E402
 
 PREFIX = "@dcops "
 KEEPALIVE = 3  # seconds
-IDLE_POLL = 1.0  # seconds: how often an idle connection's reader wakes (paramiko's default, 0.1 s, is 10 wake-ups a second per host)
 CONNECT_DEADLINE_FACTOR = 6  # a host's whole connect (TCP, banner, key exchange, auth) gets this many connect timeouts
 _out = sys.stdout
 
@@ -154,11 +153,7 @@ def main() -> int:
             # Keepalives: when a firewall on the path (the gateway's, on its first rollout)
             # starts tracking connections, a reply seen before any packet of ours is dropped;
             # our next packet re-opens the flow. Without them a waiting session would hang.
-            transport = h.connector.client.get_transport()
-            transport.set_keepalive(KEEPALIVE)
-            # An idle connection's reader wakes once a second, not paramiko's ten times: with 500+
-            # hosts connected that polling was most of the engine's CPU at load 35 (strace).
-            transport.sock.settimeout(IDLE_POLL)
+            h.connector.client.get_transport().set_keepalive(KEEPALIVE)
         except gevent.Timeout:
             return f"no SSH session within {deadline}s (the host accepted, then stalled)"
         except (ConnectError, PyinfraError, OSError, Exception) as e:  # noqa: BLE001
