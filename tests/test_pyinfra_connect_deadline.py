@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,12 @@ from pathlib import Path
 import pytest
 
 from infra.paths import REPO
-from infra.wan.pyinfra_engine import CONNECT_DEADLINE_FACTOR, PREFIX
+
+# The engine module is not imported here: importing it monkey-patches the process with gevent
+# (it is a program run as a child), which would stall every later test of this pytest process.
+_SRC = (REPO / "infra" / "wan" / "pyinfra_engine.py").read_text()
+CONNECT_DEADLINE_FACTOR = int(re.search(r"^CONNECT_DEADLINE_FACTOR = (\d+)", _SRC, re.M).group(1))
+PREFIX = re.search(r'^PREFIX = "([^"]*)"', _SRC, re.M).group(1)
 
 SCRIPT = r"""
 import json, os, socket, subprocess, sys, threading
