@@ -46,22 +46,31 @@ def check(name: str, province: Path, out: Path, parallel: int = CHECK_PARALLEL) 
     return {"seconds": dt, "exit": p.returncode, "counts": counts, "log": str(out.with_suffix(".log"))}
 
 
-def measure(r: CaseResult, name: str, pfile: Path, payload: bytes, n: int, opts: BenchOptions) -> None:
-    """Time the host checks ``opts.repeat`` times on the running, configured hosts of lab ``name``,
-    each beside a floor measured on the same hosts just before."""
-    floor, runs = [], []
+def timed_runs(r: CaseResult, name: str, pfile: Path, payload: bytes, n: int, opts: BenchOptions, wd: Path,
+               what: str) -> tuple[list[float], list[float], str]:
+    """``opts.repeat`` host checks of lab ``name``, each beside a floor measured on the same hosts
+    just before: (floor seconds, check seconds, the last run's result counts). A run that did not
+    do its job marks ``r`` failed, with a note."""
+    floor: list[float] = []
+    runs: list[float] = []
     detail = ""
-    wd = pfile.parent
     for i in range(opts.repeat):
         floor.append(labhosts.floor(name, PARALLEL, payload))
         c = check(name, pfile, wd / f"check-{n}-{i}.json")
         runs.append(c["seconds"])
         detail = ", ".join(f"{k} {v}" for k, v in sorted(c["counts"].items()))
-        opts.progress(f"checks N={n} run {i + 1}/{opts.repeat}: floor {floor[-1]:.1f}s, check {c['seconds']:.1f}s "
+        opts.progress(f"{what} {i + 1}/{opts.repeat}: floor {floor[-1]:.1f}s, check {c['seconds']:.1f}s "
                       f"exit {c['exit']} ({detail})")
         if c["exit"] not in (0, 1) or not c["counts"]:
             r.failed = True
             r.notes.append(f"check run {i + 1} exit {c['exit']}: see {c['log']}")
+    return floor, runs, detail
+
+
+def measure(r: CaseResult, name: str, pfile: Path, payload: bytes, n: int, opts: BenchOptions) -> None:
+    """Time the host checks ``opts.repeat`` times on the running, configured hosts of lab ``name``,
+    each beside a floor measured on the same hosts just before."""
+    floor, runs, detail = timed_runs(r, name, pfile, payload, n, opts, pfile.parent, f"checks N={n} run")
     nctl = len(host_control_ids())
     r.add(Measure(f"check.{n}", f"{nctl} host controls on {n + 1} hosts", runs, n=n, baseline=f"floor.{n}",
                   detail=f"results: {detail}; {CHECK_PARALLEL} hosts at once"))

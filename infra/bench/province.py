@@ -111,9 +111,8 @@ def run(opts: BenchOptions, province: Path = PROVINCE, workdir: Path | None = No
         results = wd / "results" / "latest.json"
         chk = step("full check", ["check", *cfg, "--quiet", "--output", str(results)], ok=(0, 1))
         counts: dict[str, int] = {}
-        if results.exists():
-            for x in json.loads(results.read_text()).get("results", []):
-                counts[x.get("status", "?")] = counts.get(x.get("status", "?"), 0) + 1
+        for x in (json.loads(results.read_text()).get("results", []) if results.exists() else []):
+            counts[x.get("status", "?")] = counts.get(x.get("status", "?"), 0) + 1
         r.add(Measure(f"fullcheck.{n}", "dcops check, every control (hosts, clusters, SLAs)", [chk["seconds"]], n=n,
                       detail=f"exit {chk['exit']}; " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))))
         save()
@@ -125,7 +124,7 @@ def run(opts: BenchOptions, province: Path = PROVINCE, workdir: Path | None = No
                                                           "--out", str(wd / "report")])
                     samples.append(rep["seconds"])
                 r.add(Measure(f"report.{lang}.{n}", f"dcops report --lang {lang} of the full check (html, pdf, json, junit)",
-                              samples, n=n, detail=f"{len(json.loads(results.read_text()).get('results', []))} results"))
+                              samples, n=n, detail=f"{sum(counts.values())} results"))
             save()
 
         drifts, verdicts = [], []
@@ -175,17 +174,7 @@ def _checks(r: CaseResult, opts: BenchOptions, n: int, name: str, province: Path
     """The host checks ``repeat`` times, each beside a floor measured on the same hosts just before."""
     from . import checks as checks_case
 
-    floor, runs, detail = [], [], ""
-    for i in range(opts.repeat):
-        floor.append(labhosts.floor(name, PARALLEL, payload))
-        c = checks_case.check(name, province, wd / f"check-{n}-{i}.json")
-        runs.append(c["seconds"])
-        detail = ", ".join(f"{k} {v}" for k, v in sorted(c["counts"].items()))
-        opts.progress(f"province N={n} checks {i + 1}/{opts.repeat}: floor {floor[-1]:.1f}s, check {c['seconds']:.1f}s "
-                      f"exit {c['exit']} ({detail})")
-        if c["exit"] not in (0, 1) or not c["counts"]:
-            r.failed = True
-            r.notes.append(f"check run {i + 1} exit {c['exit']}: see {c['log']}")
+    floor, runs, detail = checks_case.timed_runs(r, name, province, payload, n, opts, wd, f"province N={n} checks")
     nctl = len(checks_case.host_control_ids())
     r.add(Measure(f"check-floor.{n}", "floor beside the checks: ssh true + one file copy per host", floor, n=n))
     r.add(Measure(f"check.{n}", f"{nctl} host controls on {n + 1} hosts", runs, n=n, baseline=f"check-floor.{n}",
