@@ -136,16 +136,16 @@ def _compose_c(text: str) -> tuple[yaml.Node | None, Any]:
                 depth -= 1
     finally:
         loader.dispose()
-    loader = _CLoader(text)
-    try:
-        node = loader.get_single_node()
-        return node, (loader.construct_document(node) if node is not None else None)
-    finally:
-        loader.dispose()
+    return _compose_with(_CLoader, text)
 
 
 def _compose_py(text: str) -> tuple[yaml.Node | None, Any]:
-    loader = _Loader(text)
+    return _compose_with(_Loader, text)
+
+
+def _compose_with(loader_cls: Any, text: str) -> tuple[yaml.Node | None, Any]:
+    """The document's node tree and its data, built by ``loader_cls`` (the C or the Python loader)."""
+    loader = loader_cls(text)
     try:
         node = loader.get_single_node()
         return node, (loader.construct_document(node) if node is not None else None)
