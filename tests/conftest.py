@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,3 +39,31 @@ def write_lab_environment(lab: str, model, province: Path) -> Path:
 
     ensure_passphrase(lab)
     return labenv.write(lab, model, Path(province))
+
+
+# ------------------------------------------------------------------ stand-in hosts for the host controls
+
+
+@dataclass
+class Out:
+    rc: int
+    stdout: str
+    stderr: str = ""
+
+
+class FakeHost:
+    """testinfra's Host for the controls: ``answers`` maps a command's first words to its
+    output; commands that read files (``cat --``) run for real over ``root``, which plays the host's /."""
+
+    def __init__(self, root: Path, answers: dict[str, Out]):
+        self.root, self.answers, self.backend = root, answers, None
+
+    def run(self, cmd: str) -> Out:
+        if "cat --" in cmd:
+            local = cmd.replace(" /etc/", f" {self.root}/etc/").replace("'/etc/", f"'{self.root}/etc/")
+            p = subprocess.run(["/bin/sh", "-c", local], capture_output=True, text=True)
+            return Out(p.returncode, p.stdout.replace(str(self.root), ""), p.stderr)
+        for prefix, out in self.answers.items():
+            if cmd.startswith(prefix):
+                return out
+        return Out(127, "", f"fake host: no answer for {cmd!r}")

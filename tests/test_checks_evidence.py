@@ -12,7 +12,6 @@ Prometheus HTTP API. The lab cases are in tests/test_checks_host.py (``test_lab_
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -27,6 +26,8 @@ from infra.paths import REPO
 from infra.render import endpoint as E
 from infra.validate import load_province
 
+from conftest import FakeHost, Out
+
 PROVINCE = REPO / "stacks" / "province-lab.yaml"
 HUB_KEY = "x" * 42 + "A="
 
@@ -34,13 +35,6 @@ HUB_KEY = "x" * 42 + "A="
 @pytest.fixture(scope="module")
 def pf():
     return load_province(PROVINCE)
-
-
-@dataclass
-class Out:
-    rc: int
-    stdout: str
-    stderr: str = ""
 
 
 SSHD_T = """port 22
@@ -57,24 +51,6 @@ tcp LISTEN 0 4096 {tunnel}:9100 0.0.0.0:* users:(("prometheus-node",pid=2,fd=3))
 """
 
 DPKG = "base-files installed\ndpkg installed\nopenssh-server installed\ntelnetd not-installed\n"
-
-
-class FakeHost:
-    """testinfra's Host for the controls: ``answers`` maps a command's first words to its
-    output; commands that read files (``cat``) run for real over ``root``."""
-
-    def __init__(self, root: Path, answers: dict[str, Out]):
-        self.root, self.answers, self.backend = root, answers, None
-
-    def run(self, cmd: str) -> Out:
-        if "cat --" in cmd:
-            local = cmd.replace(" /etc/", f" {self.root}/etc/").replace("'/etc/", f"'{self.root}/etc/")
-            p = subprocess.run(["/bin/sh", "-c", local], capture_output=True, text=True)
-            return Out(p.returncode, p.stdout.replace(str(self.root), ""), p.stderr)
-        for prefix, out in self.answers.items():
-            if cmd.startswith(prefix):
-                return out
-        return Out(127, "", f"fake host: no answer for {cmd!r}")
 
 
 def _ctx(pf, tmp_path, answers=None, kind="endpoint", hub_key=HUB_KEY, hub_err=""):

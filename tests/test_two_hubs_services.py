@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,6 +27,8 @@ from checks.result import Status
 from infra import waivers as W
 from infra.render import endpoint as E
 from infra.validate import check_text
+
+from conftest import FakeHost, Out
 
 REPO = Path(__file__).resolve().parent.parent
 LAB = REPO / "stacks" / "province-lab.yaml"
@@ -291,31 +292,6 @@ def test_rsyslog_moves_to_the_standby_when_the_primary_goes_silent(two, tmp_path
 
 
 # ------------------------------------------------------------------ the controls, on stand-in hosts
-
-
-@dataclass
-class Out:
-    rc: int
-    stdout: str
-    stderr: str = ""
-
-
-class FakeHost:
-    """testinfra's Host for the controls: ``answers`` maps a command's first words to its output;
-    commands that read files (``cat --``) run for real over ``root``, which plays the host's /."""
-
-    def __init__(self, root: Path, answers: dict[str, Out]):
-        self.root, self.answers, self.backend = root, answers, None
-
-    def run(self, cmd: str) -> Out:
-        if "cat --" in cmd:
-            local = cmd.replace(" /etc/", f" {self.root}/etc/").replace("'/etc/", f"'{self.root}/etc/")
-            p = subprocess.run(["/bin/sh", "-c", local], capture_output=True, text=True)
-            return Out(p.returncode, p.stdout.replace(str(self.root), ""), p.stderr)
-        for prefix, out in self.answers.items():
-            if cmd.startswith(prefix):
-                return out
-        return Out(127, "", f"fake host: no answer for {cmd!r}")
 
 
 def _host(pf, host: str, root: Path, answers: dict[str, Out] | None = None, files: dict[str, str] | None = None):
