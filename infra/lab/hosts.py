@@ -820,10 +820,8 @@ def _neighbour_room(sites: int, root: Path = Path("/proc/sys/net/ipv4/neigh/defa
     table overflow", new connections time out, and a rollout of 700 sites stalled with 525
     connected. Thresholds are only raised, never lowered (another lab may need them); returns what
     was done, or "" when the table was large enough."""
-    want = {"gc_thresh1": 2 * 128, "gc_thresh2": 0, "gc_thresh3": 0}
-    want["gc_thresh3"] = max(1024, sites * NEIGH_PER_SITE * 2)
-    want["gc_thresh2"] = want["gc_thresh3"] // 2
-    want["gc_thresh1"] = want["gc_thresh3"] // 8
+    t3 = max(1024, sites * NEIGH_PER_SITE * 2)
+    want = {"gc_thresh1": t3 // 8, "gc_thresh2": t3 // 2, "gc_thresh3": t3}
     raised = []
     for key, value in want.items():
         p = root / key
