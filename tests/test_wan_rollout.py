@@ -426,28 +426,58 @@ def test_drift_shows_in_check_and_is_repaired(lab):
 def test_pyinfra_one_check_pass_sees_every_kind_of_drift(lab):
     """pyinfra first runs one whole-state check per host and skips the per-operation work when
     it prints nothing: a file's mode, a file's content, a stopped service, a disabled service and a
-    live firewall rule changed by hand must each still make the host 'changed', and be repaired."""
-    site, other = "so-tc", "so-xd"
+    live firewall rule changed by hand must each still make the host 'changed', and be repaired.
+    So must the live states the check reads with bash itself: an administrator out of the group, a
+    login shell, a missing TOTP secret, a WireGuard peer removed, the key's mode, the policy rule."""
+    site, other, third = "so-tc", "so-xd", "p-trung-tam"
     drift = {
         site: "chmod 0600 /etc/chrony/chrony.conf; systemctl stop prometheus-node-exporter; "
               "nft flush chain inet dcops forward",
         other: f"echo '# by hand' >> {E.SSHD_DROPIN}; systemctl disable --quiet chrony",
+        third: "gpasswd -d tranthib dcops-admins >/dev/null && usermod -s /bin/sh nguyenvana && "
+               "mv /home/tranthib/.google_authenticator /root/totp.moved && "
+               "wg set wg0 peer \"$(wg show wg0 peers | head -1)\" remove && chmod 0644 /etc/wireguard/private.key && "
+               "ip -4 rule del priority 1000",
     }
     for h, script in drift.items():
         assert lab.root(h, ["bash", "-c", script]).returncode == 0
     p, data = lab.apply("--check", "--engine", "pyinfra")
     assert p.returncode == 0, p.stdout
-    assert {h: v for h, v in _status(data).items() if v != "unchanged"} == {site: "changed", other: "changed"}, data
+    assert {h: v for h, v in _status(data).items() if v != "unchanged"} == {h: "changed" for h in drift}, data
     changes = {h: " ".join(data["hosts"][h]["changes"]) for h in drift}
     assert "chrony.conf" in changes[site] and "prometheus-node-exporter" in changes[site] and "firewall" in changes[site], changes
     assert E.SSHD_DROPIN in changes[other] and "chrony" in changes[other], changes
+    assert "administrator accounts" in changes[third] and "TOTP" in changes[third] and "wg0 up" in changes[third], changes
     p, data = lab.apply("--engine", "pyinfra")
-    assert p.returncode == 0 and _counts(data)["changed"] == 2, data
+    assert p.returncode == 0 and _counts(data)["changed"] == 3, data
+    assert "tranthib" in lab.root(third, ["getent", "group", "dcops-admins"]).stdout
+    assert lab.root(third, ["stat", "-c", "%a", "/etc/wireguard/private.key"]).stdout.strip() == "600"
+    assert "lookup 51820" in lab.root(third, ["ip", "-4", "rule", "show", "priority", "1000"]).stdout
     assert lab.root(site, ["stat", "-c", "%a", "/etc/chrony/chrony.conf"]).stdout.strip() == "644"
     assert lab.root(other, ["systemctl", "is-enabled", "chrony"]).stdout.strip() == "enabled"
     p, data = lab.apply("--engine", "pyinfra")
     assert p.returncode == 0 and _counts(data) == {"unreachable": 0, "failed": 0, "changed": 0,
                                                    "unchanged": len(lab.hosts)}, data
+
+
+@pytest.mark.lab
+@pytest.mark.timeout(1200)
+def test_pyinfra_key_made_anew_is_not_judged_by_the_cached_check(lab):
+    """The whole-state check that runs in the key's round trip is rendered from the keys of earlier
+    runs. A site whose WireGuard key is made anew must still reach the gateway: the gateway's
+    check from the old keys passes on the gateway, but it is not the check rendered from the keys
+    read now, so its verdict does not count and the gateway gets the new peer."""
+    site = "p-trung-tam"
+    p, data = lab.apply("--engine", "pyinfra")
+    assert p.returncode == 0 and _counts(data)["changed"] == 0, data
+    assert lab.root(site, ["rm", E.WG_PRIVATE_KEY]).returncode == 0
+    p, data = lab.apply("--engine", "pyinfra")
+    assert p.returncode == 0, p.stdout
+    assert {h: v for h, v in _status(data).items() if v != "unchanged"} == {site: "changed", E.GATEWAY: "changed"}, data
+    new_key = lab.root(site, ["wg", "show", "wg0", "public-key"]).stdout.strip()
+    assert new_key and new_key in lab.root(E.GATEWAY, ["wg", "show", "wg0", "peers"]).stdout
+    p, data = lab.apply("--engine", "pyinfra")
+    assert p.returncode == 0 and _counts(data)["changed"] == 0, data
 
 
 @pytest.mark.lab

@@ -253,10 +253,10 @@ class Endpoint:
         names = [s.name for s in self.services()]
         if names:
             units = " ".join(shlex.quote(n) for n in names)
-            lines.append(f"[ \"$(systemctl is-active {units} 2>/dev/null | sort -u)\" = active ] "
-                         f"|| d \"services not all active: $(systemctl is-active {units} 2>&1 | tr '\\n' ' ')\"")
-            lines.append(f"[ \"$(systemctl is-enabled {units} 2>/dev/null | sort -u)\" = enabled ] "
-                         f"|| d \"services not all enabled: $(systemctl is-enabled {units} 2>&1 | tr '\\n' ' ')\"")
+            # one line per unit, in order: compared whole (no sort, no tr: a process each)
+            for verb, state in (("is-active", "active"), ("is-enabled", "enabled")):
+                lines.append(f"a=$(systemctl {verb} {units} 2>&1); [ \"$a\" = {shlex.quote(chr(10).join([state] * len(names)))} ] "
+                             f"|| d \"services not all {state}: ${{a//$'\\n'/ }}\"")
         for p in self.parts:
             for c in p.converge:
                 # stdout is the drift (stderr carries notes, e.g. sysctls a container cannot set)
@@ -548,15 +548,23 @@ def _wg_converge(peer_keys: list[str], wan_address: str | None = None, iface: st
         table, prio = (WG_STANDBY_TABLE, WG_RULE_PRIORITY + 1) if iface == WG_STANDBY_IF else (WG_TABLE, WG_RULE_PRIORITY)
         rule = f"not from {wan_address} lookup {table}"
         rule_check = (
-            f"ip -4 rule show priority {prio} | grep -qF {shlex.quote(rule)} "
-            f"|| echo {shlex.quote(f'policy rule {rule} is missing')}\n"
+            f"case \"$(ip -4 rule show priority {prio})\" in *{shlex.quote(rule)}*) ;; "
+            f"*) echo {shlex.quote(f'policy rule {rule} is missing')};; esac\n"
         )
     conf = f"{WG_DIR}/{iface}.conf"
-    check = f"""if ! ip link show dev {iface} >/dev/null 2>&1; then echo '{iface} is down'; exit 0; fi
-have=$(wg show {iface} peers | sort)
-want={shlex.quote(want)}
-[ "$have" = "$want" ] || {{ echo '{iface} peers differ from {conf}:'; diff <(printf '%s\\n' "$have") <(printf '%s\\n' "$want") | grep '^[<>]'; }}
-[ "$(wg show {iface} public-key)" = "$(wg pubkey < {WG_PRIVATE_KEY})" ] || echo '{iface} does not use {WG_PRIVATE_KEY}'
+    # few processes (this runs on every host at every re-apply): one `wg show dump` gives the peers
+    # and the interface's private key, compared with the key file by bash itself
+    wants = " ".join(sorted(peer_keys))
+    check = f"""dump=$(wg show {iface} dump 2>/dev/null) || {{ echo '{iface} is down'; exit 0; }}
+{{ IFS=$'\\t' read -r priv _; mapfile -t rows; }} <<< "$dump"
+have=(); for r in "${{rows[@]}}"; do [ -n "$r" ] && have+=("${{r%%$'\\t'*}}"); done
+ok=; [ ${{#have[@]}} -eq {len(peer_keys)} ] && ok=1
+for k in {wants}; do case " ${{have[*]}} " in *" $k "*) ;; *) ok=;; esac; done
+if [ -z "$ok" ]; then
+  want={shlex.quote(want)}
+  echo '{iface} peers differ from {conf}:'; diff <(for k in "${{have[@]}}"; do printf '%s\\n' "$k"; done | sort) <(printf '%s\\n' "$want") | grep '^[<>]'
+fi
+key=; read -r key 2>/dev/null < {WG_PRIVATE_KEY}; [ -n "$key" ] && [ "$key" = "$priv" ] || echo '{iface} does not use {WG_PRIVATE_KEY}'
 [ "$(stat -c %a {WG_PRIVATE_KEY})" = 600 ] || echo '{WG_PRIVATE_KEY} is not mode 0600'
 {rule_check}true"""
     return Converge(f"{iface} up with the rendered peers", check, f"chmod 0600 {WG_PRIVATE_KEY}; systemctl restart wg-quick@{iface}")
@@ -861,6 +869,14 @@ def _gecos(text: str) -> str:
     return re.sub(r"[:,=\\]", " ", text)
 
 
+def _passwd_fields(names: list[str]) -> str:
+    """Bash that reads the accounts' passwd entries with ONE getent into the arrays ``shell``,
+    ``home`` and ``pgid`` (by account name; an account that does not exist has no entry)."""
+    return ("declare -A shell home pgid\n"
+            f"while IFS=: read -r n _ _ g _ h s; do [ -n \"$n\" ] && shell[$n]=$s home[$n]=$h pgid[$n]=$g; "
+            f"done <<< \"$(getent passwd {' '.join(names)})\"\n") if names else ""
+
+
 def _admins(model: ProvinceFile) -> Part:
     admins = model.wan.administrators
     names = [a.name for a in admins]
@@ -877,12 +893,20 @@ def _admins(model: ProvinceFile) -> Part:
     # accounts: the group, one account per administrator (login shell, no password: keys and the
     # second factor), members of the group exactly; a removed administrator is locked and leaves the group
     want = " ".join(names)
-    check = (f"getent group {ADMINS_GROUP} >/dev/null || echo 'group {ADMINS_GROUP} missing'\n"
-             + "".join(f"e=$(getent passwd {n} | cut -d: -f7); [ \"$e\" = /bin/bash ] || echo 'account {n}: shell '\"${{e:-missing}}\"\n"
-                       f"id -nG {n} 2>/dev/null | tr ' ' '\\n' | grep -qx {ADMINS_GROUP} || echo 'account {n} not in {ADMINS_GROUP}'\n"
+    # bash itself reads the two getent answers (this runs on every host at every re-apply: a
+    # process per account and field cost more than the rest of the check). Membership as `id -nG`
+    # sees it: listed in the group, or the group is the account's primary group.
+    check = (f"gr=$(getent group {ADMINS_GROUP}) || echo 'group {ADMINS_GROUP} missing'\n"
+             f"IFS=: read -r _ _ gid members <<< \"$gr\"\n"
+             + _passwd_fields(names)
+             + "".join(f"e=${{shell[{n}]-}}; [ \"$e\" = /bin/bash ] || echo 'account {n}: shell '\"${{e:-missing}}\"\n"
+                       f"case \",$members,\" in *,{n},*) ;; *) [ -n \"$gid\" ] && [ \"${{pgid[{n}]-}}\" = \"$gid\" ] "
+                       f"|| echo 'account {n} not in {ADMINS_GROUP}';; esac\n"
                        for n in names)
-             + f"have=$(getent group {ADMINS_GROUP} | cut -d: -f4 | tr ',' '\\n' | grep . | sort | tr '\\n' ' ')\n"
-             + f"[ \"$have\" = {shlex.quote(' '.join(sorted(names)) + (' ' if names else ''))} ] || echo \"{ADMINS_GROUP} members: $have\"\n")
+             + f"IFS=, read -ra m <<< \"$members\"; ok=; [ ${{#m[@]}} -eq {len(names)} ] && ok=1\n"
+             + f"for u in \"${{m[@]}}\"; do case ' {want} ' in *\" $u \"*) ;; *) ok=;; esac; done\n"
+             + (f"for u in {want}; do case \",$members,\" in *\",$u,\"*) ;; *) ok=;; esac; done\n" if names else "")
+             + f"[ -n \"$ok\" ] || echo \"{ADMINS_GROUP} members: ${{members//,/ }}\"\n")
     apply = (f"set -e\ngetent group {ADMINS_GROUP} >/dev/null || groupadd --system {ADMINS_GROUP}\n"
              + "".join(f"id -u {a.name} >/dev/null 2>&1 || useradd --create-home --shell /bin/bash --comment {shlex.quote(_gecos(a.full_name))} {a.name}\n"
                        f"usermod --shell /bin/bash --comment {shlex.quote(_gecos(a.full_name))} --append --groups {ADMINS_GROUP} {a.name}\n"
@@ -894,7 +918,8 @@ def _admins(model: ProvinceFile) -> Part:
     totp = [a.name for a in admins if a.mfa == "totp"]
     # each TOTP administrator's secret is made on the host (it never leaves it through dcops); the
     # administrator enrols it from the host's console or with a colleague (README: named administrators)
-    tcheck = "".join(f"h=$(getent passwd {n} | cut -d: -f6); [ -n \"$h\" ] && [ -s \"$h/{TOTP_FILE}\" ] || echo '{n}: no TOTP secret'\n" for n in totp)
+    tcheck = _passwd_fields(totp) + "".join(
+        f"h=${{home[{n}]-}}; [ -n \"$h\" ] && [ -s \"$h/{TOTP_FILE}\" ] || echo '{n}: no TOTP secret'\n" for n in totp)
     tapply = "set -e\n" + "".join(
         f"h=$(getent passwd {n} | cut -d: -f6); if [ ! -s \"$h/{TOTP_FILE}\" ]; then "
         f"google-authenticator --time-based --disallow-reuse --force --quiet --qr-mode=NONE --rate-limit=3 --rate-time=30 "
@@ -1110,13 +1135,14 @@ _SYSCTL_SCRIPT = """mode=${1:-check}; rc=0
 # (systemd-detect-virt -c) a key that is machine-wide (outside net.*, or a net.* key the
 # container's own network namespace does not have, such as net.core.bpf_jit_harden) belongs
 # to the container's host; DCOPS-SYS-008 reports those keys on every check.
-ctr=$(systemd-detect-virt -c 2>/dev/null) || ctr=
+ctr=unknown  # asked once, and only when a key cannot be set (a process less on every host)
 while read -r k v; do
   p=/proc/sys/${k//.//}
   if [ -e "$p" ]; then read -ra f < "$p"; cur="${f[*]}"; else cur="(absent)"; fi  # builtins only: no fork per key
   [ "$cur" = "$v" ] && continue
   if [ ! -e "$p" ] || [ ! -w "$p" ]; then
-    why=$([ -e "$p" ] && echo read-only || echo "not in this kernel or namespace")
+    if [ -e "$p" ]; then why=read-only; else why="not in this kernel or namespace"; fi
+    [ "$ctr" = unknown ] && { ctr=$(systemd-detect-virt -c 2>/dev/null) || ctr=; }
     if [ -n "$ctr" ] && { [ "${k#net.}" = "$k" ] || [ ! -e "$p" ]; }; then
       echo "exception: $k is machine-wide and this host is a container ($ctr): the container host's value applies ($cur, want $v)" >&2
       continue

@@ -373,8 +373,38 @@ def _run_ansible(run: Run) -> None:
 # ----------------------------------------------------------------------- pyinfra
 
 
+def presync_checks(run: Run) -> dict[str, str]:
+    """Each selected host's whole-state check as it renders from the public keys that earlier
+    runs gathered (the key cache; a host made anew has none). The pyinfra engine runs it in the
+    same round trip as the key, and trusts its verdict only when the check rendered from the keys
+    read in this run is the same script: a no-change re-apply then costs one round trip per host."""
+    cached = load_pubkey_cache(run.workdir, run.conn.ssh.addresses, run.conn.known_hosts)
+    gws = E.gateways(run.model)
+    out: dict[str, str] = {}
+    for h in run.hosts:
+        if h not in cached or (h not in gws and any(g not in cached for g in gws)):
+            continue
+        try:
+            ep = E.render_site(run.model, h, cached) if h not in gws else E.render_gateway(run.model, cached, h)
+        except E.RenderError:
+            continue
+        out[h] = ep.sync_check()
+    return out
+
+
 def run_pyinfra(run: Run) -> None:
     p = inv.plan(run.model, run.conn.ssh.addresses)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # started first: its imports take as long as rendering the checks below
+    proc = subprocess.Popen(
+        run.conn.argv([sys.executable, "-m", "infra.wan.pyinfra_engine"]),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=str(REPO),
+    )
     spec = {
         "hosts": run.key_hosts,
         "addresses": p.addresses,
@@ -386,17 +416,8 @@ def run_pyinfra(run: Run) -> None:
         "key_create": E.key_script(True),
         "key_read": E.key_script(False),
         "parallel": run.forks,
+        "presync": presync_checks(run),
     }
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(
-        run.conn.argv([sys.executable, "-m", "infra.wan.pyinfra_engine"]),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=str(REPO),
-    )
     assert proc.stdin is not None
     proc.stdin.write(json.dumps(spec) + "\n")
     proc.stdin.flush()

@@ -44,7 +44,9 @@ sys.path.insert(0, str(REPO / "playbooks" / "pyinfra"))
 from dcops_endpoint import apply_endpoint  # noqa: E402
 
 PREFIX = "@dcops "
+SYNC_MARK = "@dcops-sync"  # between the key's output and the whole-state check's, with the key script's exit status
 KEEPALIVE = 3  # seconds
+IDLE_POLL = 1.0  # seconds: how often an idle connection's reader wakes (paramiko's own 0.1 s is 10 a second per host)
 CONNECT_DEADLINE_FACTOR = 6  # a host's whole connect (TCP, banner, key exchange, auth) gets this many connect timeouts
 _out = sys.stdout
 
@@ -122,9 +124,6 @@ def main() -> int:
     check = bool(spec["check"])
     pw_file = (spec.get("conn") or {}).get("become_password_file")
     sudo_pw = Path(pw_file).read_text().strip() if pw_file else None  # never written anywhere
-    # the password for our own commands too: run_shell_command does not take it from the config, and
-    # without it pyinfra would prompt on a terminal there is not (the run would hang)
-    sudo_kw = {"_sudo_password": sudo_pw} if sudo_pw else {}
     config = Config(SUDO=True, CONNECT_TIMEOUT=spec.get("connect_timeout", 10), PARALLEL=spec.get("parallel") or 0,
                     **({"SUDO_PASSWORD": sudo_pw} if sudo_pw else {}))
     inventory = _inventory(spec)
@@ -153,46 +152,82 @@ def main() -> int:
             # Keepalives: when a firewall on the path (the gateway's, on its first rollout)
             # starts tracking connections, a reply seen before any packet of ours is dropped;
             # our next packet re-opens the flow. Without them a waiting session would hang.
-            h.connector.client.get_transport().set_keepalive(KEEPALIVE)
+            transport = h.connector.client.get_transport()
+            transport.set_keepalive(KEEPALIVE)
+            # Each connection's reader thread wakes on its socket's timeout to check for keepalives
+            # and the close: at 500+ connected hosts, paramiko's 0.1 s (thousands of wake-ups a
+            # second) was most of the engine's CPU. Keepalives and closes are at most 1 s late.
+            transport.sock.settimeout(IDLE_POLL)
         except gevent.Timeout:
             return f"no SSH session within {deadline}s (the host accepted, then stalled)"
         except (ConnectError, PyinfraError, OSError, Exception) as e:  # noqa: BLE001
             return _msg(e)
         return None
 
-    hosts = list(inventory)
-    greenlets = {state.pool.spawn(connect, h): h for h in hosts}
-    for g in gevent.iwait(list(greenlets)):
-        h = greenlets[g]
-        err = g.get()
-        if err:
-            emit(ev="task", phase="connect", host=h.name, task="connect", status="unreachable", msg=err)
-        else:
-            state.activate_host(h)
-    live = [h for h in hosts if h in state.active_hosts]
-    mark(f"connected {len(live)}/{len(hosts)}")
-
-    # ------------------------------------------------------------------ keys
+    # ------------------------------------------------------------------ connect, then the key
     script = spec["key_read"] if check else spec["key_create"]
 
+    def as_root(h, script: str):
+        """One of our own bash scripts as root, in one round trip. With a sudo password, ``sudo -S``
+        reads it from the channel's stdin. pyinfra's own way (``_sudo_password``) first writes an
+        askpass script on the host and removes it at disconnect (two more round trips per host),
+        and puts the password in the environment of an ``env`` command, where ``ps`` shows it."""
+        if sudo_pw:
+            return h.run_shell_command(StringCommand("sudo", "-S", "-p", "''", "-H", "bash", "-c", QuoteString(script)),
+                                       _stdin=sudo_pw)
+        return h.run_shell_command(StringCommand("bash", "-c", QuoteString(script)), _sudo=True)
+
+    # The whole-state check each host would get if the keys are the ones earlier runs gathered
+    # (dcops renders it from its key cache). It runs in the key's round trip; its verdict counts
+    # only if the check rendered from the keys read now is the same script (see deploy).
+    presync: dict[str, str] = spec.get("presync") or {}
+    presync_clean: set[str] = set()
+
     def key(h):
+        pre = presync.get(h.name)
         with ctx_host.use(h):
             try:
-                ok, out = h.run_shell_command(StringCommand("bash", "-c", QuoteString(script)), _sudo=True, **sudo_kw)
+                if pre is None:
+                    ok, out = as_root(h, script)
+                    return ok, "\n".join(out.stdout_lines) if ok else "\n".join(out.stderr_lines or out.stdout_lines)
+                # each in its own subshell: the key script's `set -e` and `exit` stay in it
+                ok, out = as_root(h, f"(\n{script}\n)\nk=$?\necho {SYNC_MARK} $k\n(\n{pre}\n)")
             except Exception as e:  # noqa: BLE001
                 return False, _msg(e)
-            return ok, "\n".join(out.stdout_lines) if ok else "\n".join(out.stderr_lines or out.stdout_lines)
+        lines = list(out.stdout_lines)
+        at = next((i for i, line in enumerate(lines) if line.startswith(SYNC_MARK + " ")), None)
+        if at is None:  # sudo or the shell failed before the key script ran
+            return False, "\n".join(out.stderr_lines or lines)
+        key_ok = lines[at].split()[-1] == "0"
+        if ok and key_ok and not any(line.strip() for line in lines[at + 1:]):
+            presync_clean.add(h.name)
+        return key_ok, "\n".join(lines[:at]) if key_ok else "\n".join(out.stderr_lines or lines[:at])
 
+    def connect_and_key(h):
+        """A host's connect and its key read, one after the other in its own greenlet: a host
+        reads its key while others still connect (no wait for the slowest connect)."""
+        err = connect(h)
+        if err:
+            return h, err, None
+        state.activate_host(h)
+        return h, None, key(h)
+
+    hosts = list(inventory)
     keys: dict[str, str] = {}
-    greenlets = {state.pool.spawn(key, h): h for h in live}
-    for g in gevent.iwait(list(greenlets)):
-        h = greenlets[g]
-        ok, text = g.get()
+    answered = set()
+    # as each host finishes (imap_unordered spawns as the pool frees a slot): events as they come
+    for h, err, answer in state.pool.imap_unordered(connect_and_key, hosts):
+        if err:
+            emit(ev="task", phase="connect", host=h.name, task="connect", status="unreachable", msg=err)
+            continue
+        answered.add(h.name)
+        ok, text = answer
         if not ok:
             emit(ev="task", phase="keys", host=h.name, role="wireguard", task="WireGuard key", status="failed", msg=text)
             continue
         keys[h.name] = text
-    mark(f"keys {len(keys)}")
+    live = [h for h in hosts if h.name in answered]  # inventory order
+    mark(f"connected {len(live)}/{len(hosts)}, keys {len(keys)}")
     emit(ev="keys", stdout=keys)
 
     # ------------------------------------------------------------------ deploy
@@ -215,8 +250,10 @@ def main() -> int:
         script = (getattr(h.data, "dcops_endpoint", None) or {}).get("sync_check")
         if not script:
             return False
+        if h.name in presync_clean and presync.get(h.name) == script:
+            return True  # this very check printed nothing in the key's round trip
         try:
-            ok, out = h.run_shell_command(StringCommand("bash", "-c", QuoteString(script)), _sudo=True, **sudo_kw)
+            ok, out = as_root(h, script)
         except Exception:  # noqa: BLE001 - the full path will say what is wrong
             return False
         return bool(ok) and not any(line.strip() for line in out.stdout_lines)
@@ -248,10 +285,7 @@ def main() -> int:
                     print(traceback.format_exc(), file=sys.stderr)
         return ops, error, failed_name, time.monotonic() - t0
 
-    greenlets = {state.pool.spawn(deploy, h): h for h in targets}
-    for g in gevent.iwait(list(greenlets)):
-        h = greenlets[g]
-        ops, error, failed_op, secs = g.get()
+    for h, (ops, error, failed_op, secs) in state.pool.imap_unordered(lambda h: (h, deploy(h)), targets):
         if ops is None:
             emit(ev="task", phase="deploy", host=h.name, role=None, status="ok", items=[], diffs=[], msg="",
                  task="in sync: every file, service and live state as rendered (one check)")
@@ -298,11 +332,17 @@ def main() -> int:
         emit(ev="host_done", host=h.name, seconds=round(secs, 2))
 
     mark("deployed")
-    for h in live:
+
+    def disconnect(h):
         try:
             h.disconnect()
         except Exception:  # noqa: BLE001
             pass
+
+    # at once: each close waits for its transport thread's next poll (up to 0.1 s), and one after
+    # the other that was seconds at a few hundred hosts
+    gevent.joinall([state.pool.spawn(disconnect, h) for h in live])
+    mark("disconnected")
     emit(ev="end")
     return 0
 
