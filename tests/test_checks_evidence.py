@@ -455,3 +455,38 @@ def test_upd001_apt_unreadable_is_an_error(pf, tmp_path):
     assert r.status == Status.error and "Malformed entry" in r.reason, r
     r = _upd(pf, tmp_path, Out(1, "", "stat: cannot stat"), Out(0, APT_SIM))
     assert r.status == Status.error, r
+
+
+def _run_both_ways(cmds: list[str], tmp_path) -> tuple[list, list]:
+    """Each command through RUN_COMMAND_PY's run() and through /bin/sh -c, on this machine."""
+    script = tmp_path / "run.py"
+    script.write_text("import json, sys\n" + E.RUN_COMMAND_PY
+                      + "print(json.dumps([[p.returncode, p.stdout.decode(), p.stderr.decode()] for p in map(run, sys.argv[1:])]))\n")
+    import json
+
+    ours = json.loads(subprocess.run(["python3", "-I", str(script), *cmds], capture_output=True, text=True, check=True).stdout)
+    sh = [[p.returncode, p.stdout, p.stderr] for p in
+          (subprocess.run(["/bin/sh", "-c", c], capture_output=True, text=True, stdin=subprocess.DEVNULL) for c in cmds)]
+    return ours, sh
+
+
+def test_commands_without_shell_syntax_run_as_sh_would_run_them(tmp_path):
+    """The collector and the checks' one-round-trip scripts run a plain command without a shell
+    process: the same exit status, stdout and stderr as /bin/sh -c gives, for every kind of command
+    the controls send (plain words, quotes, pipes, loops, redirections, an assignment first, a
+    missing program, a failing one)."""
+    (tmp_path / "a b").write_text("x\n")
+    cmds = ["echo one two", "printf %s,%s a b", "ls /nonexistent-dcops", "cat -- /etc/hostname",
+            f"stat -c '%n' {tmp_path}/'a b'", "echo a | tr a b", "for f in 1 2; do echo $f; done",
+            "X=1 printenv X", "echo $HOME", "true && echo yes", "echo a > /dev/null", "false",
+            "/nonexistent-dcops/prog --x", "nonexistent-dcops-prog"]
+    ours, sh = _run_both_ways(cmds, tmp_path)
+    for c, o, s in zip(cmds, ours, sh):
+        assert o[:2] == s[:2], c
+        assert (o[2] == "") == (s[2] == ""), (c, o, s)
+    assert ours[-1][0] == 127 and "nonexistent-dcops-prog: not found" in ours[-1][2]
+    ns: dict = {}
+    exec(E.RUN_COMMAND_PY, ns)  # which ones go without a shell: plain words only
+    simple = [c for c in cmds if ns["_SIMPLE"].match(c)]
+    assert simple == ["echo one two", "printf %s,%s a b", "ls /nonexistent-dcops", "cat -- /etc/hostname", "false",
+                      "/nonexistent-dcops/prog --x", "nonexistent-dcops-prog"]
