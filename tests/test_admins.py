@@ -14,7 +14,6 @@ from __future__ import annotations
 import ast
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,8 @@ from checks.result import Status
 from infra.paths import REPO
 from infra.render import endpoint as E
 from infra.validate import check_text, load_province
+
+from conftest import Out
 
 PROVINCE = REPO / "stacks" / "province-lab.yaml"
 KEY_A = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINvSPZLfcRPel+OKpPNUT2PmUkMNK71N/+R8qSgRrB3P nguyenvana@lab"
@@ -164,21 +165,16 @@ def test_collector_answers_exactly_the_root_commands(pf):
 # --------------------------------------------------------------------------- the controls' verdicts
 
 
-@dataclass
-class Out:
-    rc: int
-    stdout: str
-    stderr: str = ""
+class RecordedOnly:
+    """A host that runs nothing: every answer the control reads is recorded in the cache."""
 
-
-class FakeHost:
     def run(self, cmd):  # nothing else may be run: every answer is recorded
         raise AssertionError(f"not recorded: {cmd}")
 
 
 def _ctx(pf, answers: dict[str, Out], audit: bool = False) -> H.HostCtx:
     t = H.Target(pf.wan.sites[0].id, "endpoint", "172.30.0.10", "10.200.0.10", pf.province.security_level)
-    x = H.HostCtx(t, pf, FakeHost(), audit_user=E.AUDIT_USER if audit else None)
+    x = H.HostCtx(t, pf, RecordedOnly(), audit_user=E.AUDIT_USER if audit else None)
     x.cache.update(answers)
     return x
 
