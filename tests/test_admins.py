@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import shutil
+import os
 import subprocess
 from pathlib import Path
 
@@ -126,6 +127,7 @@ def test_sshd_dropin_is_valid_and_times_idle_sessions_out(pf, tmp_path):
     main = tmp_path / "sshd_config"
     main.write_text(f"Include {drop}/*.conf\nHostKey {tmp_path / 'hk'}\nUsePAM yes\n")
     sshd = _tool("sshd")
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd -t wants its privilege-separation directory (a fresh boot has none)
     r = subprocess.run([sshd, "-t", "-f", str(main)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     conf = H._sshd_conf(subprocess.run([sshd, "-T", "-f", str(main)], capture_output=True, text=True, check=True).stdout, "sshd -T")
@@ -155,7 +157,7 @@ def test_collector_answers_exactly_the_root_commands(pf):
     tree = ast.parse(script)
     cmds = next(ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "COMMANDS")
     assert cmds == E.evidence_commands(pf)
-    assert script.startswith("#!/usr/bin/python3 -I\n") and "takes no arguments" in script
+    assert script.startswith("#!/usr/bin/python3 -IS\n") and "takes no arguments" in script
     # the commands the host controls read through their helpers are among them
     for c in ("/usr/sbin/sshd -T", "nft -nn list ruleset", "ss -H -tulnp", E.SUDOERS_EVIDENCE, "wg show wg0 public-key"):
         assert c in cmds

@@ -460,8 +460,8 @@ def test_upd001_apt_unreadable_is_an_error(pf, tmp_path):
 def _run_both_ways(cmds: list[str], tmp_path) -> tuple[list, list]:
     """Each command through RUN_COMMAND_PY's run() and through /bin/sh -c, on this machine."""
     script = tmp_path / "run.py"
-    script.write_text("import json, sys\n" + E.RUN_COMMAND_PY
-                      + "print(json.dumps([[p.returncode, p.stdout.decode(), p.stderr.decode()] for p in map(run, sys.argv[1:])]))\n")
+    script.write_text("import json\n" + E.RUN_COMMAND_PY
+                      + "print(json.dumps([[rc, o.decode(), e.decode()] for rc, o, e in map(run, sys.argv[1:])]))\n")
     import json
 
     ours = json.loads(subprocess.run(["python3", "-I", str(script), *cmds], capture_output=True, text=True, check=True).stdout)
@@ -487,6 +487,54 @@ def test_commands_without_shell_syntax_run_as_sh_would_run_them(tmp_path):
     assert ours[-1][0] == 127 and "nonexistent-dcops-prog: not found" in ours[-1][2]
     ns: dict = {}
     exec(E.RUN_COMMAND_PY, ns)  # which ones go without a shell: plain words only
-    simple = [c for c in cmds if ns["_SIMPLE"].match(c)]
+    simple = [c for c in cmds if ns["_simple"](c)]
     assert simple == ["echo one two", "printf %s,%s a b", "ls /nonexistent-dcops", "cat -- /etc/hostname", "false",
                       "/nonexistent-dcops/prog --x", "nonexistent-dcops-prog"]
+
+
+def test_one_round_trip_scripts_answer_each_command_in_order_length_prefixed(tmp_path):
+    """The checks' root script (H._PREFETCH_PY), run as the host runs it (python3 -IS, each command
+    one argument): one record per command, in order, each with the status and output /bin/sh -c
+    gives, bytes kept as they are (binary output, a newline-only output, an empty one)."""
+    import shlex
+
+    (tmp_path / "bin").write_bytes(bytes(range(256)))
+    cmds = ["echo one two", f"cat -- {tmp_path}/bin", "printf '\\n'", "true", "ls /nonexistent-dcops",
+            "echo out; echo err >&2; exit 3", "nonexistent-dcops-prog", "echo 'Nguyễn Văn A'"]
+    p = subprocess.run(f"python3 -IS -c {shlex.quote(H._PREFETCH_PY)} " + " ".join(map(shlex.quote, cmds)),
+                       shell=True, capture_output=True, check=True)
+    rows = E.read_frames(p.stdout)
+    assert len(rows) == len(cmds)
+    for c, (key, rc, out, err) in zip(cmds, rows):
+        sh = subprocess.run(["/bin/sh", "-c", c], capture_output=True, stdin=subprocess.DEVNULL)
+        assert (rc, out) == (sh.returncode, sh.stdout), c
+        assert (err == b"") == (sh.stderr == b""), (c, err, sh.stderr)
+    assert rows[1][2] == bytes(range(256)) and rows[2][2] == b"\n" and rows[3][2] == b""
+    assert rows[5][1:] == (3, b"out\n", b"err\n")
+    with pytest.raises(ValueError, match="cut short"):
+        E.read_frames(p.stdout[:-1])
+    with pytest.raises(ValueError, match="not a dcops evidence answer"):
+        E.read_frames(b'{"a": [0, "", ""]}')
+
+
+def test_the_collector_answers_each_of_its_commands_and_old_collectors_are_still_read(pf, tmp_path):
+    """The rendered evidence collector (as a file, run by its #! line) answers every command of
+    E.evidence_commands by name; an answer in the JSON that collectors rendered before is still
+    read the same; anything else is no answer (None), never an empty pass."""
+    import base64
+    import json
+
+    script = tmp_path / "collect-evidence"
+    script.write_text(E.collector_script(pf))
+    script.chmod(0o755)
+    out = subprocess.run([str(script)], capture_output=True, check=True).stdout
+    answers = H._collector_answers(out)
+    assert answers is not None and set(answers) == set(E.evidence_commands(pf))
+    for c, (rc, o, e) in answers.items():
+        sh = subprocess.run(["/bin/sh", "-c", c], capture_output=True, stdin=subprocess.DEVNULL, cwd="/",
+                            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"})
+        assert rc == sh.returncode, c
+    old = json.dumps({c: [rc, base64.b64encode(o).decode(), base64.b64encode(e).decode()] for c, (rc, o, e) in answers.items()})
+    assert H._collector_answers(old.encode()) == answers
+    assert H._collector_answers(b"sudo: a password is required\n") is None
+    assert subprocess.run([str(script), "x"], capture_output=True).returncode != 0  # no arguments taken

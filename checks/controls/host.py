@@ -58,31 +58,44 @@ class EvidenceUnreadable(RuntimeError):
     reason, never a pass (see :func:`check_host`)."""
 
 
-# Runs on the checked host (as root, like every control command): each command as `/bin/sh -c`
-# runs it (E.RUN_COMMAND_PY), its exit status and output kept apart, all in one JSON document.
+# Runs on the checked host (as root, like every control command): each command (one argument each)
+# as `/bin/sh -c` runs it (E.RUN_COMMAND_PY), its exit status and output kept apart, length-prefixed
+# (E.read_frames).
 _PREFETCH_PY = (
-    "import base64,json,sys\n" + E.RUN_COMMAND_PY +
-    "o=[]\n"
-    "for c in json.loads(base64.b64decode(sys.argv[1])):\n"
-    " p=run(c)\n"
-    " o.append([p.returncode,base64.b64encode(p.stdout).decode(),base64.b64encode(p.stderr).decode()])\n"
-    "print(json.dumps(o))\n"
+    E.RUN_COMMAND_PY +
+    "w=sys.stdout.buffer.write\n"
+    f"w({E.FRAME_MAGIC!r})\n"
+    "for c in sys.argv[1:]:\n"
+    " frame(w,'',*run(c))\n"
 )
 
 
 # The audit account's round trip: the evidence collector through sudo (no arguments), then the
-# commands that need no root, as the audit account itself, in one JSON document.
+# commands that need no root (arguments 3 on), as the audit account itself (with PATH argument 2).
 _AUDIT_PREFETCH_PY = (
-    "import base64,json,os,subprocess,sys\n" + E.RUN_COMMAND_PY +
-    "b=lambda x:base64.b64encode(x).decode()\n"
-    "os.environ['PATH']=sys.argv[3]\n"
-    "p=subprocess.run(['sudo','-n',sys.argv[1]],capture_output=True,stdin=subprocess.DEVNULL)\n"
-    "o={'collector':[p.returncode,b(p.stdout),b(p.stderr)],'rows':[]}\n"
-    "for c in json.loads(base64.b64decode(sys.argv[2])):\n"
-    " q=run(c)\n"
-    " o['rows'].append([q.returncode,b(q.stdout),b(q.stderr)])\n"
-    "print(json.dumps(o))\n"
+    E.RUN_COMMAND_PY +
+    "w=sys.stdout.buffer.write\n"
+    f"w({E.FRAME_MAGIC!r})\n"
+    "os.environ['PATH']=sys.argv[2]\n"
+    "frame(w,'collector',*run('sudo -n '+sys.argv[1]))\n"
+    "for c in sys.argv[3:]:\n"
+    " frame(w,'',*run(c))\n"
 )
+
+
+def _collector_answers(out: bytes) -> dict[str, tuple[int, bytes, bytes]] | None:
+    """The evidence collector's answers by command: its length-prefixed records, or the JSON
+    document (base64 outputs) that collectors rendered before dcops-evidence/2 print. None when
+    it printed neither."""
+    try:
+        return {c: (rc, o, e) for c, rc, o, e in E.read_frames(out)}
+    except ValueError:
+        pass
+    try:
+        doc = json.loads(out)
+        return {c: (rc, base64.b64decode(o), base64.b64decode(e)) for c, (rc, o, e) in doc.items()}
+    except (ValueError, TypeError, AttributeError):
+        return None
 
 
 # The audit account's own commands run with the PATH root's would have (a user's PATH has no sbin).
@@ -157,31 +170,32 @@ class HostCtx:
 
         root = self.root_commands()
         todo = [c for c in dict.fromkeys(cmds) if c not in self.cache and c not in root]
-        arg = base64.b64encode(json.dumps(todo).encode()).decode()
-        r = self.host.run(f"python3 -c {shlex.quote(_AUDIT_PREFETCH_PY)} {shlex.quote(E.COLLECTOR)} {arg} {_AUDIT_PATH}")
+        r = self.host.run(f"python3 -IS -c {shlex.quote(_AUDIT_PREFETCH_PY)} {shlex.quote(E.COLLECTOR)} {_AUDIT_PATH} "
+                          + " ".join(map(shlex.quote, todo)))
         try:
-            doc = json.loads(r.stdout)
-        except ValueError:
-            self.collector_error = f"no answer (rc {r.rc}): {(r.stderr or r.stdout).strip()[:300]}"
+            rows = E.read_frames(r.stdout_bytes)
+            if len(rows) != len(todo) + 1:
+                raise ValueError(f"{len(rows)} answers to {len(todo) + 1} commands")
+        except ValueError as e:
+            self.collector_error = f"no answer (rc {r.rc}): {e}: {(r.stderr or '').strip()[:300]}"
             return
-        rc, out, err = doc["collector"]
+        _, rc, out, err = rows[0]
         if rc != 0:
             self.collector_error = (f"`sudo -n {E.COLLECTOR}` as {self.audit_user} failed (rc {rc}): "
-                                    f"{base64.b64decode(err).decode(errors='replace').strip()[:300]}")
+                                    f"{err.decode(errors='replace').strip()[:300]}")
         else:
-            try:
-                answers = json.loads(base64.b64decode(out))
-            except ValueError:
+            answers = _collector_answers(out)
+            if answers is None:
                 answers = {}
-                self.collector_error = f"{E.COLLECTOR} printed no JSON"
+                self.collector_error = f"{E.COLLECTOR} printed no answer that dcops reads"
             for c, (crc, cout, cerr) in answers.items():
                 if c in root:
-                    self.cache[c] = CommandResult(self.host.backend, crc, c.encode(), base64.b64decode(cout), base64.b64decode(cerr))
+                    self.cache[c] = CommandResult(self.host.backend, crc, c.encode(), cout, cerr)
             missing = sorted(root - set(answers))
             if missing and not self.collector_error:
                 self.collector_error = f"{E.COLLECTOR} does not answer {len(missing)} command(s) (not the rendered collector?)"
-        for c, (crc, cout, cerr) in zip(todo, doc["rows"]):
-            self.cache[c] = CommandResult(self.host.backend, crc, c.encode(), base64.b64decode(cout), base64.b64decode(cerr))
+        for c, (_, crc, cout, cerr) in zip(todo, rows[1:]):
+            self.cache[c] = CommandResult(self.host.backend, crc, c.encode(), cout, cerr)
     standby_pubkey: str | None = None  # the standby hub's (wan.hubs[1]), when declared
     standby_pubkey_error: str = ""
 
@@ -200,18 +214,19 @@ class HostCtx:
                 if r.rc != 0:
                     raise HostUnreachable((r.stderr or r.stdout).strip()[:300] or f"`true` exited {r.rc}")
             return
-        arg = base64.b64encode(json.dumps(todo).encode()).decode()
-        r = self.host.run(f"python3 -c {shlex.quote(_PREFETCH_PY)} {arg}")
+        r = self.host.run(f"python3 -IS -c {shlex.quote(_PREFETCH_PY)} " + " ".join(map(shlex.quote, todo)))
         if r.rc != 0:
             return  # each control then runs its own commands
         try:
-            rows = json.loads(r.stdout)
+            rows = E.read_frames(r.stdout_bytes)
         except ValueError:
+            return
+        if len(rows) != len(todo):
             return
         from testinfra.backend.base import CommandResult
 
-        for c, (rc, out, err) in zip(todo, rows):
-            self.cache[c] = CommandResult(self.host.backend, rc, c.encode(), base64.b64decode(out), base64.b64decode(err))
+        for c, (_, rc, out, err) in zip(todo, rows):
+            self.cache[c] = CommandResult(self.host.backend, rc, c.encode(), out, err)
 
     def run(self, cmd: str) -> Any:
         if cmd not in self.cache:
