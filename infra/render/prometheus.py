@@ -135,7 +135,11 @@ def scrape_config(
     scrape_interval: str = "15s",
     evaluation_interval: str = "30s",
     rule_files: Iterable[str] = ("rules/*.yml",),
+    node_scrape_interval: str | None = None,
 ) -> dict[str, Any]:
+    """``node_scrape_interval``: the node_exporter job's own interval (default: ``scrape_interval``).
+    No SLI or alert reads node_exporter's series; a lab whose hundreds of hosts share one machine
+    scrapes them less often (:func:`infra.lab.monitoring.node_scrape_interval`)."""
     def via_blackbox(module: str) -> list[dict]:
         return [
             {"source_labels": ["__address__"], "target_label": "__param_target"},
@@ -175,7 +179,8 @@ def scrape_config(
                 "static_configs": sites,
                 "relabel_configs": via_blackbox("icmp"),
             },
-            {"job_name": JOB_NODE, "static_configs": nodes},
+            {"job_name": JOB_NODE, "static_configs": nodes,
+             **({"scrape_interval": node_scrape_interval} if node_scrape_interval else {})},
             {"job_name": "blackbox", "static_configs": [{"targets": [blackbox]}]},
         ],
     }
