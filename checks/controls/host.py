@@ -1237,6 +1237,11 @@ def upd_001(c, x):
     stamps = x.out(cmd).split("\n")
     now = int(stamps[0].strip())
     seen = [(int(l.split(" ", 1)[0]), l.split(" ", 1)[1]) for l in stamps[1:] if l.strip()]
+    if not seen:  # no lists: apt knows no version but the installed ones, its simulation can show nothing
+        return Result.not_assessed(c.id, x.target.host, "apt has no package lists on this host (apt-get update never ran "
+                                   "against a mirror): pending security updates cannot be known",
+                                   {"lists_updated": None, "lists_age_days": None, "max_list_age_days": max_age, "lists": [],
+                                    "would_settle": "apt-get update from the province's mirror (apt's daily timer)"})
     sim = x.run("apt-get -s -o Debug::NoLocking=1 -o APT::Get::Show-User-Simulation-Note=false dist-upgrade")
     if sim.rc != 0:
         raise EvidenceUnreadable(f"`apt-get -s dist-upgrade` failed on {x.target.host} (rc {sim.rc}): "
@@ -1258,10 +1263,6 @@ def upd_001(c, x):
     if sec:
         return Result.fail(c.id, x.target.host, ev, f"{len(sec)} security update(s) pending: "
                            + ", ".join(f"{p['package']} {p['installed']} -> {p['candidate']} ({p['origin']})" for p in sec[:10]))
-    if newest is None:
-        return Result.not_assessed(c.id, x.target.host, "apt has no package lists on this host (apt-get update never ran "
-                                   "against a mirror): pending security updates cannot be known",
-                                   {**ev, "would_settle": "apt-get update from the province's mirror (apt's daily timer)"})
     if age_days > max_age:
         return Result.not_assessed(c.id, x.target.host, f"apt's package lists were last updated {age_days:g} days ago "
                                    f"(> {max_age:g}): they cannot show that no security update is pending",

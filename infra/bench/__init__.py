@@ -21,6 +21,7 @@ class BenchOptions:
     ansible_first_max: int = 50     # wan case: Ansible's first apply is timed up to this many sites
     checkpoint: Callable[[CaseResult], None] | None = None  # save a long case's partial result
     reuse: bool = False             # province case: go on with the lab an earlier run left (--keep)
+    skip: set[str] = field(default_factory=set)  # province case: steps not run this time (--skip)
 
     @property
     def max_sites(self) -> int:

@@ -46,6 +46,8 @@ def bench(
     reuse: bool = typer.Option(False, "--reuse", help="province case: go on with the lab an earlier run left with --keep (no lab up, "
                                "no provision; its first apply is then a converging run, recorded as such)"),
     keep: bool = typer.Option(False, "--keep", help="leave each case's lab running (for profiling); `dcops lab down --name ...` removes it"),
+    skip: str = typer.Option("", "--skip", help="province case: steps not to run this time, comma-separated, from: "
+                             "reapply, checks, reports, drift (their figures from an earlier run are kept)"),
     list_cases: bool = typer.Option(False, "--list", help="list the cases and exit"),
     show: bool = typer.Option(False, "--show", help="print the saved results as markdown and exit (runs nothing)"),
 ) -> None:
@@ -105,6 +107,13 @@ def bench(
         err.print(f"--name: 1-5 lower-case letters or digits (cases add a suffix), got {name!r}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT)
 
+    from .province import STEPS
+
+    skipped = {x.strip() for x in skip.split(",") if x.strip()}
+    if skipped - set(STEPS):
+        err.print(f"--skip: unknown step(s) {', '.join(sorted(skipped - set(STEPS)))}; choose from {', '.join(STEPS)}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
+
     def progress(msg: str) -> None:
         out.print(f"[{time.strftime('%H:%M:%S')}] {msg}", markup=False)
 
@@ -129,7 +138,7 @@ def bench(
         return merged
 
     opts = BenchOptions(sites=ns, repeat=repeat, name=name, progress=progress, keep=keep, checkpoint=checkpoint,
-                        variants=variants, ansible_first_max=ansible_first_max, reuse=reuse)
+                        variants=variants, ansible_first_max=ansible_first_max, reuse=reuse, skip=skipped)
     info = machine()
     worst = EXIT_OK
     embedded = None

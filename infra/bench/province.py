@@ -44,6 +44,8 @@ TARGET_FASTER = 5.0    # pyinfra against Ansible's default settings
 TARGET_REPORT_S = 60.0
 TARGET_DRIFT_S = 600.0
 
+STEPS = ("reapply", "checks", "reports", "drift")  # what --skip may leave out (lab up, provision, first apply: never)
+
 
 def _cmd(argv: list[str], log: Path) -> dict:
     t0 = time.monotonic()
@@ -93,15 +95,17 @@ def run(opts: BenchOptions, province: Path = PROVINCE, workdir: Path | None = No
             r.add(Measure(f"converge.{n}", "pyinfra: converging apply on the reused lab (not a first apply)",
                           [full["seconds"]], n=n, detail=f"exit {full['exit']}: {full['counts']}"))
             full = None
-        floor = r.add(Measure(f"floor.{n}", "floor: ssh true + one file copy per host", [], n=n)).samples
-        for i in range(opts.repeat):
-            floor.append(labhosts.floor(name, PARALLEL, payload))
-            opts.progress(f"province N={n} floor {i + 1}/{opts.repeat}: {floor[-1]:.2f}s")
-        _again(r, opts, n, name, province, wd, ("pyinfra", "pyinfra", "pyinfra", "tuned"), full)
-        save()
+        if "reapply" not in opts.skip:
+            floor = r.add(Measure(f"floor.{n}", "floor: ssh true + one file copy per host", [], n=n)).samples
+            for i in range(opts.repeat):
+                floor.append(labhosts.floor(name, PARALLEL, payload))
+                opts.progress(f"province N={n} floor {i + 1}/{opts.repeat}: {floor[-1]:.2f}s")
+            _again(r, opts, n, name, province, wd, ("pyinfra", "pyinfra", "pyinfra", "tuned"), full)
+            save()
 
-        _checks(r, opts, n, name, province, payload, wd)
-        save()
+        if "checks" not in opts.skip:
+            _checks(r, opts, n, name, province, payload, wd)
+            save()
 
         if "ansible-default" in opts.variants:  # --engines pyinfra skips it (17 minutes at 700 sites)
             _again(r, opts, n, name, province, wd, ("ansible-default", "Ansible default settings", "ansible", "default"), None)
@@ -119,7 +123,7 @@ def run(opts: BenchOptions, province: Path = PROVINCE, workdir: Path | None = No
         r.add(Measure(f"fullcheck.{n}", "dcops check, every control (hosts, clusters, SLAs)", [chk["seconds"]], n=n,
                       detail=f"exit {chk['exit']}; " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))))
         save()
-        if results.exists():
+        if results.exists() and "reports" not in opts.skip:
             for lang in ("vi", "en"):
                 samples = []
                 for i in range(opts.repeat):
@@ -131,12 +135,13 @@ def run(opts: BenchOptions, province: Path = PROVINCE, workdir: Path | None = No
             save()
 
         drifts, verdicts = [], []
-        for i in range(2):
+        for i in range(0 if "drift" in opts.skip else 2):
             d = step(f"drift {i + 1}", ["drift", *cfg, "--out", str(wd / "drift")], ok=(0, 1))
             drifts.append(d["seconds"])
             doc = wd / "drift" / "drift.json"
             verdicts.append(json.loads(doc.read_text()).get("verdict", "?") if doc.exists() else f"exit {d['exit']}")
-        r.add(Measure(f"drift.{n}", "dcops drift: pulumi preview --refresh + wan apply --check + every control",
+        if drifts:
+            r.add(Measure(f"drift.{n}", "dcops drift: pulumi preview --refresh + wan apply --check + every control",
                       drifts, n=n, detail="verdicts: " + "; ".join(verdicts) + " (the first run makes the controls' baseline)"))
     except Exception as e:  # noqa: BLE001 (the figures measured so far are kept)
         r.failed = True
