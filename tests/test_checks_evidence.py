@@ -479,17 +479,22 @@ def test_commands_without_shell_syntax_run_as_sh_would_run_them(tmp_path):
     cmds = ["echo one two", "printf %s,%s a b", "ls /nonexistent-dcops", "cat -- /etc/hostname",
             f"stat -c '%n' {tmp_path}/'a b'", "echo a | tr a b", "for f in 1 2; do echo $f; done",
             "X=1 printenv X", "echo $HOME", "true && echo yes", "echo a > /dev/null", "false",
-            "/nonexistent-dcops/prog --x", "nonexistent-dcops-prog"]
+            "/nonexistent-dcops/prog --x", "nonexistent-dcops-prog", "/usr/bin/printf '%s|' '' 'a  b' x'y'z", "/bin/echo 'it'\\''s'",
+            "awk -F: '($1 == \"root\") {print $1}' /etc/passwd", "/bin/echo -f='${P} $x\\n'", "echo 'unterminated",
+            "echo  two-spaces", "echo trailing ", "'echo' quoted-program"]
     ours, sh = _run_both_ways(cmds, tmp_path)
     for c, o, s in zip(cmds, ours, sh):
         assert o[:2] == s[:2], c
         assert (o[2] == "") == (s[2] == ""), (c, o, s)
-    assert ours[-1][0] == 127 and "nonexistent-dcops-prog: not found" in ours[-1][2]
+    assert ours[13][0] == 127 and "nonexistent-dcops-prog: not found" in ours[13][2]
+    assert ours[14][1] == "|a  b|xyz|" and ours[17][1] == "-f=${P} $x\\n\n"
     ns: dict = {}
     exec(E.RUN_COMMAND_PY, ns)  # which ones go without a shell: plain words only
     simple = [c for c in cmds if ns["_simple"](c)]
-    assert simple == ["echo one two", "printf %s,%s a b", "ls /nonexistent-dcops", "cat -- /etc/hostname", "false",
-                      "/nonexistent-dcops/prog --x", "nonexistent-dcops-prog"]
+    assert simple == ["ls /nonexistent-dcops", "cat -- /etc/hostname",  # not echo, printf: the shell's own
+                      f"stat -c '%n' {tmp_path}/'a b'", "false", "/nonexistent-dcops/prog --x", "nonexistent-dcops-prog",
+                      "/usr/bin/printf '%s|' '' 'a  b' x'y'z",  # a backslash outside quotes: the shell's
+                      "awk -F: '($1 == \"root\") {print $1}' /etc/passwd", "/bin/echo -f='${P} $x\\n'"]
 
 
 def test_one_round_trip_scripts_answer_each_command_in_order_length_prefixed(tmp_path):

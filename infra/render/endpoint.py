@@ -830,20 +830,49 @@ def totp_evidence_command(model: ProvinceFile) -> str:
 
 # Python (embedded in the evidence collector and in the checks' one-round-trip scripts): ``run(c)``
 # runs command ``c`` as ``/bin/sh -c c`` would and returns its exit status, stdout and stderr
-# (bytes). A simple command (plain words: no quotes, no shell syntax, no assignment first) is
-# executed directly: the same program and arguments, without a shell process (dozens per host per
+# (bytes). A simple command (plain words and 'single-quoted' parts: no other shell syntax, no
+# assignment first, a plain program name) is executed directly: the same program and arguments, without a shell process (dozens per host per
 # check). Only ``os`` and ``sys`` are imported (no subprocess, json, base64 or re: their imports cost
 # more CPU on every host than the commands themselves): the command's output goes to memory files,
 # read back once it has exited. ``frame`` writes one answer as a length-prefixed record
 # (:data:`FRAME_MAGIC`), which :func:`read_frames` reads.
 RUN_COMMAND_PY = r"""
 import os, sys
-_WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./@:,+%-")
+_WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./@:,+%-=")
+# the shell's own commands, which its programs of the same name may not match (dash's printf, echo)
+_BUILTIN = frozenset("alias bg cd command echo eval exec exit export fc fg getopts hash jobs kill local printf pwd read "
+                     "readonly return set shift test times trap type ulimit umask unalias unset wait [".split())
+def _words(c):
+    # the arguments of a simple command: words of _WORD characters and 'single-quoted' parts,
+    # one space apart; None for anything else (the shell's job), or an assignment first
+    a, w, i, n = [], [], 0, len(c)
+    while i < n:
+        ch = c[i]
+        if ch == "'":
+            j = c.find("'", i + 1)
+            if j < 0:
+                return None
+            w.append(c[i + 1:j])
+            i = j + 1
+        elif ch == " ":
+            if not w or i + 1 == n:
+                return None
+            a.append("".join(w))
+            w = []
+            i += 1
+        elif ch in _WORD:
+            w.append(ch)
+            i += 1
+        else:
+            return None
+    if not w:
+        return None
+    a.append("".join(w))
+    return None if "=" in a[0] or a[0] in _BUILTIN or not _WORD.issuperset(c.split(" ", 1)[0]) else a
 def _simple(c):
-    a = c.split(" ")
-    return all(w and _WORD.issuperset(w) for w in a[:1]) and all(w and _WORD.issuperset(w.replace("=", "")) for w in a[1:])
+    return _words(c) is not None
 def run(c):
-    a = c.split(" ") if _simple(c) else ["/bin/sh", "-c", c]
+    a = _words(c) or ["/bin/sh", "-c", c]
     o, e = os.memfd_create("o"), os.memfd_create("e")
     try:
         try:
