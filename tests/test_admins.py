@@ -12,8 +12,8 @@
 from __future__ import annotations
 
 import ast
-import shutil
 import os
+import shutil
 import subprocess
 from pathlib import Path
 

@@ -63,8 +63,7 @@ class EvidenceUnreadable(RuntimeError):
 # (E.read_frames).
 _PREFETCH_PY = (
     E.RUN_COMMAND_PY +
-    "w=sys.stdout.buffer.write\n"
-    f"w({E.FRAME_MAGIC!r})\n"
+    "w=begin()\n"
     "for c in sys.argv[1:]:\n"
     " frame(w,'',*run(c))\n"
 )
@@ -74,8 +73,7 @@ _PREFETCH_PY = (
 # commands that need no root (arguments 3 on), as the audit account itself (with PATH argument 2).
 _AUDIT_PREFETCH_PY = (
     E.RUN_COMMAND_PY +
-    "w=sys.stdout.buffer.write\n"
-    f"w({E.FRAME_MAGIC!r})\n"
+    "w=begin()\n"
     "os.environ['PATH']=sys.argv[2]\n"
     "frame(w,'collector',*run('sudo -n '+sys.argv[1]))\n"
     "for c in sys.argv[3:]:\n"
@@ -1237,11 +1235,14 @@ def upd_001(c, x):
     stamps = x.out(cmd).split("\n")
     now = int(stamps[0].strip())
     seen = [(int(l.split(" ", 1)[0]), l.split(" ", 1)[1]) for l in stamps[1:] if l.strip()]
+    settle = {"would_settle": "apt-get update from the province's mirror (apt's daily timer)"}
+    lists = {"lists_updated": None, "lists_age_days": None, "max_list_age_days": max_age, "lists": [n for _, n in seen]}
     if not seen:  # no lists: apt knows no version but the installed ones, its simulation can show nothing
         return Result.not_assessed(c.id, x.target.host, "apt has no package lists on this host (apt-get update never ran "
-                                   "against a mirror): pending security updates cannot be known",
-                                   {"lists_updated": None, "lists_age_days": None, "max_list_age_days": max_age, "lists": [],
-                                    "would_settle": "apt-get update from the province's mirror (apt's daily timer)"})
+                                   "against a mirror): pending security updates cannot be known", {**lists, **settle})
+    newest = max(t for t, _ in seen)
+    age_days = round((now - newest) / 86400, 2)
+    lists.update(lists_updated=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(newest)), lists_age_days=age_days)
     sim = x.run("apt-get -s -o Debug::NoLocking=1 -o APT::Get::Show-User-Simulation-Note=false dist-upgrade")
     if sim.rc != 0:
         raise EvidenceUnreadable(f"`apt-get -s dist-upgrade` failed on {x.target.host} (rc {sim.rc}): "
@@ -1255,18 +1256,13 @@ def upd_001(c, x):
             pending.append({"package": m.group(1), "installed": m.group(2), "candidate": m.group(3), "origin": m.group(4),
                             "security": bool(re.search(r"security", m.group(4), re.I))})
     sec = [p for p in pending if p["security"]]
-    newest = max((t for t, _ in seen), default=None)
-    age_days = None if newest is None else round((now - newest) / 86400, 2)
-    ev = {"lists_updated": None if newest is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(newest)),
-          "lists_age_days": age_days, "max_list_age_days": max_age, "lists": [n for _, n in seen],
-          "pending_security": sec, "pending_other": len(pending) - len(sec)}
+    ev = {**lists, "pending_security": sec, "pending_other": len(pending) - len(sec)}
     if sec:
         return Result.fail(c.id, x.target.host, ev, f"{len(sec)} security update(s) pending: "
                            + ", ".join(f"{p['package']} {p['installed']} -> {p['candidate']} ({p['origin']})" for p in sec[:10]))
     if age_days > max_age:
         return Result.not_assessed(c.id, x.target.host, f"apt's package lists were last updated {age_days:g} days ago "
-                                   f"(> {max_age:g}): they cannot show that no security update is pending",
-                                   {**ev, "would_settle": "apt-get update from the province's mirror (apt's daily timer)"})
+                                   f"(> {max_age:g}): they cannot show that no security update is pending", {**ev, **settle})
     return Result.ok(c.id, x.target.host, ev)
 
 

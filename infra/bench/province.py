@@ -142,7 +142,7 @@ def run(opts: BenchOptions, province: Path = PROVINCE, workdir: Path | None = No
             verdicts.append(json.loads(doc.read_text()).get("verdict", "?") if doc.exists() else f"exit {d['exit']}")
         if drifts:
             r.add(Measure(f"drift.{n}", "dcops drift: pulumi preview --refresh + wan apply --check + every control",
-                      drifts, n=n, detail="verdicts: " + "; ".join(verdicts) + " (the first run makes the controls' baseline)"))
+                          drifts, n=n, detail="verdicts: " + "; ".join(verdicts) + " (the first run makes the controls' baseline)"))
     except Exception as e:  # noqa: BLE001 (the figures measured so far are kept)
         r.failed = True
         r.notes.append(f"N={n}: stopped: {e}")

@@ -828,14 +828,18 @@ def totp_evidence_command(model: ProvinceFile) -> str:
             "else echo \"$u missing\"; fi; done")
 
 
+# The first line of an answer written with ``frame`` (the collector's, the one-round-trip scripts').
+FRAME_MAGIC = b"dcops-evidence/2\n"
+
+
 # Python (embedded in the evidence collector and in the checks' one-round-trip scripts): ``run(c)``
 # runs command ``c`` as ``/bin/sh -c c`` would and returns its exit status, stdout and stderr
 # (bytes). A simple command (plain words and 'single-quoted' parts: no other shell syntax, no
 # assignment first, a plain program name) is executed directly: the same program and arguments, without a shell process (dozens per host per
 # check). Only ``os`` and ``sys`` are imported (no subprocess, json, base64 or re: their imports cost
 # more CPU on every host than the commands themselves): the command's output goes to memory files,
-# read back once it has exited. ``frame`` writes one answer as a length-prefixed record
-# (:data:`FRAME_MAGIC`), which :func:`read_frames` reads.
+# read back once it has exited. ``begin`` starts an answer (:data:`FRAME_MAGIC`) and ``frame``
+# writes one record of it, which :func:`read_frames` reads.
 RUN_COMMAND_PY = r"""
 import os, sys
 _WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./@:,+%-=")
@@ -868,7 +872,8 @@ def _words(c):
     if not w:
         return None
     a.append("".join(w))
-    return None if "=" in a[0] or a[0] in _BUILTIN or not _WORD.issuperset(c.split(" ", 1)[0]) else a
+    first = c.split(" ", 1)[0]  # the program: plain (no quotes), not an assignment, not the shell's own
+    return None if "'" in first or "=" in first or first in _BUILTIN else a
 def _simple(c):
     return _words(c) is not None
 def run(c):
@@ -891,11 +896,11 @@ def run(c):
 def frame(w, key, rc, out, err):
     k = key.encode()
     w(b"%d %d %d %d\n" % (rc, len(k), len(out), len(err)) + k + out + err)
+""" + f"""def begin():
+    w = sys.stdout.buffer.write
+    w({FRAME_MAGIC!r})
+    return w
 """
-
-# The first line of an answer written with ``frame`` (the collector's, the one-round-trip scripts').
-FRAME_MAGIC = b"dcops-evidence/2\n"
-
 
 def read_frames(data: bytes) -> list[tuple[str, int, bytes, bytes]]:
     """The records ``frame`` wrote after :data:`FRAME_MAGIC`: (key, exit status, stdout, stderr)
@@ -928,15 +933,14 @@ if len(sys.argv) != 1:
 os.chdir("/")
 os.environ.clear()
 os.environ.update({{"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}})
-w = sys.stdout.buffer.write
-w({magic!r})
+w = begin()
 for c in COMMANDS:
     frame(w, c, *run(c))
 """
 
 
 def collector_script(model: ProvinceFile) -> str:
-    return _COLLECTOR_TEMPLATE.format(header=HEADER, audit=AUDIT_USER, run_command=RUN_COMMAND_PY, magic=FRAME_MAGIC,
+    return _COLLECTOR_TEMPLATE.format(header=HEADER, audit=AUDIT_USER, run_command=RUN_COMMAND_PY,
                                       commands=json.dumps(evidence_commands(model), indent=1))
 
 
