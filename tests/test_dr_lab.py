@@ -87,13 +87,20 @@ def replicas(name: str, cluster: str, ns: str, kind: str) -> tuple[int | None, i
 
 def settle(name: str, cluster: str, want: dict[str, tuple[str, int]], timeout: float = 180) -> None:
     """Wait until each namespace's workload has its replicas ready (after a frozen API server comes back,
-    kwok's nodes renew their leases and the pods turn ready again within a minute or two)."""
+    kwok's nodes renew their leases and the pods turn ready again within a minute or two).
+    The node lifecycle controller can mark pods not ready after a first `revive` (when its grace
+    period for the lapsed leases ends later), so a workload that stays short is revived again every
+    20 s while waiting."""
     deadline = time.monotonic() + timeout
+    next_revive = time.monotonic() + 20
     while True:
         got = {ns: replicas(name, cluster, ns, kind) for ns, (kind, _) in want.items()}
         if all(got[ns] == (n, n) for ns, (_, n) in want.items()):
             return
         assert time.monotonic() < deadline, f"{cluster}: not settled after {timeout:.0f} s: {got}"
+        if time.monotonic() >= next_revive:
+            revive(name, cluster)
+            next_revive = time.monotonic() + 20
         time.sleep(2)
 
 
