@@ -230,6 +230,22 @@ def test_hosts_run_systemd(lab) -> None:
 
 
 @pytest.mark.lab
+def test_daily_timers_fire_at_different_times_on_each_host(lab) -> None:
+    """The hosts share one kernel and so one boot ID, from which systemd places a timer within its
+    accuracy window: without a per-host delay, every host's logrotate fired in the same second
+    (a load average of 675 at 700 sites).  Each host's next rotation is at its own time."""
+    nxt = {}
+    for host in ["hub", *[s.site_id for s in lab["topo"].sites]]:
+        r = ssh(lab["name"], host, "systemctl", "show", "logrotate.timer", "-p", "RandomizedDelayUSec",
+                "-p", "FixedRandomDelay", "-p", "NextElapseUSecRealtime")
+        props = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
+        assert props.get("FixedRandomDelay") == "yes" and props.get("RandomizedDelayUSec") == "23h", (host, r.stdout)
+        nxt[host] = props["NextElapseUSecRealtime"]
+        assert nxt[host].strip(), (host, r.stdout)  # e.g. "Mon 2026-12-07 09:06:50 UTC": the delay included
+    assert len(set(nxt.values())) == len(nxt), nxt
+
+
+@pytest.mark.lab
 def test_each_host_has_its_own_etc(lab) -> None:
     a, b = (s.site_id for s in lab["topo"].sites[:2])
     marker = "/etc/dcops-test-" + "".join(random.choices(string.ascii_lowercase, k=8))

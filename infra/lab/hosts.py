@@ -1028,6 +1028,19 @@ class _Run:
         self.host, self.proc, self.log, self.t0 = host, proc, log, t0
 
 
+# Every lab host is a container on one kernel, so they all share one boot ID, and systemd
+# places a timer's firing within its AccuracySec window from the boot ID.  Without a spread,
+# the daily timers of all hosts fire in the same second (at 700 sites, 437 logrotate processes
+# and a load average of 675 at 00:00 UTC), which real hosts, each with its own boot ID, never
+# do.  Each host gets a fixed delay of its own (hashed from its machine ID), spread over the day.
+SPREAD_TIMERS: dict[str, str] = {
+    "logrotate.timer": "# dcops lab: spread the hosts' daily rotation over the day (one boot ID for all of them)\n"
+                       "[Timer]\nRandomizedDelaySec=23h\nFixedRandomDelay=true\nAccuracySec=1min\n",
+    "systemd-tmpfiles-clean.timer": "# dcops lab: spread the hosts' cleanup after boot (they all boot within minutes)\n"
+                                    "[Timer]\nRandomizedDelaySec=6h\nFixedRandomDelay=true\nAccuracySec=1min\n",
+}
+
+
 def _start_host(h: SiteHost | Gateway, st: LabState, rootfs: Path, uid: int, gid: int, pub: str) -> _Run:
     name = h.netns.rsplit("-", 1)[0]
     hdir = host_fs(name) / h.key
@@ -1043,6 +1056,10 @@ def _start_host(h: SiteHost | Gateway, st: LabState, rootfs: Path, uid: int, gid
     (root / "etc/hostname").write_text(h.hostname + "\n")
     (root / "etc/hosts").write_text(ETC_HOSTS.format(hostname=h.hostname))
     (root / "etc/machine-id").write_text(os.urandom(16).hex() + "\n")
+    for unit, text in SPREAD_TIMERS.items():
+        d = root / "etc/systemd/system" / f"{unit}.d"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "dcops-lab-spread.conf").write_text(text)
     ak = root / "home" / image.USER / ".ssh" / "authorized_keys"
     ak.write_text(pub)
     os.chown(ak, uid, gid)
