@@ -441,9 +441,13 @@ def test_a_big_lab_scrapes_node_exporter_less_often_and_promtool_accepts_it(pf, 
     """The lab's hosts share one machine: past 37 sites the node_exporter job is scraped less
     often (about 2.5 scrapes a second in all, at most every 5 minutes); the other jobs keep the
     global interval, and a province's own configuration (no node interval given) is unchanged."""
-    from infra.lab.monitoring import node_scrape_interval
+    from infra.lab.monitoring import duration_seconds, node_scrape_interval
 
     assert [node_scrape_interval(n) for n in (10, 37, 38, 225, 700, 5000)] == ["15s", "15s", "16s", "90s", "280s", "300s"]
+    assert [duration_seconds(t) for t in ("15s", "1m", "1m30s", "2h", "1d", "500ms")] == [15, 60, 90, 7200, 86400, 0.5]
+    for bad in ("", "15", "s", "1x", "m1", "1s1m"):
+        with pytest.raises(ValueError, match="not a Prometheus duration"):
+            duration_seconds(bad)
     jobs = {j["job_name"]: j for j in P.scrape_config(pf)["scrape_configs"]}
     assert "scrape_interval" not in jobs[P.JOB_NODE]
     files = P.render(pf, tmp_path, node_scrape_interval=node_scrape_interval(700))

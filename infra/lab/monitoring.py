@@ -20,17 +20,17 @@ lab writes nothing outside its directory).
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
+import math
+import os
+import re
+import secrets
 import time
 from pathlib import Path
 from typing import Callable
 
 import yaml
-
-import datetime as dt
-import ipaddress
-import math
-import os
-import secrets
 
 from checks import promrun
 from infra.model import ProvinceFile
@@ -160,6 +160,18 @@ NODE_SCRAPES_PER_S = 2.5
 NODE_SCRAPE_MAX_S = 300  # within Prometheus' 5-minute staleness
 
 
+_PROM_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?")
+_PROM_UNIT_S = (86400, 3600, 60, 1, 0.001)
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in a Prometheus duration ("15s", "1m", "1m30s", "500ms"); ValueError otherwise."""
+    m = _PROM_DURATION.fullmatch(text.strip())
+    if not text.strip() or m is None or not any(m.groups()):
+        raise ValueError(f"not a Prometheus duration: {text!r} (e.g. 15s, 1m, 1m30s)")
+    return sum(int(g) * u for g, u in zip(m.groups(), _PROM_UNIT_S) if g)
+
+
 def node_scrape_interval(sites: int, base_s: int = 15) -> str:
     """The lab's node_exporter scrape interval for ``sites`` hosts: ``base_s`` up to
     ``base_s * NODE_SCRAPES_PER_S`` sites, then longer (at most NODE_SCRAPE_MAX_S)."""
@@ -177,7 +189,7 @@ def render(lab: str, pf: ProvinceFile, scrape_interval: str = "15s", evaluation_
     site_slo = R.SiteSLO(float(sp.get("target", R.SITE_SLO.availability)), int(sp.get("window_days", R.SITE_SLO.window_days)))
     return R.render(lab_province(lab, pf), d, site_slo, placement=placement(lab), blackbox=BLACKBOX_LISTEN,
                     scrape_interval=scrape_interval, evaluation_interval=evaluation_interval,
-                    node_scrape_interval=node_scrape_interval(len(pf.wan.sites), int(scrape_interval.rstrip("s"))))
+                    node_scrape_interval=node_scrape_interval(len(pf.wan.sites), max(1, math.ceil(duration_seconds(scrape_interval)))))
 
 
 def reload(lab: str) -> list[str]:
