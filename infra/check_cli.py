@@ -158,6 +158,7 @@ def check(
     target: list[str] = typer.Option([], "--target", "-t", help="site id, 'gateway' ('gateway-standby' with two hubs), platform id or cluster id (repeat or comma-separate)"),
     output: Path = typer.Option(DEFAULT_OUTPUT, "--output", "-o", help="JSON results (a timestamped copy is written beside it)"),
     window_days: Optional[int] = typer.Option(None, "--window-days", help="SLA window (default: each SLO's window, 30 days)"),
+    # checks.controls.host.DEFAULT_PARALLEL (a literal here: --help imports no checks; a test keeps them equal)
     parallel: int = typer.Option(50, "--parallel", help="hosts checked at once (as `wan apply --forks`; each is one SSH connection and a thread)"),
     list_only: bool = typer.Option(False, "--list", help="show what would be contacted and how (hosts, jump hosts, clusters, Prometheus); contact nothing"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines, only the summary"),

@@ -32,3 +32,14 @@ def test_lab_not_running_is_environment_problem(tmp_path):
     r = dcops("check", "--output", str(tmp_path / "r.json"), env={"DCOPS_LAB": "tnolab", "DCOPS_LAB_ROOT": str(tmp_path)})
     assert r.returncode == 3 and "dcops lab up" in r.stderr
     assert not (tmp_path / "r.json").exists()
+
+
+def test_cli_and_library_check_the_same_number_of_hosts_at_once():
+    """`dcops check --parallel` and `check_hosts` (used by drift, the bench and the tests) default alike."""
+    import inspect
+
+    from checks.controls import host as H
+    from infra import check_cli
+
+    opt = inspect.signature(check_cli.check).parameters["parallel"].default
+    assert opt.default == H.DEFAULT_PARALLEL == inspect.signature(H.check_hosts).parameters["parallel"].default
