@@ -440,7 +440,8 @@ def test_real_prometheus_asks_each_platform_with_its_module(pf, tmp_path):
 def test_a_big_lab_scrapes_node_exporter_less_often_and_promtool_accepts_it(pf, tmp_path):
     """The lab's hosts share one machine: past 37 sites the node_exporter job is scraped less
     often (about 2.5 scrapes a second in all, at most every 5 minutes); the other jobs keep the
-    global interval, and a province's own configuration (no node interval given) is unchanged."""
+    global interval, and a province's own configuration (no node interval given) is unchanged.
+    The lab also stores only a few node_exporter series (NODE_KEEP)."""
     from infra.lab.monitoring import duration_seconds, node_scrape_interval
 
     assert [node_scrape_interval(n) for n in (10, 37, 38, 225, 700, 5000)] == ["15s", "15s", "16s", "90s", "280s", "300s"]
@@ -450,12 +451,21 @@ def test_a_big_lab_scrapes_node_exporter_less_often_and_promtool_accepts_it(pf, 
             duration_seconds(bad)
     jobs = {j["job_name"]: j for j in P.scrape_config(pf)["scrape_configs"]}
     assert "scrape_interval" not in jobs[P.JOB_NODE]
-    files = P.render(pf, tmp_path, node_scrape_interval=node_scrape_interval(700))
+    assert "metric_relabel_configs" not in jobs[P.JOB_NODE]  # a province stores every node series
+    from infra.lab.monitoring import NODE_KEEP
+
+    files = P.render(pf, tmp_path, node_scrape_interval=node_scrape_interval(700), node_keep=NODE_KEEP)
     import yaml
 
     cfg = yaml.safe_load(files["prometheus"].read_text())
     jobs = {j["job_name"]: j for j in cfg["scrape_configs"]}
     assert jobs[P.JOB_NODE]["scrape_interval"] == "280s" and cfg["global"]["scrape_interval"] == "15s"
+    (keep,) = jobs[P.JOB_NODE]["metric_relabel_configs"]
+    assert keep["action"] == "keep" and keep["source_labels"] == ["__name__"]
+    import re
+
+    assert re.fullmatch(keep["regex"], "node_exporter_build_info") and not re.fullmatch(keep["regex"], "node_cpu_seconds_total")
+    assert all("metric_relabel_configs" not in j for name, j in jobs.items() if name != P.JOB_NODE)
     assert all("scrape_interval" not in j for name, j in jobs.items() if name != P.JOB_NODE)
     r = subprocess.run([promtool(), "check", "config", str(files["prometheus"])], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -158,6 +158,11 @@ def placement(lab: str) -> dict[str, str]:
 # a big lab spaces them out to keep about NODE_SCRAPES_PER_S scrapes a second in all.
 NODE_SCRAPES_PER_S = 2.5
 NODE_SCRAPE_MAX_S = 300  # within Prometheus' 5-minute staleness
+# The node_exporter series the lab's Prometheus stores (nothing reads the others): about a
+# thousand series per host took 1.4 GB at 700 sites, and the machine then stalled on memory
+# (PSI "full" 25 % over 5 minutes) during the drift run's SSH connects.
+NODE_KEEP: tuple[str, ...] = ("node_exporter_build_info", "node_boot_time_seconds", "node_time_seconds",
+                              "node_load1", "node_memory_MemAvailable_bytes")
 
 
 _PROM_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?")
@@ -189,7 +194,8 @@ def render(lab: str, pf: ProvinceFile, scrape_interval: str = "15s", evaluation_
     site_slo = R.SiteSLO(float(sp.get("target", R.SITE_SLO.availability)), int(sp.get("window_days", R.SITE_SLO.window_days)))
     return R.render(lab_province(lab, pf), d, site_slo, placement=placement(lab), blackbox=BLACKBOX_LISTEN,
                     scrape_interval=scrape_interval, evaluation_interval=evaluation_interval,
-                    node_scrape_interval=node_scrape_interval(len(pf.wan.sites), max(1, math.ceil(duration_seconds(scrape_interval)))))
+                    node_scrape_interval=node_scrape_interval(len(pf.wan.sites), max(1, math.ceil(duration_seconds(scrape_interval)))),
+                    node_keep=NODE_KEEP)
 
 
 def reload(lab: str) -> list[str]:
