@@ -92,3 +92,30 @@ def test_pdf_cover_says_what_the_pdf_holds(data, lang):
     assert note in cover
     assert ("HTML" in note and "JSON" in note and ("bằng chứng" in note if lang == "vi" else "evidence" in note))
     assert note not in render_html(data, lang)
+
+
+def _article(html: str, cid: str) -> str:
+    return html.split(f'id="c-{cid}"', 1)[1].split("</article>", 1)[0]
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_pdf_counts_long_lists_of_passing_targets_and_html_names_them(data, lang, monkeypatch):
+    """The PDF gives the count of a list of names holding every target checked, or every target the
+    complete lists of non-passing ones leave; the HTML names each target."""
+    from infra.report import render as R
+
+    monkeypatch.setattr(R, "PDF_NAMES_MAX", 2)
+    pdf_html, html = render_html(data, lang, pdf=True), render_html(data, lang)
+    all_pass = [c for c in data["controls"] if len(c["results"]) > 2 and all(r["status"] == "pass" for r in c["results"])]
+    mixed = [c for c in data["controls"]
+             if sum(r["status"] == "pass" for r in c["results"]) > 2 and any(r["status"] != "pass" for r in c["results"])]
+    assert all_pass and mixed, "the sample results need both kinds of control"
+    for c, key in ((all_pass[0], "all_targets_of_control"), (mixed[0], "every_other_target")):
+        passed = [r["target"] for r in c["results"] if r["status"] == "pass"]
+        n = len(passed)
+        in_pdf, in_html = _article(pdf_html, c["id"]), _article(html, c["id"])
+        assert str(escape(t(lang, key, n=n))) in in_pdf, (c["id"], key)
+        assert ", ".join(passed) not in in_pdf and ", ".join(passed) in in_html
+        for r in c["results"]:  # every non-passing target is still named in the PDF
+            if r["status"] != "pass":
+                assert r["target"] in in_pdf, (c["id"], r["target"], r["status"])

@@ -266,18 +266,23 @@ LABELS: dict[str, tuple[str, str]] = {
     "reason": ("Lý do", "Reason"),
     "time": ("Thời điểm", "Time"),
     "passed_targets": ("Đạt", "Passed"),
+    "all_targets_of_control": ("tất cả {n} đối tượng được kiểm tra", "all {n} targets checked"),
+    "every_other_target": ("mọi đối tượng còn lại được kiểm tra ({n}; bản HTML và JSON nêu tên từng đối tượng)",
+                           "every other target checked ({n}; the HTML and JSON versions name each one)"),
     "skipped_targets": ("Bỏ qua", "Skipped"),
     "evidence_of_passes": ("Bằng chứng của các kết quả đạt", "Evidence of passing results"),
     "pass_evidence_pdf_note": ("Bằng chứng chi tiết của các kết quả đạt có trong bản HTML và JSON của báo cáo này.",
                                "Detailed evidence of passing results is in the HTML and JSON versions of this report."),
     "pdf_scope_note": ("Bản PDF này liệt kê, cho từng biện pháp kiểm soát, mọi kết quả không đạt hoặc lỗi kèm lý do và bằng "
                        "chứng, các kết quả chưa đạt khác (được miễn trừ, chưa đủ dữ liệu, chưa đánh giá được, bỏ qua) kèm lý do, "
-                       "và các đối tượng đạt dưới dạng danh sách tên gọn, không kèm bằng chứng. Bản HTML và JSON của báo cáo "
-                       "này có mọi kết quả kèm bằng chứng.",
+                       "và các đối tượng đạt dưới dạng danh sách tên gọn, không kèm bằng chứng. Khi một danh sách gồm mọi đối tượng "
+                       "được kiểm tra, hoặc mọi đối tượng còn lại sau các danh sách trên, PDF chỉ ghi số lượng. Bản HTML và JSON "
+                       "của báo cáo này có mọi kết quả kèm bằng chứng.",
                        "This PDF lists, for every control, each failed or erroneous result with its reason and evidence, the "
                        "other results that did not pass (waived, insufficient data, not assessed, skipped) with their reason, "
-                       "and the passing targets as a compact list of names, without evidence. The HTML and JSON versions of "
-                       "this report hold every result with its evidence."),
+                       "and the passing targets as a compact list of names, without evidence. Where a list holds every target "
+                       "checked, or every target the lists above leave, the PDF gives its count only. The HTML and JSON "
+                       "versions of this report hold every result with its evidence."),
     "no_results": ("Không có kết quả kiểm tra.", "No check results."),
     "uncatalogued": ("(không có trong danh mục)", "(not in the catalog)"),
     "status_pass": ("Đạt", "Pass"),
