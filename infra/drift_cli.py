@@ -86,9 +86,26 @@ def host_drift(st, workdir: Path) -> dict[str, Any]:
                 "--json", str(js)], timeout=3600)
     if p.returncode in (EXIT_BAD_INPUT, EXIT_ENV) or not js.exists():
         return {"status": "error", "reason": f"dcops wan apply --check exited {p.returncode}: {(p.stderr or p.stdout)[-500:]}"}
-    data = json.loads(js.read_text())
-    drifted = {h: v for h, v in (data.get("hosts") or {}).items() if v.get("status") != "unchanged"}
-    return {"status": "drift" if drifted else "clean", "hosts": drifted, "counts": data.get("counts") or {}}
+    return host_verdict(json.loads(js.read_text()))
+
+
+NOT_LOOKED = ("unreachable", "failed")  # wan apply --check could not read these hosts' state
+
+
+def host_verdict(data: dict) -> dict[str, Any]:
+    """The look at the hosts from ``wan apply --check --json``: the hosts that drifted (their
+    changes), apart from the hosts it could not read (unreachable, or the check failed there),
+    which are not "drift" but "not looked at", with the reason. Status: drift when a host
+    drifted; error when none did but some could not be read; clean otherwise."""
+    hosts = data.get("hosts") or {}
+    drifted = {h: v for h, v in hosts.items() if v.get("status") not in ("unchanged", *NOT_LOOKED)}
+    unread = {h: v for h, v in hosts.items() if v.get("status") in NOT_LOOKED}
+    status = "drift" if drifted else "error" if unread else "clean"
+    doc: dict[str, Any] = {"status": status, "hosts": drifted, "not_looked_at": unread, "counts": data.get("counts") or {}}
+    if unread:
+        doc["reason"] = (f"could not read {len(unread)} of {len(hosts)} host(s) "
+                         f"({', '.join(sorted({v.get('status', '?') for v in unread.values()}))})")
+    return doc
 
 
 def control_changes(st, workdir: Path) -> dict[str, Any]:
@@ -139,6 +156,10 @@ def _markdown(doc: dict) -> str:
     for host, v in (h.get("hosts") or {}).items():
         L.append(f"- {host}: {v['status']}" + (f": {'; '.join(v['changes'][:12])}" if v.get("changes") else "")
                  + (f" ({v['detail']})" if v.get("detail") else ""))
+    if h.get("not_looked_at"):
+        L += ["", f"Not looked at ({len(h['not_looked_at'])}): their state could not be read, so they are not called clean:"]
+        for host, v in h["not_looked_at"].items():
+            L.append(f"- {host}: {v.get('status')}" + (f" ({v['detail']})" if v.get("detail") else ""))
     k = doc["controls"]
     L += ["", "## Controls (since the last drift run)", ""]
     if k["status"] == "error":
@@ -185,7 +206,8 @@ def drift(
     clusters = skipped if "clusters" in skip else cluster_drift(st)
     say(f"clusters: {clusters['status']}" + (f" ({len(clusters.get('changed', []))} resource(s))" if clusters.get("changed") else ""))
     hosts = skipped if "hosts" in skip else host_drift(st, workdir)
-    say(f"hosts: {hosts['status']}" + (f" ({len(hosts.get('hosts', {}))} host(s))" if hosts.get("hosts") else ""))
+    say(f"hosts: {hosts['status']}" + (f" ({len(hosts.get('hosts', {}))} host(s))" if hosts.get("hosts") else "")
+        + (f"; not looked at: {len(hosts['not_looked_at'])} host(s)" if hosts.get("not_looked_at") else ""))
     controls = skipped if "controls" in skip else control_changes(st, workdir)
     say(f"controls: {controls['status']}" + (f" ({len(controls.get('changes', []))} change(s))" if controls.get("changes") else ""))
     looks = [x for x in (clusters, hosts, controls) if x["status"] != "skipped"]

@@ -64,3 +64,24 @@ def test_preview_steps_name_the_drifted_objects():
     ]}
     assert [(x["op"], x["resource"], x["fields"]) for x in changed_resources(doc)] == [
         ("update", "primary/Deployment/motcua/motcua", ["spec.replicas"]), ("create", "primary/Secret/x/y", ["data"])]
+
+
+def test_unreachable_hosts_are_not_looked_at_not_drift():
+    """A host whose state `wan apply --check` could not read is listed apart, with its reason: it is
+    neither clean nor drifted (evidence or nothing); drift on a host that answered still wins."""
+    from infra.drift_cli import _markdown, host_verdict
+
+    ok = {"status": "unchanged", "changes": [], "detail": ""}
+    gone = {"status": "unreachable", "changes": [], "detail": "ConnectError: SSH error (No existing session)"}
+    moved = {"status": "changed", "changes": ["firewall: /etc/nftables.conf"], "detail": ""}
+    v = host_verdict({"hosts": {"a": ok, "b": gone}, "counts": {"unchanged": 1, "unreachable": 1}})
+    assert v["status"] == "error" and v["hosts"] == {} and v["not_looked_at"] == {"b": gone}
+    assert "could not read 1 of 2 host(s) (unreachable)" == v["reason"]
+    v2 = host_verdict({"hosts": {"a": moved, "b": gone, "c": ok}})
+    assert v2["status"] == "drift" and v2["hosts"] == {"a": moved} and list(v2["not_looked_at"]) == ["b"]
+    assert host_verdict({"hosts": {"a": ok}})["status"] == "clean"
+    doc = {"stack": "s", "environment": "lab", "time_local": "t", "verdict": "drift found", "exit": 1,
+           "clusters": {"status": "clean"}, "hosts": v2, "controls": {"status": "clean"}}
+    md = _markdown(doc)
+    assert "- a: changed: firewall: /etc/nftables.conf" in md
+    assert "Not looked at (1)" in md and "- b: unreachable (ConnectError: SSH error (No existing session))" in md
