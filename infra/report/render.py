@@ -25,9 +25,10 @@ from .redact import SecretLeak, find_secrets
 
 TEMPLATES = Path(__file__).with_name("templates")
 EVIDENCE_MAX_CHARS = 2500
-# The PDF names passing targets up to this many; above it, and for a list of every target checked,
-# it gives the count (the lists of non-passing targets above it are complete, so "every other
-# target" is exact). 700 sites made 44 lists of 701 names: 70 of the PDF's 165 pages.
+# The PDF names targets up to this many in a list. A longer list of every target checked, or of the
+# passing targets, is given as a count: "all N targets checked", or "every other target" (the
+# lists of non-passing targets before it are complete, so that is exact). 700 sites made 44 lists
+# of 701 names: 51 of the PDF's 165 pages.
 PDF_NAMES_MAX = 40
 
 
