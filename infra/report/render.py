@@ -338,9 +338,19 @@ def _context(data: dict, lang: str, pdf: bool) -> dict:
                 g[r["reason"]].append(r["target"])
         return sorted(g.items(), key=lambda kv: -len(kv[1]))
 
+    def pdf_count(names: list, results: list, passing: bool = False) -> Markup | None:
+        """What the PDF prints instead of a list of ``names`` (of a control's ``results``): "all N
+        targets checked", or for the passing ones "every other target"; None where it names them
+        (the HTML always does, and so does the PDF up to PDF_NAMES_MAX names)."""
+        if not pdf or len(names) <= PDF_NAMES_MAX:
+            return None
+        if len(names) == len(results):
+            return rich(t(lang, "all_targets_of_control", n=fmt_num(lang, len(names))))
+        return rich(t(lang, "every_other_target", n=fmt_num(lang, len(names)))) if passing else None
+
     audit = data["cover"]["province"]["audit_standard"]
     return {
-        "d": data, "lang": lang, "pdf": pdf, "sla": sla, "PDF_NAMES_MAX": PDF_NAMES_MAX,
+        "d": data, "lang": lang, "pdf": pdf, "sla": sla, "pdf_count": pdf_count,
         "t": lambda key, **kw: rich(t(lang, key, **kw)), "rich": rich,
         "pct": lambda v, digits=2: fmt_pct(lang, v, digits),
         "num": lambda v, digits=2: fmt_num(lang, v, digits),
