@@ -183,6 +183,47 @@ def test_audit_account_runs_only_the_collector_and_the_controls_pass(lab):
 
 
 @pytest.mark.lab
+def test_fw003_reads_an_ownerless_socket_again_through_the_collector(lab):
+    """A UDP socket no process of the host owns (bound here from outside the host's PID namespace,
+    as a kernel socket is, or a client's socket closing while ss reads /proc) makes FW-003 read the
+    sockets a second time, as the audit account through the evidence collector; still there, the
+    control fails and names it. Gone, the control passes."""
+    from checks.controls import host as H
+    from checks.netns import in_netns
+    from infra import environment as EV
+    from infra.environment_ssh import access
+    from infra.lab import netexec
+    from infra.lab.environment import config_path
+
+    name, pf, site = lab["name"], lab["pf"], lab["site"]
+    st = EV.load("lab", config_path(name))
+    acc = access(st, pf)
+
+    def fw003():
+        res = in_netns(st.env.management_netns, H.check_hosts, acc, pf, names={site}, only={"DCOPS-FW-003"},
+                       present={site})
+        assert len(res) == 1, res
+        return res[0]
+
+    port = "41234"
+    p = subprocess.Popen(["nsenter", "-t", str(netexec.container_pid(name, site)), "-n", "--", "python3", "-c",
+                          "import socket, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                          f"s.bind(('0.0.0.0', {port}))\nprint('bound', flush=True)\ntime.sleep(300)"],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "bound"
+        r = fw003()
+        assert r.status == Status.failed, (r.status, r.reason, r.evidence)
+        assert f"udp 0.0.0.0:{port}" in r.evidence["unexpected"], r.evidence
+        assert f"udp 0.0.0.0:{port}" in r.evidence["read_again"] and r.evidence["transient"] == [], r.evidence
+    finally:
+        p.kill()
+        p.wait()
+    r = fw003()
+    assert r.status == Status.passed and "read_again" not in r.evidence, (r.status, r.reason, r.evidence)
+
+
+@pytest.mark.lab
 def test_idle_administrator_session_is_closed(lab):
     """A live client's session with no traffic ends after wan.admin_idle_timeout_s (ChannelTimeout).
     The session runs a silent ``sleep`` (no shell: TMOUT plays no part), the client stays connected.

@@ -141,6 +141,60 @@ def test_fw003_empty_listing_is_an_error(pf, tmp_path):
         assert r.status == Status.error, r
 
 
+class _Rereads(FakeHost):
+    """A host whose ``ss`` answers ``listings`` one after the other (the last one from then on)."""
+
+    def __init__(self, root, answers, listings):
+        super().__init__(root, answers)
+        self.listings, self.ss_reads = list(listings), 0
+
+    def run(self, cmd):
+        if cmd.startswith("ss -H -tulnp"):
+            self.ss_reads += 1
+            return self.listings[min(self.ss_reads, len(self.listings)) - 1]
+        return super().run(cmd)
+
+
+def _fw003(pf, tmp_path, *extra_rows):
+    x = _ctx(pf, tmp_path)
+    base = SS.format(tunnel=x.target.tunnel_address)
+    x.host = _Rereads(tmp_path, x.host.answers, [Out(0, base + rows) for rows in extra_rows])
+    return x, _run("DCOPS-FW-003", x)
+
+
+def test_fw003_an_ownerless_socket_gone_when_read_again_is_transient(pf, tmp_path, monkeypatch):
+    """A UDP socket with no owner (a client's socket, closing while ss read /proc) is read again;
+    gone then, it is evidence of a transient socket, not a failure."""
+    monkeypatch.setattr(H, "FW003_REREAD_PAUSE_S", 0)
+    x, r = _fw003(pf, tmp_path, "udp UNCONN 0 0 0.0.0.0:41234 0.0.0.0:*\n", "")
+    assert r.status == Status.passed and x.host.ss_reads == 2, r
+    assert r.evidence["transient"] == ["udp 0.0.0.0:41234"] and r.evidence["unexpected"] == [], r.evidence
+
+
+def test_fw003_an_ownerless_socket_still_there_fails(pf, tmp_path, monkeypatch):
+    monkeypatch.setattr(H, "FW003_REREAD_PAUSE_S", 0)
+    row = "udp UNCONN 0 0 0.0.0.0:41234 0.0.0.0:*\n"
+    x, r = _fw003(pf, tmp_path, row, row)
+    assert r.status == Status.failed and x.host.ss_reads == 2, r
+    assert r.evidence["unexpected"] == ["udp 0.0.0.0:41234"] and "41234" in r.reason, r
+
+
+def test_fw003_an_owned_unexpected_socket_fails_on_the_first_reading(pf, tmp_path):
+    x, r = _fw003(pf, tmp_path, 'tcp LISTEN 0 5 0.0.0.0:23 0.0.0.0:* users:(("in.telnetd",pid=9,fd=3))\n', "")
+    assert r.status == Status.failed and x.host.ss_reads == 1 and "in.telnetd" in r.reason, r
+    assert "transient" not in r.evidence
+
+
+def test_fw003_read_again_unreadable_is_an_error(pf, tmp_path, monkeypatch):
+    monkeypatch.setattr(H, "FW003_REREAD_PAUSE_S", 0)
+    x = _ctx(pf, tmp_path)
+    base = SS.format(tunnel=x.target.tunnel_address)
+    x.host = _Rereads(tmp_path, x.host.answers, [Out(0, base + "udp UNCONN 0 0 0.0.0.0:41234 0.0.0.0:*\n"),
+                                                 Out(1, "", "Cannot open netlink socket")])
+    r = _run("DCOPS-FW-003", x)
+    assert r.status == Status.error and "read again" in r.reason, r
+
+
 # ------------------------------------------------------------------ SSH-009: the offered algorithms
 
 

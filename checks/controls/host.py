@@ -99,6 +99,9 @@ def _collector_answers(out: bytes) -> dict[str, tuple[int, bytes, bytes]] | None
 # The audit account's own commands run with the PATH root's would have (a user's PATH has no sbin).
 _AUDIT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+# the listening sockets, with their owning processes (one of the collector's commands)
+LISTENERS_COMMAND = "ss -H -tulnp"
+
 
 class CommandPlan:
     """The commands the controls ran on the first host of each kind, learned as templates
@@ -265,20 +268,52 @@ class HostCtx:
 
     def listeners(self) -> list[dict[str, str]]:
         if "__ss" not in self.cache:
-            rows = []
-            for line in self.out("ss -H -tulnp").splitlines():
-                f = line.split()
-                if len(f) < 5:
-                    continue
-                addr, _, port = f[4].rpartition(":")
-                rows.append({"proto": f[0], "address": addr.strip("[]").split("%")[0], "port": port,
-                             "process": (re.search(r'users:\(\("([^"]+)"', line) or [None, ""])[1]})
-            # dcops is connected over SSH right now: a listing without sshd is not the host's listeners
-            if not any(r["proto"] == "tcp" and r["port"] == "22" for r in rows):
-                raise EvidenceUnreadable(f"`ss -H -tulnp` on {self.target.host} lists {len(rows)} listening socket(s) "
-                                         "and not sshd, which serves this very session: the listing is not trustworthy")
-            self.cache["__ss"] = rows
+            self.cache["__ss"] = self._listening(self.out(LISTENERS_COMMAND))
         return self.cache["__ss"]
+
+    def _listening(self, text: str) -> list[dict[str, str]]:
+        """``ss -H -tulnp``'s rows: proto, address, port and the owning process ('' for none)."""
+        rows = []
+        for line in text.splitlines():
+            f = line.split()
+            if len(f) < 5:
+                continue
+            addr, _, port = f[4].rpartition(":")
+            rows.append({"proto": f[0], "address": addr.strip("[]").split("%")[0], "port": port,
+                         "process": (re.search(r'users:\(\("([^"]+)"', line) or [None, ""])[1]})
+        # dcops is connected over SSH right now: a listing without sshd is not the host's listeners
+        if not any(r["proto"] == "tcp" and r["port"] == "22" for r in rows):
+            raise EvidenceUnreadable(f"`{LISTENERS_COMMAND}` on {self.target.host} lists {len(rows)} listening socket(s) "
+                                     "and not sshd, which serves this very session: the listing is not trustworthy")
+        return rows
+
+    def listeners_again(self) -> list[dict[str, str]]:
+        """A second, fresh reading of the listening sockets (never from the cache)."""
+        r = self.reread(LISTENERS_COMMAND)
+        if r.rc != 0:
+            raise EvidenceUnreadable(f"`{LISTENERS_COMMAND}` failed on {self.target.host} when read again (rc {r.rc}): "
+                                     f"{(r.stderr or r.stdout).strip()[:300]}")
+        return self._listening(r.stdout)
+
+    def reread(self, cmd: str) -> Any:
+        """``cmd`` run once more on the host, its result not cached (a reading taken again, to tell a
+        transient state from a lasting one). As the audit account, a root command is read again
+        through the evidence collector: its answer to ``cmd``, from a new run."""
+        if not (self.audit_user and cmd in self.root_commands()):
+            return self.host.run(f"PATH={_AUDIT_PATH}; export PATH; {cmd}" if self.audit_user else cmd)
+        from testinfra.backend.base import CommandResult
+
+        r = self.host.run(f"python3 -IS -c {shlex.quote(_AUDIT_PREFETCH_PY)} {shlex.quote(E.COLLECTOR)} {_AUDIT_PATH}")
+        try:
+            rows = E.read_frames(r.stdout_bytes)
+        except ValueError as e:
+            raise EvidenceUnreadable(f"the evidence collector gave no answer when run again on {self.target.host} "
+                                     f"(rc {r.rc}): {e}") from None
+        answers = _collector_answers(rows[0][2]) if rows and rows[0][1] == 0 else None
+        if not answers or cmd not in answers:
+            raise EvidenceUnreadable(f"the evidence collector did not answer `{cmd}` when run again on {self.target.host}")
+        crc, cout, cerr = answers[cmd]
+        return CommandResult(self.host.backend, crc, cmd.encode(), cout, cerr)
 
     def sysctls(self) -> dict[str, str]:
         """Every kernel key the controls read (:data:`SYSCTL_KEYS`), from one ``sysctl`` process
@@ -587,19 +622,45 @@ def _loopback(addr: str) -> bool:
         return False
 
 
-def fw_003(c, x):
+def _unexpected_sockets(x: HostCtx, rows: list[dict[str, str]]) -> tuple[list[str], list[dict[str, str]]]:
+    """(every non-loopback listener, those the province does not expect), as evidence lines and rows."""
     want = expected_listeners(x)
     seen, unexpected = [], []
-    for r in x.listeners():
+    for r in rows:
         if _loopback(r["address"]):
             continue
-        key = (r["proto"], r["address"], r["port"])
         seen.append(f"{r['proto']} {r['address']}:{r['port']} {r['process']}".strip())
-        if key not in want and (r["proto"], "*", r["port"]) not in want:
-            unexpected.append(f"{r['proto']} {r['address']}:{r['port']} {r['process']}".strip())
-    return Result.verdict(c.id, x.target.host, not unexpected,
-                          {"listening": seen, "expected": sorted(f"{p} {a}:{n}" for p, a, n in want), "unexpected": unexpected},
-                          reason_fail=f"unexpected listening sockets: {', '.join(unexpected)}")
+        if (r["proto"], r["address"], r["port"]) not in want and (r["proto"], "*", r["port"]) not in want:
+            unexpected.append(r)
+    return seen, unexpected
+
+
+def _socket(r: dict[str, str]) -> str:
+    return f"{r['proto']} {r['address']}:{r['port']} {r['process']}".strip()
+
+
+# how long FW-003 waits before it reads the sockets again when an unexpected one has no owner
+FW003_REREAD_PAUSE_S = 0.5
+
+
+def fw_003(c, x):
+    want = expected_listeners(x)
+    seen, unexpected = _unexpected_sockets(x, x.listeners())
+    evidence: dict[str, Any] = {"listening": seen, "expected": sorted(f"{p} {a}:{n}" for p, a, n in want)}
+    if any(not r["process"] for r in unexpected):
+        # A socket with no owning process is a kernel socket or one whose process was closing it
+        # while ss read /proc (a client's socket, bound an instant before it connects). Read
+        # again: one still there is unexpected; one gone was transient, and the evidence says so.
+        time.sleep(FW003_REREAD_PAUSE_S)
+        _, again = _unexpected_sockets(x, x.listeners_again())
+        still = {(r["proto"], r["address"], r["port"]) for r in again}
+        gone = [r for r in unexpected if not r["process"] and (r["proto"], r["address"], r["port"]) not in still]
+        unexpected = [r for r in unexpected if r not in gone]
+        evidence["read_again"] = [_socket(r) for r in again]
+        evidence["transient"] = [_socket(r) for r in gone]
+    evidence["unexpected"] = [_socket(r) for r in unexpected]
+    return Result.verdict(c.id, x.target.host, not unexpected, evidence,
+                          reason_fail=f"unexpected listening sockets: {', '.join(evidence['unexpected'])}")
 
 
 def _opens_ssh(body: str) -> bool:
