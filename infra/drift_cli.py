@@ -74,7 +74,14 @@ def changed_resources(doc: dict) -> list[dict[str, Any]]:
         if own_type.startswith(("dcops:index:", "pulumi:pulumi:Stack", "pulumi:providers:")):
             continue  # components and providers carry no live state of their own
         keys = sorted((s.get("detailedDiff") or {}).keys()) or list(s.get("diffReasons") or [])
-        changed.append({"resource": parts[-1], "op": op, "fields": keys[:40]})
+        x: dict[str, Any] = {"resource": parts[-1], "op": op, "fields": keys[:40]}
+        # An object the last `pulumi up` created or updated but that never became ready (a
+        # Deployment whose pods are not ready) keeps that as initErrors in its state: pulumi
+        # updates it again, though no field differs. Say so, with the provider's words.
+        errs = [str(e) for e in ((s.get("oldState") or {}).get("initErrors") or (s.get("newState") or {}).get("initErrors") or [])]
+        if errs and not keys:
+            x["reason"] = "not ready after the last pulumi up: " + " ".join(errs[0].split())[:400]
+        changed.append(x)
     return changed
 
 
@@ -146,7 +153,8 @@ def _markdown(doc: dict) -> str:
     elif not c.get("changed"):
         L.append("Nothing changed out of band.")
     for x in c.get("changed", []):
-        L.append(f"- {x['op']} {x['resource']}" + (f" (fields: {', '.join(x['fields'])})" if x["fields"] else ""))
+        L.append(f"- {x['op']} {x['resource']}" + (f" (fields: {', '.join(x['fields'])})" if x["fields"] else "")
+                 + (f": {x['reason']}" if x.get("reason") else ""))
     h = doc["hosts"]
     L += ["", "## WAN hosts (wan apply --check)", ""]
     if h["status"] == "error":

@@ -66,6 +66,28 @@ def test_preview_steps_name_the_drifted_objects():
         ("update", "primary/Deployment/motcua/motcua", ["spec.replicas"]), ("create", "primary/Secret/x/y", ["data"])]
 
 
+def test_a_workload_left_not_ready_says_why():
+    """An object the last `pulumi up` left not ready carries initErrors in its state (apitype
+    ResourceV3); its preview step is an update with no field: the drift says why, in the
+    provider's words, instead of an update of nothing."""
+    from infra.drift_cli import _markdown, changed_resources
+
+    urn = "urn:pulumi:lab::dcops::dcops:index:Cluster$dcops:index:Platform$kubernetes:apps/v1:Deployment::primary/Deployment/lgsp/lgsp"
+    err = "Resource 'lgsp' was created but failed to initialize\n  Minimum number of live Pods was not attained"
+    doc = {"steps": [{"op": "update", "urn": urn, "oldState": {"urn": urn, "initErrors": [err]}, "newState": {"urn": urn}},
+                     {"op": "update", "urn": urn.replace("lgsp/lgsp", "x/x"), "oldState": {"initErrors": [err]},
+                      "detailedDiff": {"spec.replicas": {"kind": "update"}}}]}
+    got = changed_resources(doc)
+    assert got[0]["fields"] == [] and got[0]["reason"] == (
+        "not ready after the last pulumi up: Resource 'lgsp' was created but failed to initialize "
+        "Minimum number of live Pods was not attained"), got
+    assert "reason" not in got[1], got  # a field that differs is the drift itself
+    md = _markdown({"stack": "s", "environment": "lab", "time_local": "t", "verdict": "drift found", "exit": 1,
+                    "clusters": {"status": "drift", "changed": got}, "hosts": {"status": "clean"},
+                    "controls": {"status": "clean"}})
+    assert "- update primary/Deployment/lgsp/lgsp: not ready after the last pulumi up: Resource 'lgsp'" in md, md
+
+
 def test_unreachable_hosts_are_not_looked_at_not_drift():
     """A host whose state `wan apply --check` could not read is listed apart, with its reason: it is
     neither clean nor drifted (evidence or nothing); drift on a host that answered still wins."""
