@@ -28,6 +28,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence, Union
 
@@ -308,22 +309,27 @@ def pulumi(
     link_plugins(Path(env["PULUMI_HOME"]))
     quiet_automatic_log(Path(env["PULUMI_HOME"]), keep=_truthy(env.get("DCOPS_PULUMI_LOGS")))
     cmd = [exe, *args]
-    if capture:
-        cp = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
-                            stdin=subprocess.DEVNULL)
-        if check and cp.returncode != 0:
-            raise PulumiError(args, cp.returncode, cp.stdout + cp.stderr)
-        return cp
-    emit = on_line or (lambda s: print(s, flush=True))
-    lines: list[str] = []
-    with subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          stdin=subprocess.DEVNULL, bufsize=1) as p:
-        assert p.stdout
-        for line in p.stdout:
-            line = line.rstrip("\n")
-            lines.append(line)
-            emit(line)
-        code = p.wait(timeout=timeout)
+    # pulumi-kubernetes copies the provider's kubeconfig (client key included) to
+    # $TMPDIR/kubeconfigNNN at every configure, for Helm, and never removes it: pulumi and its
+    # plugins get a private TMPDIR (0700) of their own, removed when pulumi ends.
+    with tempfile.TemporaryDirectory(prefix="dcops-pulumi-") as tmp:
+        env["TMPDIR"] = tmp
+        if capture:
+            cp = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+                                stdin=subprocess.DEVNULL)
+            if check and cp.returncode != 0:
+                raise PulumiError(args, cp.returncode, cp.stdout + cp.stderr)
+            return cp
+        emit = on_line or (lambda s: print(s, flush=True))
+        lines: list[str] = []
+        with subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              stdin=subprocess.DEVNULL, bufsize=1) as p:
+            assert p.stdout
+            for line in p.stdout:
+                line = line.rstrip("\n")
+                lines.append(line)
+                emit(line)
+            code = p.wait(timeout=timeout)
     out = "\n".join(lines)
     if check and code != 0:
         raise PulumiError(args, code, out)

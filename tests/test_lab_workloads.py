@@ -22,6 +22,7 @@ import json
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -111,10 +112,18 @@ def edit_platforms(province: Path, change) -> None:
     load_province(province)  # still valid
 
 
+def kubeconfig_copies() -> set[Path]:
+    """What pulumi-kubernetes leaves in the temporary directory: a copy of the provider's
+    kubeconfig, client key included, at every configure (dcops gives pulumi a TMPDIR of its own)."""
+    return set(Path(tempfile.gettempdir()).glob("kubeconfig*"))
+
+
 def provision(lab: dict) -> None:
     t0 = time.monotonic()
+    before = kubeconfig_copies()
     r = dcops("provision", *lab_stack(lab["name"]), timeout=1800)
     assert r.returncode == 0, f"provision failed after {time.monotonic() - t0:.0f}s:\n{r.stdout[-4000:]}\n{r.stderr[-3000:]}"
+    assert not kubeconfig_copies() - before, "pulumi-kubernetes left a kubeconfig copy (with the client key) in /tmp"
 
 
 def platforms(lab: dict):

@@ -38,3 +38,24 @@ def test_no_readable_backup_is_said_not_guessed(tmp_path, monkeypatch):
     done = pulumi_env.repair_checkpoints("trep")
     assert len(done) == 1 and "no readable backup" in done[0]
     assert cp.read_text() == "{"
+
+
+def test_pulumi_runs_with_a_private_tmpdir_removed_after(tmp_path, monkeypatch):
+    """pulumi-kubernetes writes a copy of its kubeconfig (client key included) to
+    $TMPDIR/kubeconfigNNN at every configure and never removes it. dcops runs pulumi with a TMPDIR
+    of its own (0700), removed when pulumi ends, in both the captured and the streamed mode. The
+    stand-in writes there as the provider does; tests/test_lab_workloads.py checks the real one."""
+    import tempfile
+
+    monkeypatch.setenv("DCOPS_LAB_ROOT", str(tmp_path / "labs"))
+    fake = tmp_path / "pulumi"
+    fake.write_text('#!/bin/sh\nstat -c %a "$TMPDIR"\necho "client-key-data: x" > "$TMPDIR/kubeconfig123"\necho "$TMPDIR"\n')
+    fake.chmod(0o755)
+    monkeypatch.setattr(pulumi_env, "tool", lambda name: fake)
+    for capture in (True, False):
+        lines: list[str] = []
+        cp = pulumi_env.pulumi(["version"], "tmpd", capture=capture, on_line=lines.append)
+        mode, tmp = cp.stdout.split()
+        assert mode == "700" and os.path.basename(tmp).startswith("dcops-pulumi-"), cp.stdout
+        assert os.path.dirname(tmp) == tempfile.gettempdir()
+        assert not os.path.exists(tmp), f"{tmp} (with the kubeconfig copy) is left behind"
