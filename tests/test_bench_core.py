@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from infra.bench import wan
 from infra.bench.core import BEGIN, END, CaseResult, Measure, Target, case_markdown, load_all, merge, save, write_markdown
 
@@ -171,3 +173,45 @@ def test_province_compares_pyinfra_and_ansible_only_within_one_run() -> None:
     r.notes.clear()
     P.targets(r)
     assert [t.met for t in r.targets if "Ansible" in t.goal] == [True] and not r.notes
+
+
+def test_a_stopped_bench_ends_processes_that_left_the_group(tmp_path):
+    """run_group, stopped (here by an exception raised while it waits, as Ctrl-C does), ends the
+    command's process group and every process below it in another session (pulumi's plugins
+    are): none is left running."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from infra.bench.wan import run_group
+
+    pidfile = tmp_path / "pids"
+    child = ("import subprocess, sys, time\n"
+             "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'], start_new_session=True)\n"
+             f"open({str(pidfile)!r}, 'w').write(str(p.pid))\n"
+             "time.sleep(120)\n")
+
+    def stop(*_):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGALRM, stop)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 1.5)
+        with pytest.raises(KeyboardInterrupt):
+            run_group([sys.executable, "-c", child])
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    pid = int(pidfile.read_text())
+    for _ in range(50):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+        except FileNotFoundError:
+            break
+        time.sleep(0.1)
+    else:
+        subprocess.run(["kill", "-9", str(pid)])
+        pytest.fail(f"the grandchild {pid} in its own session outlived the stopped bench")

@@ -44,20 +44,62 @@ PARALLEL = 50
 BASE_PROVINCE = REPO / "stacks" / "province-lab.yaml"
 
 
+def _proc_table() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, start time) of every process, from /proc."""
+    table: dict[int, tuple[int, str]] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", encoding="ascii", errors="replace") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        table[int(d)] = (int(fields[1]), fields[19])  # ppid, starttime (clock ticks since boot)
+    return table
+
+
+def descendants(pid: int) -> list[tuple[int, str]]:
+    """Every process below ``pid`` (pid and start time, so that a reused pid is never signalled),
+    whatever its session or process group: pulumi's plugins, for one, are not in dcops' group."""
+    table = _proc_table()
+    children: dict[int, list[int]] = {}
+    for p, (pp, _) in table.items():
+        children.setdefault(pp, []).append(p)
+    out, todo = [], list(children.get(pid, []))
+    while todo:
+        p = todo.pop()
+        out.append((p, table[p][1]))
+        todo += children.get(p, [])
+    return out
+
+
+def _signal_all(tree: list[tuple[int, str]], sig: int) -> None:
+    table = _proc_table()
+    for p, start in tree:
+        if table.get(p, (0, ""))[1] == start:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(p, sig)
+
+
 def run_group(argv: list[str]) -> subprocess.CompletedProcess:
     """Run a dcops command in its own process group; when the bench is stopped (Ctrl-C, SIGTERM),
-    the whole group ends with it (ansible-playbook and its workers too, not only dcops)."""
+    the whole group ends with it (ansible-playbook and its workers too, not only dcops), and so
+    does every process below it that left the group (pulumi's plugins), ended by PID."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
                             start_new_session=True)
     try:
         out, err = proc.communicate()
     except BaseException:
+        tree = descendants(proc.pid)  # before anything ends: an orphan's parent becomes init
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
+        _signal_all(tree, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(10)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+        _signal_all(tree, signal.SIGKILL)
         raise
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
