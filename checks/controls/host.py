@@ -99,6 +99,12 @@ def _collector_answers(out: bytes) -> dict[str, tuple[int, bytes, bytes]] | None
 # The audit account's own commands run with the PATH root's would have (a user's PATH has no sbin).
 _AUDIT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+
+def _audit_round_trip(cmds: list[str]) -> str:
+    """The audit account's one round trip: the evidence collector through sudo, then ``cmds``."""
+    return (f"python3 -IS -c {shlex.quote(_AUDIT_PREFETCH_PY)} {shlex.quote(E.COLLECTOR)} {_AUDIT_PATH} "
+            + " ".join(map(shlex.quote, cmds)))
+
 # the listening sockets, with their owning processes (one of the collector's commands)
 LISTENERS_COMMAND = "ss -H -tulnp"
 
@@ -171,8 +177,7 @@ class HostCtx:
 
         root = self.root_commands()
         todo = [c for c in dict.fromkeys(cmds) if c not in self.cache and c not in root]
-        r = self.host.run(f"python3 -IS -c {shlex.quote(_AUDIT_PREFETCH_PY)} {shlex.quote(E.COLLECTOR)} {_AUDIT_PATH} "
-                          + " ".join(map(shlex.quote, todo)))
+        r = self.host.run(_audit_round_trip(todo))
         try:
             rows = E.read_frames(r.stdout_bytes)
             if len(rows) != len(todo) + 1:
@@ -234,12 +239,12 @@ class HostCtx:
             if self.audit_user and cmd in self.root_commands():
                 raise EvidenceUnreadable(f"`{cmd}` needs root, and the evidence collector did not answer it on "
                                          f"{self.target.host}: {self.collector_error or 'not run'}")
-            if self.audit_user:
-                r = self.host.run(f"PATH={_AUDIT_PATH}; export PATH; {cmd}")
-                self.cache[cmd] = r
-            else:
-                self.cache[cmd] = self.host.run(cmd)
+            self.cache[cmd] = self._run_once(cmd)
         return self.cache[cmd]
+
+    def _run_once(self, cmd: str) -> Any:
+        """``cmd`` on the host, uncached: as the audit account with root's PATH, else through sudo."""
+        return self.host.run(f"PATH={_AUDIT_PATH}; export PATH; {cmd}" if self.audit_user else cmd)
 
     def out(self, cmd: str) -> str:
         r = self.run(cmd)
@@ -300,10 +305,10 @@ class HostCtx:
         transient state from a lasting one). As the audit account, a root command is read again
         through the evidence collector: its answer to ``cmd``, from a new run."""
         if not (self.audit_user and cmd in self.root_commands()):
-            return self.host.run(f"PATH={_AUDIT_PATH}; export PATH; {cmd}" if self.audit_user else cmd)
+            return self._run_once(cmd)
         from testinfra.backend.base import CommandResult
 
-        r = self.host.run(f"python3 -IS -c {shlex.quote(_AUDIT_PREFETCH_PY)} {shlex.quote(E.COLLECTOR)} {_AUDIT_PATH}")
+        r = self.host.run(_audit_round_trip([]))
         try:
             rows = E.read_frames(r.stdout_bytes)
         except ValueError as e:
@@ -622,21 +627,20 @@ def _loopback(addr: str) -> bool:
         return False
 
 
-def _unexpected_sockets(x: HostCtx, rows: list[dict[str, str]]) -> tuple[list[str], list[dict[str, str]]]:
-    """(every non-loopback listener, those the province does not expect), as evidence lines and rows."""
-    want = expected_listeners(x)
+def _socket(r: dict[str, str]) -> str:
+    return f"{r['proto']} {r['address']}:{r['port']} {r['process']}".strip()
+
+
+def _unexpected_sockets(want: set[tuple[str, str, str]], rows: list[dict[str, str]]) -> tuple[list[str], list[dict[str, str]]]:
+    """(every non-loopback listener, those not in ``want``), as evidence lines and rows."""
     seen, unexpected = [], []
     for r in rows:
         if _loopback(r["address"]):
             continue
-        seen.append(f"{r['proto']} {r['address']}:{r['port']} {r['process']}".strip())
+        seen.append(_socket(r))
         if (r["proto"], r["address"], r["port"]) not in want and (r["proto"], "*", r["port"]) not in want:
             unexpected.append(r)
     return seen, unexpected
-
-
-def _socket(r: dict[str, str]) -> str:
-    return f"{r['proto']} {r['address']}:{r['port']} {r['process']}".strip()
 
 
 # how long FW-003 waits before it reads the sockets again when an unexpected one has no owner
@@ -645,14 +649,14 @@ FW003_REREAD_PAUSE_S = 0.5
 
 def fw_003(c, x):
     want = expected_listeners(x)
-    seen, unexpected = _unexpected_sockets(x, x.listeners())
+    seen, unexpected = _unexpected_sockets(want, x.listeners())
     evidence: dict[str, Any] = {"listening": seen, "expected": sorted(f"{p} {a}:{n}" for p, a, n in want)}
     if any(not r["process"] for r in unexpected):
         # A socket with no owning process is a kernel socket or one whose process was closing it
         # while ss read /proc (a client's socket, bound an instant before it connects). Read
         # again: one still there is unexpected; one gone was transient, and the evidence says so.
         time.sleep(FW003_REREAD_PAUSE_S)
-        _, again = _unexpected_sockets(x, x.listeners_again())
+        _, again = _unexpected_sockets(want, x.listeners_again())
         still = {(r["proto"], r["address"], r["port"]) for r in again}
         gone = [r for r in unexpected if not r["process"] and (r["proto"], r["address"], r["port"]) not in still]
         unexpected = [r for r in unexpected if r not in gone]
