@@ -31,6 +31,7 @@ import pytest
 import yaml
 
 from conftest import REPO, dcops, lab_stack, write_lab_environment
+from infra.paths import tool
 from infra.validate import load_province
 
 PROVINCE = REPO / "stacks" / "province-lab.yaml"
@@ -260,7 +261,7 @@ def test_drift_finds_host_and_cluster_changes_then_nothing(lab, tmp_path):
     # out of band: one host's firewall, one cluster object
     netexec.host_run(name, "so-tc", ["nft", "add", "table", "inet", "intruder"], capture_output=True, check=True)
     kc = str(cp.kubeconfig_path(name, "primary"))
-    k = subprocess.run([str(Path.home() / ".cache/dcops/tools/bin/kubectl"), "--kubeconfig", kc, "-n", "motcua",
+    k = subprocess.run([str(tool("kubectl")), "--kubeconfig", kc, "-n", "motcua",
                         "scale", "deployment", "--all", "--replicas=1"], capture_output=True, text=True)
     assert k.returncode == 0, k.stderr
     r = dcops("drift", *lab_stack(name), "--out", str(out), timeout=3600)
