@@ -24,6 +24,7 @@ import os
 import re
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -516,6 +517,10 @@ def test_up_killed_midway_then_refresh_and_up_converges(lab, stack_up) -> None:
     wait_until("destroy to finish", lambda: (_managed_count(lab) == 0, _managed_count(lab)), timeout=120)
     total = sum(len(v) for v in lab["want"].values())
     env = pulumi_env.lab_env(name)
+    # as pulumi_env.pulumi does: a private TMPDIR, so the provider's kubeconfig copies (client
+    # keys) go nowhere shared; SIGKILL leaves them, so it is removed below
+    tmp = tempfile.TemporaryDirectory(prefix="dcops-pulumi-")
+    env["TMPDIR"] = tmp.name
     args = [str(tool("pulumi")), *pulumi_env.action_args("up"), *pulumi_env.stack_args(name)]
     log = lab_dir(name) / "killed-up.log"
     with open(log, "wb") as f:
@@ -541,7 +546,10 @@ def test_up_killed_midway_then_refresh_and_up_converges(lab, stack_up) -> None:
             killed.update(members)
             time.sleep(0.1)
         p.wait()
+        left = sorted(x.name for x in Path(tmp.name).iterdir())
+        tmp.cleanup()
         assert len(killed) > 1 and not [pid for pid in _session_members(p.pid) if pid_alive(pid)]
+        assert any(x.startswith("kubeconfig") for x in left), f"the provider wrote no kubeconfig copy here: {left}"
     made = _managed_count(lab)
     assert 0 < made < total, f"kill came too late to test anything ({made}/{total})"
     # dcops writes the state once, at the end of a command (PULUMI_SKIP_CHECKPOINTS): what the killed up
