@@ -22,6 +22,7 @@ or from a shell: ``eval "$(dcops lab env)"`` then plain ``pulumi up``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -30,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence, Union
 
 from .paths import REPO, lab_dir, lab_name, tool, tools_bin
 from .pulumi_plugins import link_plugins
@@ -276,6 +277,17 @@ def shell_exports(name: str | None = None) -> str:
 # --------------------------------------------------------------------------- running pulumi
 
 
+@contextlib.contextmanager
+def private_tmpdir() -> Iterator[str]:
+    """A TMPDIR (0700) for one pulumi run and its plugins, removed when the run ends.
+
+    pulumi-kubernetes copies the provider's kubeconfig (client key included) to
+    ``$TMPDIR/kubeconfigNNN`` at every configure, for Helm, and never removes it: every pulumi that
+    dcops runs gets one of these, so no copy lands anywhere shared."""
+    with tempfile.TemporaryDirectory(prefix="dcops-pulumi-") as tmp:
+        yield tmp
+
+
 def pulumi(
     args: Sequence[str],
     name: "Union[str, Stack, None]" = None,
@@ -309,10 +321,7 @@ def pulumi(
     link_plugins(Path(env["PULUMI_HOME"]))
     quiet_automatic_log(Path(env["PULUMI_HOME"]), keep=_truthy(env.get("DCOPS_PULUMI_LOGS")))
     cmd = [exe, *args]
-    # pulumi-kubernetes copies the provider's kubeconfig (client key included) to
-    # $TMPDIR/kubeconfigNNN at every configure, for Helm, and never removes it: pulumi and its
-    # plugins get a private TMPDIR (0700) of their own, removed when pulumi ends.
-    with tempfile.TemporaryDirectory(prefix="dcops-pulumi-") as tmp:
+    with private_tmpdir() as tmp:
         env["TMPDIR"] = tmp
         if capture:
             cp = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,

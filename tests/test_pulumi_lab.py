@@ -24,7 +24,6 @@ import os
 import re
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -518,38 +517,37 @@ def test_up_killed_midway_then_refresh_and_up_converges(lab, stack_up) -> None:
     total = sum(len(v) for v in lab["want"].values())
     env = pulumi_env.lab_env(name)
     # as pulumi_env.pulumi does: a private TMPDIR, so the provider's kubeconfig copies (client
-    # keys) go nowhere shared; SIGKILL leaves them, so it is removed below
-    tmp = tempfile.TemporaryDirectory(prefix="dcops-pulumi-")
-    env["TMPDIR"] = tmp.name
-    args = [str(tool("pulumi")), *pulumi_env.action_args("up"), *pulumi_env.stack_args(name)]
-    log = lab_dir(name) / "killed-up.log"
-    with open(log, "wb") as f:
-        p = subprocess.Popen(args, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 300
-        while _managed_count(lab) < 5:
-            assert p.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "pulumi up made no objects"
-            time.sleep(0.2)
-    finally:
-        # pulumi, its language host, the program and the provider: the plugins run in process
-        # groups of their own but in pulumi's session, so kill the whole session, at once.
-        killed: set[int] = set()
-        for _ in range(20):  # again, in case one was forking meanwhile
-            members = [pid for pid in _session_members(p.pid) if pid_alive(pid)]
-            if not members:
-                break
-            for pid in members:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            killed.update(members)
-            time.sleep(0.1)
-        p.wait()
-        left = sorted(x.name for x in Path(tmp.name).iterdir())
-        tmp.cleanup()
-        assert len(killed) > 1 and not [pid for pid in _session_members(p.pid) if pid_alive(pid)]
-        assert any(x.startswith("kubeconfig") for x in left), f"the provider wrote no kubeconfig copy here: {left}"
+    # keys) go nowhere shared; SIGKILL leaves them there, and the block's end removes them
+    with pulumi_env.private_tmpdir() as tmp:
+        env["TMPDIR"] = tmp
+        args = [str(tool("pulumi")), *pulumi_env.action_args("up"), *pulumi_env.stack_args(name)]
+        log = lab_dir(name) / "killed-up.log"
+        with open(log, "wb") as f:
+            p = subprocess.Popen(args, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 300
+            while _managed_count(lab) < 5:
+                assert p.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() < deadline, "pulumi up made no objects"
+                time.sleep(0.2)
+        finally:
+            # pulumi, its language host, the program and the provider: the plugins run in process
+            # groups of their own but in pulumi's session, so kill the whole session, at once.
+            killed: set[int] = set()
+            for _ in range(20):  # again, in case one was forking meanwhile
+                members = [pid for pid in _session_members(p.pid) if pid_alive(pid)]
+                if not members:
+                    break
+                for pid in members:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                killed.update(members)
+                time.sleep(0.1)
+            p.wait()
+            left = sorted(x.name for x in Path(tmp).iterdir())
+            assert len(killed) > 1 and not [pid for pid in _session_members(p.pid) if pid_alive(pid)]
+            assert any(x.startswith("kubeconfig") for x in left), f"the provider wrote no kubeconfig copy here: {left}"
     made = _managed_count(lab)
     assert 0 < made < total, f"kill came too late to test anything ({made}/{total})"
     # dcops writes the state once, at the end of a command (PULUMI_SKIP_CHECKPOINTS): what the killed up
